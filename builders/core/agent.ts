@@ -1,0 +1,150 @@
+/**
+ * The builder agent: a random HS256 key at start, a lease renewed by heartbeats, and a pull loop
+ * that runs at most `slots` jobs at once from this builder's own stream.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { mkdir } from 'node:fs/promises';
+import type { Redis } from 'ioredis';
+import type { BuilderInfo } from '../../protocol/keys.ts';
+import type { BlobStore } from '../../storage/port.ts';
+import type { RedisFarm } from '../../redis/farm.ts';
+import { endLease, pullJobs, registerBuilder, renewLease } from '../../redis/builder-ops.ts';
+import type { SandboxRunner } from './sandbox.ts';
+import { runJob } from './run-job.ts';
+
+export interface AgentOptions {
+  farm: RedisFarm;
+  /** A connection used only for the blocking pull. */
+  pullConn: Redis;
+  /** A connection in subscriber mode for stop requests (may be the farm's subscriber). */
+  subConn: Redis;
+  store: BlobStore;
+  runner: SandboxRunner;
+  name: string;
+  platform: string;
+  slots: number;
+  workDir: string;
+  leaseMs: number;
+  version: string;
+  log(msg: string): void;
+}
+
+export interface Agent {
+  readonly id: string;
+  /** Resolves when the agent stops: after `stop()`, or when its lease was lost (rejects then). */
+  readonly done: Promise<void>;
+  /** Stops pulling, stops running jobs (they are placed again elsewhere), ends the lease. */
+  stop(): Promise<void>;
+}
+
+export async function startAgent(o: AgentOptions): Promise<Agent> {
+  const id = `${o.name}-${randomBytes(4).toString('hex')}`;
+  const key = new Uint8Array(randomBytes(32));
+  const info: BuilderInfo = {
+    id,
+    platform: o.platform,
+    slots: o.slots,
+    version: o.version,
+    hostname: hostname(),
+    draining: false,
+    warm: [],
+    startedAt: new Date().toISOString(),
+  };
+  const workDir = `${o.workDir}/${id}`;
+  await mkdir(workDir, { recursive: true });
+  const running = new Map<string, AbortController>();
+  const active = new Set<Promise<void>>();
+  let stopping = false;
+  let freed: (() => void) | null = null;
+
+  const control = o.farm.keys.builderControl(id);
+  o.subConn.on('message', (channel: string, message: string) => {
+    if (channel !== control) return;
+    try {
+      const { cancel } = JSON.parse(message) as { cancel?: string };
+      if (cancel) running.get(cancel)?.abort();
+    } catch {
+      o.log(`ignored a malformed control message`);
+    }
+  });
+  await o.subConn.subscribe(control);
+  await registerBuilder(o.farm, info, key, o.leaseMs);
+  o.log(`builder ${id} registered: ${o.platform}, ${o.slots} slot(s)`);
+
+  const ctx = {
+    farm: o.farm,
+    store: o.store,
+    runner: o.runner,
+    bid: id,
+    key,
+    workDir,
+    log: o.log,
+    track(jobId: string, ctl: AbortController) {
+      running.set(jobId, ctl);
+      return () => running.delete(jobId);
+    },
+  };
+
+  let leaseLost: Error | null = null;
+  const heartbeat = setInterval(
+    () => {
+      renewLease(o.farm, info, o.leaseMs).catch((err: Error) => {
+        if (err.message.includes('lost its lease')) {
+          leaseLost = err;
+          stopping = true;
+          for (const c of running.values()) c.abort();
+        } else {
+          o.log(`heartbeat failed: ${err.message}`);
+        }
+      });
+    },
+    Math.max(100, Math.floor(o.leaseMs / 2)),
+  );
+
+  const loop = async (): Promise<void> => {
+    while (!stopping) {
+      if (active.size >= o.slots) {
+        await new Promise<void>((r) => (freed = r));
+        continue;
+      }
+      let batch;
+      try {
+        batch = await pullJobs(o.pullConn, o.farm, id, o.slots - active.size, 1000);
+      } catch (err) {
+        if (stopping) break;
+        o.log(`pull failed: ${(err as Error).message}`);
+        await new Promise((r) => setTimeout(r, 500));
+        continue;
+      }
+      for (const msg of batch) {
+        const p = runJob(ctx, msg)
+          .catch((err: unknown) => o.log(`job ${msg.jobId}: ${String(err)}`))
+          .finally(() => {
+            active.delete(p);
+            freed?.();
+            freed = null;
+          });
+        active.add(p);
+      }
+    }
+    await Promise.allSettled([...active]);
+    clearInterval(heartbeat);
+    if (leaseLost) throw leaseLost;
+  };
+  const done = loop();
+  done.catch(() => undefined);
+
+  return {
+    id,
+    done,
+    async stop() {
+      stopping = true;
+      freed?.();
+      for (const c of running.values()) c.abort();
+      await done.catch(() => undefined);
+      await o.subConn.unsubscribe(control).catch(() => undefined);
+      await endLease(o.farm, id).catch(() => undefined);
+    },
+  };
+}

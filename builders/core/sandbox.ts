@@ -1,0 +1,50 @@
+/**
+ * The sandbox-runner port: run one job's command, isolated, with limits, streaming its output.
+ * Implementations: builders/linux/bwrap-runner.ts (bubblewrap + cgroups) and, later,
+ * builders/freebsd/pot-runner.ts. All pass test/sandbox/conformance.ts.
+ */
+import type { Limits } from '../../protocol/job.ts';
+
+export interface SandboxRequest {
+  /** Job id, used to name the cgroup (or jail). */
+  jobId: string;
+  /** Host directory holding the job's files; the only writable place, seen inside as {@link JOB_MOUNT}. */
+  jobDir: string;
+  argv: string[];
+  /** The whole environment of the command (the host's is never inherited). */
+  env: Record<string, string>;
+  /** Working directory relative to the job directory ("." for its root). */
+  cwd: string;
+  limits: Limits;
+  /** Sandbox profile name (a file in bwrap-profiles/ or pot-templates/). */
+  profile: string;
+  /**
+   * Host directory of an unpacked toolchain to use as the read-only root, or undefined to use
+   * the host's system directories read-only (until toolchains are mandatory).
+   */
+  rootDir?: string;
+  /** Called with each chunk of output as it is produced. */
+  onOutput(stream: 'stdout' | 'stderr', chunk: Uint8Array): void;
+  /** Aborting stops the job: SIGTERM to every process of it, `limits.graceSec`, then SIGKILL. */
+  signal: AbortSignal;
+}
+
+export interface SandboxResult {
+  /** How the job ended: its own exit, a stop through `signal`, or `limits.timeoutSec`. */
+  outcome: 'exited' | 'killed' | 'timed_out';
+  /** Exit status when the main process exited; null when it died of a signal. */
+  exitCode: number | null;
+  /** Name of the signal that ended the main process, if any ("SIGKILL"). */
+  signal: string | null;
+  /** True when the memory limit was hit (the kernel's OOM killer acted). */
+  oomKilled: boolean;
+  durationMs: number;
+}
+
+export interface SandboxRunner {
+  readonly name: string;
+  run(req: SandboxRequest): Promise<SandboxResult>;
+}
+
+/** Where the job directory is mounted inside every sandbox. */
+export const JOB_MOUNT = '/job';

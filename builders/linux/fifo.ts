@@ -1,0 +1,82 @@
+/**
+ * Real pipes for a child's stdout and stderr. Node's `stdio: 'pipe'` gives the child a UNIX
+ * socket, and on Linux a socket cannot be reopened through /proc/self/fd, so `echo x >/dev/stderr`
+ * (common in build scripts) fails with ENXIO. A FIFO, opened here and then unlinked, behaves like
+ * the anonymous pipe a shell would give.
+ */
+import { execFile } from 'node:child_process';
+import { closeSync, constants, openSync } from 'node:fs';
+import { chown, mkdtemp, rm } from 'node:fs/promises';
+import { Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/** A pipe: the write end goes to the child, the read end stays here. */
+export interface Fifo {
+  /** Descriptor to put in the child's `stdio` (then call {@link Fifo.closeWriteEnd}). */
+  writeFd: number;
+  /** Closes this process's copy of the write end, so `reader` ends when the child's copies close. */
+  closeWriteEnd(): void;
+  /** The read end as a stream (ends when every writer has closed). */
+  reader(): Readable;
+  /** Closes whatever is still open. */
+  close(): void;
+}
+
+/**
+ * Creates `count` pipes whose write ends are owned by `uid:gid` (so the child may reopen them
+ * through /proc/self/fd). Uses the `mkfifo` program (coreutils); rejects when it is missing.
+ */
+export async function createFifos(count: number, uid: number, gid: number): Promise<Fifo[]> {
+  const dir = await mkdtemp(join(tmpdir(), 'kiln-fifo-'));
+  const fds: number[] = [];
+  try {
+    const paths = Array.from({ length: count }, (_, i) => join(dir, String(i)));
+    await run('mkfifo', ['-m', '600', ...paths]);
+    const out: Fifo[] = [];
+    for (const p of paths) {
+      await chown(p, uid, gid);
+      const r = openSync(p, constants.O_RDONLY | constants.O_NONBLOCK);
+      fds.push(r);
+      const w = openSync(p, constants.O_WRONLY); // a reader exists, so this does not block
+      fds.push(w);
+      out.push(fifo(r, w));
+    }
+    return out;
+  } catch (err) {
+    for (const fd of fds) closeSync(fd);
+    throw err;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function fifo(readFd: number, writeFd: number): Fifo {
+  let w: number | undefined = writeFd;
+  let r: number | undefined = readFd;
+  let sock: Socket | undefined;
+  const closeWriteEnd = (): void => {
+    if (w !== undefined) closeSync(w);
+    w = undefined;
+  };
+  return {
+    writeFd,
+    closeWriteEnd,
+    reader() {
+      if (r === undefined) throw new Error('fifo already read or closed');
+      sock = new Socket({ fd: r, readable: true, writable: false });
+      r = undefined; // the socket owns it now
+      return sock;
+    },
+    close() {
+      closeWriteEnd();
+      if (r !== undefined) closeSync(r);
+      r = undefined;
+      sock?.destroy();
+    },
+  };
+}

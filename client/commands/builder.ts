@@ -1,0 +1,26 @@
+/** `kiln builder [--config builder.toml]` — run a builder agent on this host. */
+import { builderConfigSchema } from '../../builders/core/config.ts';
+import { loadConfig } from '../../server/load-config.ts';
+import { startBuilder } from '../../server/builder.ts';
+import type { Command } from '../command.ts';
+import { logger, untilStopped } from './daemon.ts';
+
+export const builder: Command<{ config?: string }> = {
+  command: 'builder',
+  describe: 'run a builder agent (config: builder.toml and KILN_A__B environment overrides)',
+  options: { config: { type: 'string', alias: 'c', describe: 'path of builder.toml' } },
+  async handler(a, io) {
+    const cfg = loadConfig(builderConfigSchema, { ...(a.config ? { file: a.config } : {}), env: io.env });
+    const log = logger(io, `builder ${cfg.name}`);
+    const b = await startBuilder(cfg, log);
+    try {
+      await untilStopped(io, b.agent.done);
+    } catch (err) {
+      log(`stopping: ${(err as Error).message}`);
+      await b.close();
+      return 1;
+    }
+    await b.close();
+    return 0;
+  },
+};

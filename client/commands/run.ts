@@ -1,0 +1,123 @@
+/** `kiln run [--input DIR] [--output PATH]… [--detach] [--timeout S] -- CMD…` */
+import { createHash } from 'node:crypto';
+import { resolve } from 'node:path';
+import { packTreeToBuffer } from '../../archive/pack.ts';
+import type { JobSpecInput, JobView } from '../../protocol/job.ts';
+import { createJob, cancelJob, downloadOutputs, getJob, uploadMissing } from '../api.ts';
+import { say, type Command } from '../command.ts';
+import { UserError } from '../errors.ts';
+import { followToTerminal } from '../follow.ts';
+import { placeOutputs } from '../outputs.ts';
+import { apiFor } from '../session.ts';
+import { exitCodeOf } from './exit-code.ts';
+
+interface RunArgs {
+  cmd: string[];
+  input?: string;
+  output?: string[];
+  outputDir?: string;
+  detach: boolean;
+  timeout?: number;
+  platform?: string;
+  env?: string[];
+  cwd?: string;
+  json: boolean;
+}
+
+function parseEnv(pairs: string[] = []): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const p of pairs) {
+    const eq = p.indexOf('=');
+    if (eq <= 0) throw new UserError(`--env takes NAME=VALUE, not ${JSON.stringify(p)}`);
+    env[p.slice(0, eq)] = p.slice(eq + 1);
+  }
+  return env;
+}
+
+export const run: Command<RunArgs> = {
+  command: 'run [cmd..]',
+  describe: 'run a command on the farm, streaming its output; exits with its exit code',
+  positional: { cmd: { type: 'string', describe: 'the command and its arguments (after --)', array: true } },
+  options: {
+    input: {
+      type: 'string',
+      describe: 'directory sent as the job directory (content-addressed, only new files upload)',
+      alias: 'i',
+    },
+    output: {
+      type: 'array',
+      describe: 'path (file or directory) under the job directory to bring back; repeatable',
+      alias: 'o',
+    },
+    'output-dir': {
+      type: 'string',
+      describe: 'where outputs are written (default: the --input directory, else the current one)',
+    },
+    detach: { type: 'boolean', describe: 'print the job id and return at once', default: false, alias: 'd' },
+    timeout: { type: 'number', describe: 'time limit of the job in seconds (default 600)' },
+    platform: { type: 'string', describe: 'builder platform (linux-x86_64, linux-aarch64, freebsd-amd64)' },
+    env: { type: 'array', describe: 'NAME=VALUE set in the job environment; repeatable', alias: 'e' },
+    cwd: { type: 'string', describe: 'working directory relative to the job directory' },
+    json: {
+      type: 'boolean',
+      describe: 'print the final job as JSON on stdout instead of streaming output',
+      default: false,
+    },
+  },
+  async handler(a, io) {
+    if (!a.cmd || a.cmd.length === 0)
+      throw new UserError('nothing to run: give the command after --, e.g. `kiln run -- make -j4`');
+    const api = apiFor(io);
+    const spec: JobSpecInput = {
+      argv: a.cmd.map(String),
+      env: parseEnv(a.env?.map(String)),
+      outputs: (a.output ?? []).map(String),
+      limits: a.timeout !== undefined ? { timeoutSec: a.timeout } : {},
+    };
+    if (a.platform) spec.platform = a.platform as JobSpecInput['platform'];
+    if (a.cwd) spec.cwd = a.cwd;
+    const inputDir = a.input ? resolve(io.cwd, a.input) : null;
+    if (inputDir) {
+      const { bytes, skipped } = await packTreeToBuffer(inputDir);
+      for (const s of skipped)
+        io.stderr.write(`kiln: left out ${s} (a link out of the tree, or not a regular file)\n`);
+      const digest = createHash('sha256').update(bytes).digest('hex');
+      await uploadMissing(api, [{ digest, bytes }]);
+      spec.input = { digest, size: bytes.byteLength };
+    }
+    const created = await createJob(api, spec);
+    const id = created.job.id;
+    if (a.detach) {
+      if (a.json) say(io.stdout, JSON.stringify({ ...created.job, token: created.token }));
+      else say(io.stdout, id);
+      return 0;
+    }
+    const jobApi = { ...api, token: created.token };
+    const onAbort = (): void => void cancelJob(jobApi, id).catch(() => undefined);
+    io.signal.addEventListener('abort', onAbort, { once: true });
+    let job: JobView;
+    try {
+      if (!a.json) await followToTerminal(jobApi, id, io);
+      job = await getJob(jobApi, id, 60);
+      while (job.state === 'queued' || job.state === 'running') job = await getJob(jobApi, id, 60);
+    } catch (err) {
+      if (io.signal.aborted) {
+        io.stderr.write(`kiln: stopping job ${id}\n`);
+        return 130;
+      }
+      throw err;
+    } finally {
+      io.signal.removeEventListener('abort', onAbort);
+    }
+    if (job.outputs) {
+      await placeOutputs(await downloadOutputs(jobApi, id), resolve(io.cwd, a.outputDir ?? a.input ?? '.'));
+    }
+    for (const m of job.missingOutputs) io.stderr.write(`kiln: declared output ${m} was not produced\n`);
+    if (job.error)
+      io.stderr.write(`kiln: job ${id} ${job.state}: ${job.error.message} (${job.error.code})\n`);
+    else if (job.state === 'timed_out') io.stderr.write(`kiln: job ${id} hit its time limit\n`);
+    else if (job.state === 'killed') io.stderr.write(`kiln: job ${id} was stopped\n`);
+    if (a.json) say(io.stdout, JSON.stringify(job));
+    return exitCodeOf(job);
+  },
+};

@@ -1,0 +1,60 @@
+/** The kiln CLI: the ONE file that touches yargs. Commands are data (client/commands/index.ts). */
+import yargs, { type Argv } from 'yargs';
+import { KilnError } from '../protocol/errors.ts';
+import type { Command, Io } from './command.ts';
+import { COMMANDS } from './commands/index.ts';
+import { UserError } from './errors.ts';
+
+function register(y: Argv, cmd: Command<never>, io: Io, setCode: (n: number) => void): Argv {
+  return y.command(
+    cmd.command,
+    cmd.describe,
+    (b) => {
+      for (const [name, p] of Object.entries(cmd.positional ?? {}))
+        b.positional(name, { type: p.type, describe: p.describe, array: p.array });
+      for (const [name, o] of Object.entries(cmd.options ?? {})) b.option(name, { ...o, type: o.type });
+      return b;
+    },
+    async (args) => setCode(await cmd.handler(args as never, io)),
+  );
+}
+
+/**
+ * Runs the CLI with `argv` (without node and script) and returns the exit code. A UserError or a
+ * KilnError prints a clean message; anything else is a bug and shows its stack.
+ */
+export async function main(argv: string[], io: Io): Promise<number> {
+  let code = 0;
+  let y = yargs(argv)
+    .scriptName('kiln')
+    .strict()
+    .help()
+    .version(false)
+    .demandCommand(1, 'give a command (kiln --help lists them)')
+    .wrap(Math.min(110, process.stdout.columns || 100));
+  for (const cmd of COMMANDS) y = register(y, cmd, io, (n) => (code = n));
+  let usageError: string | null = null;
+  y = y.fail((msg, err) => {
+    if (err) throw err;
+    usageError = msg;
+  });
+  try {
+    await y.parseAsync();
+  } catch (err) {
+    if (err instanceof UserError) {
+      io.stderr.write(`kiln: ${err.message}\n`);
+      return err.exitCode;
+    }
+    if (err instanceof KilnError) {
+      io.stderr.write(`kiln: ${err.message}\n`);
+      return 1;
+    }
+    io.stderr.write(`kiln: internal error (please report it):\n${(err as Error).stack ?? String(err)}\n`);
+    return 70;
+  }
+  if (usageError) {
+    io.stderr.write(`kiln: ${usageError}\n`);
+    return 2;
+  }
+  return code;
+}

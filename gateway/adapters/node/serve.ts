@@ -1,0 +1,27 @@
+/** Node adapter: serves the gateway app with @hono/node-server. No logic here. */
+import { serve } from '@hono/node-server';
+import type { AddressInfo } from 'node:net';
+import type { GatewayConfig } from '../../config.ts';
+import { wireGateway } from '../../../server/gateway.ts';
+
+export async function serveGatewayNode(
+  cfg: GatewayConfig,
+  log: (m: string) => void,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const gw = await wireGateway(cfg, log);
+  const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
+    const s = serve({ fetch: gw.app.fetch, hostname: cfg.listen.host, port: cfg.listen.port }, () =>
+      resolve(s),
+    );
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://${cfg.listen.host.includes(':') ? `[${cfg.listen.host}]` : cfg.listen.host}:${port}`,
+    async close() {
+      const closed = new Promise<void>((r) => server.close(() => r()));
+      if ('closeAllConnections' in server) server.closeAllConnections();
+      await closed;
+      await gw.close();
+    },
+  };
+}

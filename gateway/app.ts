@@ -1,0 +1,41 @@
+/**
+ * The runtime-neutral gateway: a Hono app over the farm and store ports. Adapters
+ * (gateway/adapters/node, gateway/adapters/deno) only wire ports and serve it.
+ */
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { KilnError } from '../protocol/errors.ts';
+import type { GatewayDeps, GatewayEnv } from './context.ts';
+import { errorResponse } from './errors.ts';
+import { createMetrics } from './metrics.ts';
+import { blobRoutes } from './routes/blobs.ts';
+import { healthRoutes } from './routes/health.ts';
+import { jobRoutes } from './routes/jobs.ts';
+import { logRoutes } from './routes/logs.ts';
+
+export function createApp(deps: GatewayDeps): Hono<GatewayEnv> {
+  const metrics = createMetrics();
+  const app = new Hono<GatewayEnv>();
+  app.use('*', async (c, next) => {
+    await next();
+    metrics.inc('kiln_http_requests_total', { method: c.req.method, status: String(c.res.status) });
+  });
+  const jsonLimit = bodyLimit({
+    maxSize: deps.limits.maxJsonBytes,
+    onError: () => {
+      throw new KilnError('ERR_TOO_LARGE', `request body over ${deps.limits.maxJsonBytes} bytes`);
+    },
+  });
+  app.use('/api/v1/jobs/*', jsonLimit);
+  app.use('/api/v1/jobs', jsonLimit);
+  app.use('/api/v1/blobs/missing', jsonLimit);
+  app.route('/', healthRoutes(deps, metrics));
+  app.route('/api/v1/jobs', jobRoutes(deps));
+  app.route('/api/v1/jobs', logRoutes(deps));
+  app.route('/api/v1/blobs', blobRoutes(deps));
+  app.notFound((c) =>
+    c.json({ error: { code: 'ERR_NOT_FOUND', message: `no route ${c.req.method} ${c.req.path}` } }, 404),
+  );
+  app.onError((err, c) => errorResponse(err, c, deps.log));
+  return app;
+}

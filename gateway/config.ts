@@ -1,0 +1,76 @@
+/** Gateway configuration: one schema, every problem reported at once with its path. */
+import { z } from 'zod';
+import { authConfigSchema } from './auth/config.ts';
+
+export const storageConfigSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('local'), dir: z.string().min(1) }).strict(),
+  z
+    .object({
+      type: z.literal('s3'),
+      bucket: z.string().min(1),
+      /** Key prefix inside the bucket. @default "" */
+      prefix: z.string().default(''),
+      /** @default "us-east-1" */
+      region: z.string().default('us-east-1'),
+      /** For S3-compatible stores. */
+      endpoint: z.string().url().optional(),
+      accessKeyId: z.string().optional(),
+      secretAccessKey: z.string().optional(),
+    })
+    .strict(),
+]);
+export type StorageConfig = z.infer<typeof storageConfigSchema>;
+
+export const gatewayLimitsSchema = z
+  .object({
+    /** Largest JSON request body. @default 1 MiB */
+    maxJsonBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(1 << 20),
+    /** Largest blob uploaded through the gateway (bigger ones go by presigned URL). @default 64 MiB */
+    maxInlineBlobBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(64 << 20),
+    /** How long job creation waits for a free slot before 503. @default 5000 */
+    placementWaitMs: z.number().int().min(0).max(120_000).default(5000),
+    /** Attempts of a job whose builder was lost. @default 3 */
+    maxAttempts: z.number().int().min(1).max(10).default(3),
+    /** Longest `?wait=` of a long-poll, seconds. @default 60 */
+    maxWaitSec: z.number().int().min(1).max(600).default(60),
+    /** Period of the expired-lease sweep. @default 1000 */
+    sweepMs: z.number().int().min(100).default(1000),
+  })
+  .strict();
+
+export const gatewayConfigSchema = z
+  .object({
+    listen: z
+      .object({
+        /** @default "127.0.0.1" */
+        host: z.string().default('127.0.0.1'),
+        /** @default 8420 */
+        port: z.number().int().min(0).max(65535).default(8420),
+      })
+      .strict()
+      .default({ host: '127.0.0.1', port: 8420 }),
+    redis: z
+      .object({
+        url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL'),
+        /** @default "kiln" */
+        prefix: z
+          .string()
+          .regex(/^[A-Za-z0-9_.-]+$/)
+          .default('kiln'),
+      })
+      .strict(),
+    storage: storageConfigSchema,
+    auth: authConfigSchema,
+    limits: gatewayLimitsSchema.default(gatewayLimitsSchema.parse({})),
+  })
+  .strict();
+export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
+export type GatewayLimits = z.infer<typeof gatewayLimitsSchema>;

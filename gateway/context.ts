@@ -1,0 +1,20 @@
+/** What every route gets: the ports, the limits, a logger. Built once by createApp. */
+import type { BlobStore } from '../storage/port.ts';
+import type { Principal } from './auth/principal.ts';
+import type { GatewayLimits } from './config.ts';
+import type { FarmState } from './ports.ts';
+
+export interface GatewayDeps {
+  farm: FarmState;
+  store: BlobStore;
+  authenticate(req: Request): Promise<Principal>;
+  limits: GatewayLimits;
+  log(msg: string): void;
+  /** Version string reported by /api/v1/status. */
+  version: string;
+}
+
+/** Hono environment of the gateway app. */
+export interface GatewayEnv {
+  Variables: { principal: Principal };
+}

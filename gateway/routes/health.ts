@@ -1,0 +1,43 @@
+/** Liveness, readiness, farm status and Prometheus metrics. */
+import { Hono } from 'hono';
+import type { GatewayDeps, GatewayEnv } from '../context.ts';
+import type { Metrics } from '../metrics.ts';
+
+export function healthRoutes(deps: GatewayDeps, metrics: Metrics): Hono<GatewayEnv> {
+  const app = new Hono<GatewayEnv>();
+  app.get('/healthz', (c) => c.json({ ok: true }));
+  app.get('/readyz', async (c) => {
+    try {
+      await deps.farm.ping();
+      await deps.store.stat('health/ready-probe');
+      return c.json({ ok: true });
+    } catch (err) {
+      return c.json(
+        { error: { code: 'ERR_UNAVAILABLE', message: `not ready: ${(err as Error).message}` } },
+        503,
+      );
+    }
+  });
+  app.get('/api/v1/status', async (c) => {
+    await deps.authenticate(c.req.raw);
+    const builders = await deps.farm.listBuilders();
+    const now = Date.now();
+    return c.json({
+      version: deps.version,
+      store: deps.store.kind,
+      builders: builders.map((b) => ({ ...b.info, load: b.load, live: b.leaseExpiresAt >= now })),
+    });
+  });
+  app.get('/metrics', async (c) => {
+    const builders = await deps.farm.listBuilders();
+    const now = Date.now();
+    const live = builders.filter((b) => b.leaseExpiresAt >= now);
+    const gauges = {
+      kiln_builders_live: live.length,
+      kiln_slots_total: live.reduce((n, b) => n + b.info.slots, 0),
+      kiln_slots_used: live.reduce((n, b) => n + b.load, 0),
+    };
+    return c.text(metrics.render(gauges), 200, { 'Content-Type': 'text/plain; version=0.0.4' });
+  });
+  return app;
+}

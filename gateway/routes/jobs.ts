@@ -1,0 +1,110 @@
+/** Job routes: create, status (long-poll), stop, delete, outputs. */
+import { Hono } from 'hono';
+import { KilnError } from '../../protocol/errors.ts';
+import { jobSpecSchema, type CreatedJob } from '../../protocol/job.ts';
+import { parseOrThrow } from '../../protocol/validate.ts';
+import type { GatewayDeps, GatewayEnv } from '../context.ts';
+import { blobKey } from '../../protocol/store-keys.ts';
+import { readJson } from '../errors.ts';
+import { authorizeJob } from '../job-access.ts';
+import { issueJobToken } from '../job-token.ts';
+import { isFinished, toJobView } from '../job-view.ts';
+import { placeWithWait } from '../place.ts';
+import { waitForJob } from '../wait-job.ts';
+
+function waitParam(raw: string | undefined, max: number): number {
+  if (raw === undefined || raw === '') return 0;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0)
+    throw new KilnError('ERR_VALIDATION', '?wait= must be a number of seconds');
+  return Math.min(n, max);
+}
+
+/** Routes under /api/v1/jobs. */
+export function jobRoutes(deps: GatewayDeps): Hono<GatewayEnv> {
+  const { farm, store, limits } = deps;
+  const app = new Hono<GatewayEnv>();
+
+  app.post('/', async (c) => {
+    const principal = await deps.authenticate(c.req.raw);
+    const spec = parseOrThrow(jobSpecSchema, await readJson(c), 'job spec');
+    const wait = waitParam(c.req.query('wait'), limits.maxWaitSec);
+    if (spec.input && !(await store.stat(blobKey(principal.tenant, spec.input.digest)))) {
+      throw new KilnError('ERR_BLOBS_MISSING', 'upload the input blob first (POST /api/v1/blobs/missing)', {
+        detail: { missing: [spec.input.digest] },
+      });
+    }
+    const id = crypto.randomUUID();
+    const bid = await placeWithWait(farm, id, spec.platform, spec.toolchain ?? '', limits.placementWaitMs);
+    const job = { id, spec, sub: principal.sub, tenant: principal.tenant };
+    let token: string;
+    try {
+      token = await issueJobToken(farm, job, bid);
+      const ttl = (spec.limits.timeoutSec + spec.limits.graceSec) * limits.maxAttempts + 86_400;
+      await farm.createJob({ ...job, bid, createdAt: new Date().toISOString() }, ttl);
+      await farm.enqueue(bid, { jobId: id, attempt: 1, token });
+    } catch (err) {
+      await farm.releaseSlot(id, bid).catch(() => undefined);
+      throw err;
+    }
+    let rec = await farm.getJob(id);
+    if (!rec) throw new KilnError('ERR_INTERNAL', 'job vanished after creation');
+    rec = await waitForJob(farm, rec, wait, c.req.raw.signal);
+    const body: CreatedJob = { job: toJobView(rec), token };
+    return c.json(body, 201, { Location: `/api/v1/jobs/${id}` });
+  });
+
+  app.get('/:id', async (c) => {
+    const rec = await authorizeJob(deps, c.req.raw, c.req.param('id'));
+    const done = await waitForJob(
+      farm,
+      rec,
+      waitParam(c.req.query('wait'), limits.maxWaitSec),
+      c.req.raw.signal,
+    );
+    return c.json(toJobView(done));
+  });
+
+  app.post('/:id/cancel', async (c) => {
+    const rec = await authorizeJob(deps, c.req.raw, c.req.param('id'));
+    const r = await farm.cancelJob(rec.id);
+    if (r === 'killed') {
+      await farm.appendLogMarker(rec.id, 'end', rec.attempt);
+      await farm.publishDone(rec.id);
+    } else if (r === 'running') {
+      await farm.signalBuilder(rec.bid, rec.id);
+    }
+    const now = await farm.getJob(rec.id);
+    return c.json(toJobView(now ?? rec), 202);
+  });
+
+  app.delete('/:id', async (c) => {
+    const rec = await authorizeJob(deps, c.req.raw, c.req.param('id'));
+    if (!isFinished(rec)) {
+      throw new KilnError(
+        'ERR_JOB_NOT_FINISHED',
+        `job ${rec.id} is ${rec.state}; stop it first (POST …/cancel)`,
+      );
+    }
+    await farm.deleteJob(rec.id);
+    return c.body(null, 204);
+  });
+
+  app.get('/:id/outputs', async (c) => {
+    const rec = await authorizeJob(deps, c.req.raw, c.req.param('id'));
+    if (!isFinished(rec)) throw new KilnError('ERR_JOB_NOT_FINISHED', `job ${rec.id} is still ${rec.state}`);
+    if (!rec.outputs) throw new KilnError('ERR_NOT_FOUND', `job ${rec.id} has no outputs`);
+    const key = blobKey(rec.tenant, rec.outputs.digest);
+    const signed = await store.presignGet(key, { ttlSec: 300 });
+    if (signed) return c.redirect(signed.url, 302);
+    const body = await store.get(key);
+    if (!body) throw new KilnError('ERR_NOT_FOUND', `the outputs of job ${rec.id} are gone from the store`);
+    return c.body(body, 200, {
+      'Content-Type': 'application/x-tar',
+      'Content-Length': String(rec.outputs.size),
+      'X-Kiln-Digest': rec.outputs.digest,
+    });
+  });
+
+  return app;
+}

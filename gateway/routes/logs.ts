@@ -1,0 +1,117 @@
+/**
+ * GET /api/v1/jobs/{id}/logs[?follow=1][&format=raw]: the whole log from the start, then (with
+ * follow) every new chunk as it is appended, ending when the job ends. Woken by pub/sub, never
+ * polled. NDJSON lines `{stream,data(base64)}`, `{restart:attempt}`, then `{end:true,state,exitCode}`;
+ * `format=raw` sends stdout and stderr bytes as they are.
+ */
+import { Hono } from 'hono';
+import { KilnError } from '../../protocol/errors.ts';
+import type { GatewayDeps, GatewayEnv } from '../context.ts';
+import { authorizeJob } from '../job-access.ts';
+import { isFinished } from '../job-view.ts';
+import type { EventListener, FarmState, LogEntry } from '../ports.ts';
+
+const enc = new TextEncoder();
+const PAGE = 512;
+/** Seconds between keep-alive checks while following a quiet job. */
+const IDLE_CHECK_MS = 15_000;
+
+function b64(bytes: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+interface Follow {
+  farm: FarmState;
+  id: string;
+  follow: boolean;
+  raw: boolean;
+  abort: AbortController;
+}
+
+async function pump(
+  f: Follow,
+  out: ReadableStreamDefaultController<Uint8Array>,
+  listener: EventListener | null,
+): Promise<void> {
+  let after = '0';
+  let attempt = 1;
+  const emit = (obj: unknown): void => out.enqueue(enc.encode(JSON.stringify(obj) + '\n'));
+  for (;;) {
+    const entries: LogEntry[] = await f.farm.readLog(f.id, after, PAGE);
+    let ended = false;
+    for (const e of entries) {
+      after = e.id;
+      if (e.kind === 'restart') {
+        attempt = Math.max(attempt, e.attempt);
+        if (!f.raw) emit({ restart: e.attempt });
+      } else if (e.attempt < attempt) {
+        continue; // output of a lost attempt that arrived late
+      } else if (e.kind === 'end') {
+        ended = true;
+      } else if (f.raw) {
+        out.enqueue(e.data);
+      } else {
+        emit({ stream: e.kind === 'out' ? 'stdout' : 'stderr', data: b64(e.data) });
+      }
+    }
+    if (entries.length === PAGE) continue;
+    const rec = ended || !f.follow ? await f.farm.getJob(f.id) : null;
+    if (ended || !f.follow || !listener || f.abort.signal.aborted) {
+      if (!f.raw && rec && (ended || isFinished(rec)))
+        emit({ end: true, state: rec.state, exitCode: rec.exitCode });
+      return;
+    }
+    const woke = await listener.next(IDLE_CHECK_MS, f.abort.signal);
+    if (!woke && !f.abort.signal.aborted) {
+      const now = await f.farm.getJob(f.id);
+      if (!now) return;
+      // A job can finish with no end entry only if its log expired; stop rather than wait forever.
+      if (isFinished(now) && (await f.farm.readLog(f.id, after, 1)).length === 0) {
+        if (!f.raw) emit({ end: true, state: now.state, exitCode: now.exitCode });
+        return;
+      }
+    }
+  }
+}
+
+export function logRoutes(deps: GatewayDeps): Hono<GatewayEnv> {
+  const app = new Hono<GatewayEnv>();
+  app.get('/:id/logs', async (c) => {
+    const rec = await authorizeJob(deps, c.req.raw, c.req.param('id'));
+    const format = c.req.query('format') ?? 'ndjson';
+    if (format !== 'ndjson' && format !== 'raw')
+      throw new KilnError('ERR_VALIDATION', '?format= must be ndjson or raw');
+    const followQ = c.req.query('follow');
+    const f: Follow = {
+      farm: deps.farm,
+      id: rec.id,
+      follow: followQ === '1' || followQ === 'true',
+      raw: format === 'raw',
+      abort: new AbortController(),
+    };
+    c.req.raw.signal.addEventListener('abort', () => f.abort.abort(), { once: true });
+    const listener = f.follow ? await deps.farm.listenJob(rec.id) : null;
+    const body = new ReadableStream<Uint8Array>({
+      start(out) {
+        pump(f, out, listener)
+          .then(() => out.close())
+          .catch((err: unknown) => {
+            deps.log(`log stream of ${rec.id} failed: ${String(err)}`);
+            out.error(err);
+          })
+          .finally(() => listener?.close());
+      },
+      cancel() {
+        f.abort.abort();
+      },
+    });
+    return c.body(body, 200, {
+      'Content-Type': f.raw ? 'application/octet-stream' : 'application/x-ndjson',
+      'Cache-Control': 'no-store',
+      'X-Content-Type-Options': 'nosniff',
+    });
+  });
+  return app;
+}

@@ -1,0 +1,62 @@
+/**
+ * Coded errors shared by gateway, builders and client. Every error that crosses the wire is
+ * `{ error: { code, message } }` with the HTTP status listed here.
+ */
+export const ERROR_STATUS = {
+  ERR_BAD_REQUEST: 400,
+  ERR_VALIDATION: 400,
+  ERR_BAD_JSON: 400,
+  ERR_DIGEST_MISMATCH: 400,
+  ERR_BLOBS_MISSING: 409,
+  ERR_UNAUTHENTICATED: 401,
+  ERR_FORBIDDEN: 403,
+  ERR_NOT_FOUND: 404,
+  ERR_JOB_NOT_FOUND: 404,
+  ERR_CONFLICT: 409,
+  ERR_JOB_NOT_FINISHED: 409,
+  ERR_TOO_LARGE: 413,
+  ERR_ARCHIVE_INVALID: 422,
+  ERR_NO_CAPACITY: 503,
+  ERR_UNAVAILABLE: 503,
+  ERR_INTERNAL: 500,
+  ERR_TOKEN_INVALID: 401,
+  ERR_JOB_LOST: 500,
+  ERR_CONFIG: 500,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+/** An error with a stable code, an HTTP status derived from it, and an optional cause. */
+export class KilnError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  /** Extra machine-readable detail sent with the error (for example the missing digests). */
+  readonly detail: Record<string, unknown> | undefined;
+  /** Seconds a client should wait before retrying (503 only). */
+  readonly retryAfter: number | undefined;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    opts: { cause?: unknown; detail?: Record<string, unknown>; retryAfter?: number } = {},
+  ) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'KilnError';
+    this.code = code;
+    this.status = ERROR_STATUS[code];
+    this.detail = opts.detail;
+    this.retryAfter = opts.retryAfter;
+  }
+
+  /** The wire form: `{ error: { code, message, ...detail } }`. */
+  toJSON(): { error: { code: ErrorCode; message: string } & Record<string, unknown> } {
+    return { error: { code: this.code, message: this.message, ...this.detail } };
+  }
+}
+
+/** True when `value` looks like the wire form of an error. */
+export function isErrorBody(value: unknown): value is { error: { code: string; message: string } } {
+  if (typeof value !== 'object' || value === null || !('error' in value)) return false;
+  const e = (value as { error: unknown }).error;
+  return typeof e === 'object' && e !== null && 'code' in e && 'message' in e;
+}

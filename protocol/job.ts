@@ -1,0 +1,124 @@
+/** The job: what a client asks for, and what the farm answers about it. */
+import { z } from 'zod';
+
+const digest = z.string().regex(/^[0-9a-f]{64}$/, 'must be a lower-case hex SHA-256 digest');
+/** A relative POSIX path inside the job directory: no absolute path, no `..`, no NUL. */
+export const relativePath = z
+  .string()
+  .min(1)
+  .max(4096)
+  .refine((p) => !p.startsWith('/') && !p.includes('\0') && !p.split('/').includes('..'), {
+    message: 'must be a relative path inside the job directory (no leading /, no ..)',
+  });
+
+export const PLATFORMS = ['linux-x86_64', 'linux-aarch64', 'freebsd-amd64'] as const;
+export type Platform = (typeof PLATFORMS)[number];
+
+/** Resource limits; every field has a default so a client may send `{}`. */
+export const limitsSchema = z
+  .object({
+    /** Wall-clock limit in seconds. @default 600 */
+    timeoutSec: z.number().int().min(1).max(86_400).default(600),
+    /** Grace period between SIGTERM and SIGKILL on stop or timeout. @default 10 */
+    graceSec: z.number().int().min(0).max(300).default(10),
+    /** Memory limit in MiB. @default 2048 */
+    memoryMiB: z.number().int().min(16).max(1_048_576).default(2048),
+    /** Maximum number of processes and threads. @default 512 */
+    pids: z.number().int().min(8).max(65_536).default(512),
+    /** Maximum bytes of stdout + stderr kept; more is dropped and reported. @default 16 MiB */
+    logBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(1 << 30)
+      .default(16 << 20),
+  })
+  .strict();
+export type Limits = z.infer<typeof limitsSchema>;
+
+/** `POST /api/v1/jobs` body. Unknown fields are rejected. */
+export const jobSpecSchema = z
+  .object({
+    platform: z.enum(PLATFORMS).default('linux-x86_64'),
+    /** A toolchain preset (`name@platform`) or digest; absent: the builder's host tools (read-only). */
+    toolchain: z.string().min(1).max(200).optional(),
+    argv: z.array(z.string().max(131_072)).min(1).max(10_000),
+    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string().max(131_072)).default({}),
+    /** Working directory, relative to the job directory. @default "." */
+    cwd: z.union([z.literal('.'), relativePath]).default('.'),
+    /** The input tree: a tar (optionally gzip) blob already uploaded. */
+    input: z
+      .object({ digest, size: z.number().int().min(0) })
+      .strict()
+      .optional(),
+    /** Paths (files or directories) under the job directory to bring back. */
+    outputs: z.array(relativePath).max(1000).default([]),
+    limits: limitsSchema.default(limitsSchema.parse({})),
+    /** The sandbox profile name. @default "default" */
+    profile: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]{0,63}$/)
+      .default('default'),
+  })
+  .strict();
+export type JobSpecInput = z.input<typeof jobSpecSchema>;
+export type JobSpec = z.infer<typeof jobSpecSchema>;
+
+export const JOB_STATES = [
+  'queued',
+  'running',
+  'succeeded',
+  'failed',
+  'killed',
+  'timed_out',
+  'cached',
+] as const;
+export type JobState = (typeof JOB_STATES)[number];
+export const TERMINAL_STATES: ReadonlySet<JobState> = new Set([
+  'succeeded',
+  'failed',
+  'killed',
+  'timed_out',
+  'cached',
+]);
+
+/** A blob reference: content digest and size in bytes. */
+export interface BlobRef {
+  digest: string;
+  size: number;
+}
+
+/** What `GET /api/v1/jobs/{id}` returns. */
+export interface JobView {
+  id: string;
+  state: JobState;
+  platform: Platform;
+  argv: string[];
+  attempt: number;
+  builder: string | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  exitCode: number | null;
+  signal: string | null;
+  /** Why the farm (not the command) failed the job, if it did. */
+  error: { code: string; message: string } | null;
+  /** A tar of the declared outputs that existed, once the job has finished. */
+  outputs: BlobRef | null;
+  /** Output paths that were declared but not produced. */
+  missingOutputs: string[];
+  /** True when some log bytes were dropped because the job exceeded `limits.logBytes`. */
+  logTruncated: boolean;
+}
+
+/** `POST /api/v1/jobs` answer. */
+export interface CreatedJob {
+  job: JobView;
+  /** The job token: bound to this job and its builder, usable for job-scoped calls. */
+  token: string;
+}
+
+/** One line of `GET /api/v1/jobs/{id}/logs` in NDJSON form. */
+export type LogLine =
+  | { stream: 'stdout' | 'stderr'; data: string /* base64 */ }
+  | { end: true; state: JobState; exitCode: number | null };

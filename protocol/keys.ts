@@ -1,0 +1,68 @@
+/**
+ * The ONE place Redis key and channel names are built. Keys that a Lua script touches together
+ * share a hash tag, so every script works on Redis Cluster:
+ *   {reg}      builder registry: leases, info, load, job assignments
+ *   {job:ID}   one job: its state hash and its log stream
+ *   {b:BID}    one builder's job stream
+ */
+export interface Keys {
+  /** ZSET builder id → lease expiry (ms since epoch). */
+  leases: string;
+  /** HASH builder id → BuilderInfo JSON. */
+  builders: string;
+  /** HASH builder id → slots in use. */
+  load: string;
+  /** HASH job id → builder id, for every placed job not yet released. */
+  assignments: string;
+  /** STRING a builder's job-token key (base64url), kept after its lease ends so old tokens verify. */
+  builderKey(bid: string): string;
+  /** STREAM of job messages for one builder (consumer group {@link STREAM_GROUP}). */
+  builderStream(bid: string): string;
+  /** Pub/sub channel for control messages to one builder (cancel). */
+  builderControl(bid: string): string;
+  /** HASH of one job's state. */
+  job(id: string): string;
+  /** STREAM of one job's stdout/stderr chunks, ending with an `end` entry. */
+  jobLog(id: string): string;
+  /** Pub/sub channel: `log` when output was appended, `done` when the job finished. */
+  jobEvents(id: string): string;
+  /** Lock so one gateway at a time sweeps expired builders. */
+  sweepLock: string;
+  /** Pattern matching every job-events channel (for one subscriber per gateway). */
+  jobEventsPattern: string;
+}
+
+/** The consumer group every builder stream uses. */
+export const STREAM_GROUP = 'kiln';
+
+/** Builds the key names under `prefix` (default `kiln`; tests use a unique prefix each). */
+export function redisKeys(prefix = 'kiln'): Keys {
+  const p = prefix;
+  return {
+    leases: `${p}:{reg}:leases`,
+    builders: `${p}:{reg}:builders`,
+    load: `${p}:{reg}:load`,
+    assignments: `${p}:{reg}:assignments`,
+    builderKey: (bid) => `${p}:bkey:${bid}`,
+    builderStream: (bid) => `${p}:{b:${bid}}:jobs`,
+    builderControl: (bid) => `${p}:ctl:${bid}`,
+    job: (id) => `${p}:{job:${id}}`,
+    jobLog: (id) => `${p}:{job:${id}}:log`,
+    jobEvents: (id) => `${p}:ev:${id}`,
+    sweepLock: `${p}:sweep-lock`,
+    jobEventsPattern: `${p}:ev:*`,
+  };
+}
+
+/** What a builder advertises in the registry. */
+export interface BuilderInfo {
+  id: string;
+  platform: string;
+  slots: number;
+  version: string;
+  hostname: string;
+  draining: boolean;
+  /** Digests of toolchains unpacked and ready on this builder. */
+  warm: string[];
+  startedAt: string;
+}

@@ -1,0 +1,170 @@
+/** {@link FarmState} on Redis: what the gateway needs from the shared state. */
+import type { Redis } from 'ioredis';
+import type { FarmState, JobRecord, BuilderView } from '../gateway/ports.ts';
+import type { BuilderInfo, Keys } from '../protocol/keys.ts';
+import { redisKeys } from '../protocol/keys.ts';
+import { defineScripts, type Scripts } from './scripts.ts';
+import { scriptError } from './codes.ts';
+import { newJobFields, parseJobHash } from './job-hash.ts';
+import { appendMarker, readLogEntries } from './log-stream.ts';
+import { createJobEvents, type JobEvents } from './events.ts';
+
+/** How long a finished job stays readable. @default 86400 */
+export const FINISHED_TTL_SEC = 86_400;
+
+export interface RedisFarm extends FarmState {
+  readonly keys: Keys;
+  readonly scripts: Scripts;
+  readonly redis: Redis;
+  close(): void;
+}
+
+/**
+ * Wraps two connections: `redis` for commands and `sub` for pub/sub (a connection in subscriber
+ * mode can do nothing else). `prefix` namespaces every key (tests use a unique one).
+ */
+export function createRedisFarm(redis: Redis, sub: Redis, prefix = 'kiln'): RedisFarm {
+  const keys = redisKeys(prefix);
+  const scripts = defineScripts(redis);
+  const events: JobEvents = createJobEvents(sub);
+  const now = (): string => new Date().toISOString();
+
+  return {
+    keys,
+    scripts,
+    redis,
+    async placeJob(jobId, platform, toolchain) {
+      const r = await scripts.placeJob(
+        keys.leases,
+        keys.builders,
+        keys.load,
+        keys.assignments,
+        Date.now(),
+        platform,
+        toolchain,
+        jobId,
+      );
+      if (typeof r === 'number') throw scriptError('place', r, r === -3 ? jobId : platform);
+      return String(r);
+    },
+    async releaseSlot(jobId, bid) {
+      return (await scripts.releaseSlot(keys.load, keys.assignments, jobId, bid)) === 1;
+    },
+    async builderKey(bid) {
+      const raw = await redis.get(keys.builderKey(bid));
+      return raw ? new Uint8Array(Buffer.from(raw, 'base64url')) : null;
+    },
+    async createJob(rec, ttlSec) {
+      await redis.multi().hset(keys.job(rec.id), newJobFields(rec)).expire(keys.job(rec.id), ttlSec).exec();
+    },
+    async getJob(id) {
+      return parseJobHash(await redis.hgetall(keys.job(id)));
+    },
+    async deleteJob(id) {
+      await redis.del(keys.job(id), keys.jobLog(id));
+    },
+    async enqueue(bid, msg) {
+      await redis.xadd(
+        keys.builderStream(bid),
+        '*',
+        'job',
+        msg.jobId,
+        'attempt',
+        String(msg.attempt),
+        'token',
+        msg.token,
+      );
+    },
+    async cancelJob(id) {
+      const r = await scripts.cancelJob(keys.job(id), now(), FINISHED_TTL_SEC);
+      if (r === -5) return null;
+      return String(r) as Awaited<ReturnType<FarmState['cancelJob']>>;
+    },
+    async signalBuilder(bid, jobId) {
+      await redis.publish(keys.builderControl(bid), JSON.stringify({ cancel: jobId }));
+    },
+    async expireBuilders(at) {
+      const flat = (await scripts.removeBuilders(
+        keys.leases,
+        keys.builders,
+        keys.load,
+        keys.assignments,
+        at,
+        '',
+      )) as (string | number)[];
+      return unflattenRemoved(flat);
+    },
+    async requeueJob(id, lostAttempt, maxAttempts, newBid, error) {
+      const r = Number(
+        await scripts.requeueJob(
+          keys.job(id),
+          lostAttempt,
+          maxAttempts,
+          newBid,
+          now(),
+          JSON.stringify(error),
+          FINISHED_TTL_SEC,
+        ),
+      );
+      return r >= 0 ? r : null;
+    },
+    async dropBuilder(bid) {
+      await redis.del(keys.builderStream(bid));
+    },
+    async appendLogMarker(id, kind, attempt) {
+      await appendMarker(redis, keys.jobLog(id), kind, attempt, FINISHED_TTL_SEC);
+      await redis.publish(keys.jobEvents(id), kind);
+    },
+    readLog(id, afterId, count) {
+      return readLogEntries(redis, keys.jobLog(id), afterId, count);
+    },
+    async publishDone(id) {
+      await redis.publish(keys.jobEvents(id), 'done');
+    },
+    listenJob(id) {
+      return events.listen(keys.jobEvents(id));
+    },
+    async listBuilders() {
+      const [infos, loads, leases] = await Promise.all([
+        redis.hgetall(keys.builders),
+        redis.hgetall(keys.load),
+        redis.zrange(keys.leases, '0', '-1', 'WITHSCORES'),
+      ]);
+      const out: BuilderView[] = [];
+      for (let i = 0; i + 1 < leases.length; i += 2) {
+        const bid = leases[i]!;
+        const raw = infos[bid];
+        if (!raw) continue;
+        out.push({
+          info: JSON.parse(raw) as BuilderInfo,
+          load: Number(loads[bid] ?? 0),
+          leaseExpiresAt: Number(leases[i + 1]),
+        });
+      }
+      return out;
+    },
+    async tryLock(name, ttlMs) {
+      return (await redis.set(keys.sweepLock + ':' + name, '1', 'PX', ttlMs, 'NX')) === 'OK';
+    },
+    async ping() {
+      await redis.ping();
+    },
+    close() {
+      events.close();
+    },
+  };
+}
+
+/** remove-builders-4.lua answers `bid, n, job1..jobn, …`. */
+export function unflattenRemoved(flat: (string | number)[]): { bid: string; jobs: string[] }[] {
+  const out: { bid: string; jobs: string[] }[] = [];
+  for (let i = 0; i < flat.length;) {
+    const bid = String(flat[i]);
+    const n = Number(flat[i + 1]);
+    out.push({ bid, jobs: flat.slice(i + 2, i + 2 + n).map(String) });
+    i += 2 + n;
+  }
+  return out;
+}
+
+export type { JobRecord };

@@ -1,0 +1,82 @@
+/** Conversion between a job's Redis hash and {@link JobRecord}. */
+import type { JobRecord } from '../gateway/ports.ts';
+import type { JobState } from '../protocol/job.ts';
+
+/** The hash fields of a new job. */
+export function newJobFields(
+  rec: Pick<JobRecord, 'id' | 'spec' | 'bid' | 'sub' | 'tenant' | 'createdAt'>,
+): Record<string, string> {
+  return {
+    id: rec.id,
+    spec: JSON.stringify(rec.spec),
+    state: 'queued',
+    attempt: '1',
+    bid: rec.bid,
+    sub: rec.sub,
+    tenant: rec.tenant,
+    createdAt: rec.createdAt,
+  };
+}
+
+function json<T>(raw: string | undefined, fallback: T): T {
+  if (raw === undefined || raw === '') return fallback;
+  return JSON.parse(raw) as T;
+}
+
+/** Parses a job hash; null for an empty (missing) hash. */
+export function parseJobHash(h: Record<string, string>): JobRecord | null {
+  if (!h.id || !h.spec || !h.state) return null;
+  return {
+    id: h.id,
+    spec: JSON.parse(h.spec) as JobRecord['spec'],
+    state: h.state as JobState,
+    attempt: Number(h.attempt ?? 1),
+    bid: h.bid ?? '',
+    sub: h.sub ?? '',
+    tenant: h.tenant ?? '',
+    createdAt: h.createdAt ?? '',
+    startedAt: h.startedAt || null,
+    finishedAt: h.finishedAt || null,
+    exitCode: h.exitCode === undefined || h.exitCode === '' ? null : Number(h.exitCode),
+    signal: h.signal || null,
+    error: json(h.error, null),
+    outputs: json(h.outputs, null),
+    missingOutputs: json(h.missingOutputs, []),
+    logTruncated: h.logTruncated === '1',
+    cancelRequested: h.cancel === '1',
+  };
+}
+
+/** The result fields a builder writes when a job ends. */
+export interface JobResultFields {
+  state: Exclude<JobState, 'queued' | 'running' | 'cached'>;
+  exitCode: number | null;
+  signal: string | null;
+  error: { code: string; message: string } | null;
+  outputs: JobRecord['outputs'];
+  missingOutputs: string[];
+  logTruncated: boolean;
+  finishedAt: string;
+}
+
+/** Flattens result fields into field/value pairs for complete-job-1.lua. */
+export function resultPairs(r: JobResultFields): string[] {
+  return [
+    'state',
+    r.state,
+    'exitCode',
+    r.exitCode === null ? '' : String(r.exitCode),
+    'signal',
+    r.signal ?? '',
+    'error',
+    r.error ? JSON.stringify(r.error) : '',
+    'outputs',
+    r.outputs ? JSON.stringify(r.outputs) : '',
+    'missingOutputs',
+    JSON.stringify(r.missingOutputs),
+    'logTruncated',
+    r.logTruncated ? '1' : '0',
+    'finishedAt',
+    r.finishedAt,
+  ];
+}

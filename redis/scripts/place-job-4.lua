@@ -1,0 +1,45 @@
+--[[
+  Reserve a slot for a job on the best live builder of a platform.
+  KEYS[1] leases       ZSET builder id -> lease expiry (ms)
+  KEYS[2] builders     HASH builder id -> BuilderInfo JSON
+  KEYS[3] load         HASH builder id -> slots in use
+  KEYS[4] assignments  HASH job id -> builder id
+  ARGV[1] now (ms)  ARGV[2] platform  ARGV[3] toolchain digest or ""  ARGV[4] job id
+  Returns: the chosen builder id;
+           -1 no live, non-draining builder of that platform; -2 all of them are full;
+           -3 the job is already placed.
+  Preference: toolchain warm first, then the lowest load ratio.
+]]
+if redis.call('HEXISTS', KEYS[4], ARGV[4]) == 1 then return -3 end
+local live = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], '+inf')
+local best, bestWarm, bestRatio, seen = nil, -1, 2, 0
+for _, bid in ipairs(live) do
+  local raw = redis.call('HGET', KEYS[2], bid)
+  if raw then
+    local info = cjson.decode(raw)
+    if info.platform == ARGV[2] and info.draining ~= true then
+      seen = seen + 1
+      local used = tonumber(redis.call('HGET', KEYS[3], bid) or '0')
+      local slots = tonumber(info.slots) or 0
+      if used < slots then
+        local warm = 0
+        if ARGV[3] ~= '' and type(info.warm) == 'table' then
+          for _, d in ipairs(info.warm) do
+            if d == ARGV[3] then warm = 1 end
+          end
+        end
+        local ratio = used / slots
+        if warm > bestWarm or (warm == bestWarm and ratio < bestRatio) then
+          best, bestWarm, bestRatio = bid, warm, ratio
+        end
+      end
+    end
+  end
+end
+if not best then
+  if seen == 0 then return -1 end
+  return -2
+end
+redis.call('HINCRBY', KEYS[3], best, 1)
+redis.call('HSET', KEYS[4], ARGV[4], best)
+return best

@@ -1,0 +1,39 @@
+#!/usr/bin/env node
+// Makes this checkout ready to run: npm packages (npm ci when node_modules is missing or stale)
+// and the Debian packages kiln runs for real (installed when root, else an exact message).
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+
+const DEBIAN = [
+  ['redis-server', 'redis-server'],
+  ['bwrap', 'bubblewrap'],
+  ['gcc', 'gcc'],
+  ['file', 'file'],
+];
+
+function has(cmd) {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+const lock = 'package-lock.json';
+const marker = 'node_modules/.package-lock.json';
+if (!existsSync(marker) || statSync(marker).mtimeMs < statSync(lock).mtimeMs) {
+  console.error('setup: installing npm packages (npm ci)');
+  execFileSync('npm', ['ci', '--no-audit', '--no-fund'], { stdio: 'inherit' });
+}
+
+const missing = DEBIAN.filter(([cmd]) => !has(cmd)).map(([, pkg]) => pkg);
+if (missing.length > 0) {
+  if (process.getuid?.() === 0 && has('apt-get')) {
+    console.error(`setup: installing Debian packages: ${missing.join(' ')}`);
+    execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit' });
+    execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], {
+      stdio: 'inherit',
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
+  } else {
+    console.error(`setup: kiln needs these Debian packages: ${missing.join(' ')}`);
+    console.error(`setup: install them with:  sudo apt-get install -y ${missing.join(' ')}`);
+    process.exit(1);
+  }
+}

@@ -1,0 +1,55 @@
+/** Wires a builder agent to Redis, the blob store and the platform's sandbox runner. */
+import { connectRedis } from '../redis/connect.ts';
+import { createRedisFarm } from '../redis/farm.ts';
+import type { BuilderConfig } from '../builders/core/config.ts';
+import { startAgent, type Agent } from '../builders/core/agent.ts';
+import type { SandboxRunner } from '../builders/core/sandbox.ts';
+import { createBwrapRunner } from '../builders/linux/bwrap-runner.ts';
+import { openStore } from './store.ts';
+import { VERSION } from './version.ts';
+
+export interface RunningBuilder {
+  agent: Agent;
+  close(): Promise<void>;
+}
+
+/** Starts one builder agent; `runner` overrides the platform's sandbox (tests, FreeBSD). */
+export async function startBuilder(
+  cfg: BuilderConfig,
+  log: (m: string) => void,
+  runner?: SandboxRunner,
+): Promise<RunningBuilder> {
+  const url = cfg.redis.url;
+  const redis = await connectRedis({ url, name: 'kiln-builder' });
+  const sub = await connectRedis({ url, name: 'kiln-builder-sub' });
+  const pull = await connectRedis({ url, name: 'kiln-builder-pull' });
+  const farm = createRedisFarm(redis, sub, cfg.redis.prefix);
+  const agent = await startAgent({
+    farm,
+    pullConn: pull,
+    subConn: sub,
+    store: openStore(cfg.storage),
+    runner:
+      runner ??
+      createBwrapRunner({
+        cgroupParent: cfg.sandbox.cgroupParent,
+        ...(cfg.sandbox.profilesDir ? { profilesDir: cfg.sandbox.profilesDir } : {}),
+      }),
+    name: cfg.name,
+    platform: cfg.platform,
+    slots: cfg.slots,
+    workDir: cfg.workDir,
+    leaseMs: cfg.leaseMs,
+    version: VERSION,
+    log,
+  });
+  return {
+    agent,
+    async close() {
+      await agent.stop();
+      farm.close();
+      pull.disconnect();
+      redis.disconnect();
+    },
+  };
+}

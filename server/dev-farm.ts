@@ -1,0 +1,124 @@
+/**
+ * A whole farm on one machine: a private redis-server, a blob store (a local directory, or S3),
+ * the gateway on Node, and N builder agents as child processes (`kiln builder`).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'smol-toml';
+import type { GatewayConfig, StorageConfig } from '../gateway/config.ts';
+import { gatewayConfigSchema } from '../gateway/config.ts';
+import { serveGatewayNode } from '../gateway/adapters/node/serve.ts';
+import { startLocalRedis, type LocalRedis } from './redis-server.ts';
+
+const KILN_BIN = fileURLToPath(new URL('../client/bin/kiln.js', import.meta.url));
+
+export interface DevFarmOptions {
+  /** Builder agents to start. @default 1 */
+  builders?: number;
+  /** Slots per builder. @default 2 */
+  slots?: number;
+  /** Gateway port; 0 picks a free one. @default 8420 */
+  port?: number;
+  /** S3 instead of a local directory. */
+  s3?: Extract<StorageConfig, { type: 's3' }>;
+  /** Lease length of builders (short in tests that kill builders). @default 10000 */
+  leaseMs?: number;
+  /** Where builder output goes. @default a no-op */
+  log?: (m: string) => void;
+  /** Extra gateway limits (tests). */
+  limits?: Partial<GatewayConfig['limits']>;
+}
+
+export interface DevFarm {
+  url: string;
+  token: string;
+  redis: LocalRedis;
+  prefix: string;
+  storage: StorageConfig;
+  dataDir: string;
+  builders: ChildProcess[];
+  /** Starts one more builder; resolves when it has registered. */
+  addBuilder(): Promise<ChildProcess>;
+  stop(): Promise<void>;
+}
+
+export async function startDevFarm(o: DevFarmOptions = {}): Promise<DevFarm> {
+  const log = o.log ?? (() => undefined);
+  const dataDir = await mkdtemp(join(tmpdir(), 'kiln-dev-'));
+  const token = randomBytes(24).toString('base64url');
+  const prefix = 'kiln';
+  let redis: LocalRedis | null = null;
+  let gw: Awaited<ReturnType<typeof serveGatewayNode>> | null = null;
+  const builders: ChildProcess[] = [];
+  const storage: StorageConfig = o.s3 ?? { type: 'local', dir: join(dataDir, 'store') };
+
+  const stop = async (): Promise<void> => {
+    await Promise.all(
+      builders.map(
+        (b) =>
+          new Promise<void>((r) => {
+            if (b.exitCode !== null || b.signalCode !== null) return r();
+            b.once('exit', () => r());
+            b.kill('SIGTERM');
+            setTimeout(() => b.kill('SIGKILL'), 15_000).unref();
+          }),
+      ),
+    );
+    await gw?.close();
+    await redis?.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  };
+
+  try {
+    redis = await startLocalRedis();
+    const cfg = gatewayConfigSchema.parse({
+      listen: { host: '127.0.0.1', port: o.port ?? 8420 },
+      redis: { url: redis.url, prefix },
+      storage,
+      auth: { methods: [{ type: 'token', tokens: [{ token, sub: 'dev', tenant: 'dev', admin: true }] }] },
+      limits: o.limits ?? {},
+    });
+    gw = await serveGatewayNode(cfg, (m) => log(`gateway: ${m}`));
+    const builderToml = join(dataDir, 'builder.toml');
+    await writeFile(
+      builderToml,
+      stringify({
+        name: 'dev',
+        slots: o.slots ?? 2,
+        leaseMs: o.leaseMs ?? 10_000,
+        workDir: join(dataDir, 'work'),
+        redis: { url: redis.url, prefix },
+        storage,
+      }),
+    );
+    const addBuilder = (): Promise<ChildProcess> =>
+      new Promise((resolve, reject) => {
+        const child = spawn(process.execPath, [KILN_BIN, 'builder', '--config', builderToml], {
+          stdio: ['ignore', 'ignore', 'pipe'],
+          env: { ...process.env, NODE_OPTIONS: '' },
+        });
+        builders.push(child);
+        let buf = '';
+        child.stderr?.on('data', (d: Buffer) => {
+          const text = d.toString();
+          for (const line of text.split('\n')) if (line.trim()) log(line);
+          if (buf !== null) {
+            buf += text;
+            if (/registered/.test(buf)) resolve(child);
+          }
+        });
+        child.once('exit', (code) =>
+          reject(new Error(`builder exited with ${code} before registering: ${buf.slice(-2000)}`)),
+        );
+      });
+    await Promise.all(Array.from({ length: o.builders ?? 1 }, addBuilder));
+    return { url: gw.url, token, redis, prefix, storage, dataDir, builders, addBuilder, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

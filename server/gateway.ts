@@ -1,0 +1,51 @@
+/**
+ * Wires the runtime-neutral gateway app to Redis and a blob store. Used by both adapters
+ * (gateway/adapters/node and gateway/adapters/deno) — ioredis and the S3 client run on both.
+ */
+import type { Hono } from 'hono';
+import { connectRedis } from '../redis/connect.ts';
+import { createRedisFarm, type RedisFarm } from '../redis/farm.ts';
+import { createApp } from '../gateway/app.ts';
+import type { GatewayConfig } from '../gateway/config.ts';
+import type { GatewayEnv } from '../gateway/context.ts';
+import { createAuthenticator } from '../gateway/auth/authenticate.ts';
+import { startSweeper } from '../gateway/sweeper.ts';
+import { openStore } from './store.ts';
+import { VERSION } from './version.ts';
+
+export interface RunningGateway {
+  app: Hono<GatewayEnv>;
+  farm: RedisFarm;
+  close(): Promise<void>;
+}
+
+/** Connects the ports and builds the app (it does not listen: the adapter does). */
+export async function wireGateway(cfg: GatewayConfig, log: (m: string) => void): Promise<RunningGateway> {
+  const auth = createAuthenticator(cfg.auth, log);
+  const redis = await connectRedis({ url: cfg.redis.url, name: 'kiln-gateway' });
+  const sub = await connectRedis({ url: cfg.redis.url, name: 'kiln-gateway-sub' });
+  const farm = createRedisFarm(redis, sub, cfg.redis.prefix);
+  const store = openStore(cfg.storage);
+  const app = createApp({
+    farm,
+    store,
+    authenticate: (r) => auth.authenticate(r),
+    limits: cfg.limits,
+    log,
+    version: VERSION,
+  });
+  const sweeper = startSweeper(farm, {
+    periodMs: cfg.limits.sweepMs,
+    maxAttempts: cfg.limits.maxAttempts,
+    log,
+  });
+  return {
+    app,
+    farm,
+    async close() {
+      sweeper.stop();
+      farm.close();
+      redis.disconnect();
+    },
+  };
+}

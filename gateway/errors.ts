@@ -8,6 +8,8 @@ export function errorResponse(err: Error, c: Context, log: (msg: string) => void
   if (err instanceof KilnError) {
     const headers: Record<string, string> = {};
     if (err.retryAfter !== undefined) headers['Retry-After'] = String(err.retryAfter);
+    // The body was not read to its end: the connection cannot carry another request.
+    if (err.code === 'ERR_TOO_LARGE') headers.Connection = 'close';
     if (err.code === 'ERR_UNAUTHENTICATED' || err.code === 'ERR_TOKEN_INVALID')
       headers['WWW-Authenticate'] = 'Bearer';
     return c.json(err.toJSON(), err.status as 400, headers);

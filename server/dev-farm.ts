@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,7 +31,17 @@ export interface DevFarmOptions {
   log?: (m: string) => void;
   /** Extra gateway limits (tests). */
   limits?: Partial<GatewayConfig['limits']>;
+  /** Extra client auth methods tried before the dev token (tests: a JWKS-backed jwt method). */
+  authMethods?: unknown[];
+  /** Serves the gateway; the default runs it in this Node process. */
+  serveGateway?: GatewayLauncher;
 }
+
+/** Starts a gateway for a validated config; the Deno tests pass one that runs it under Deno. */
+export type GatewayLauncher = (
+  cfg: GatewayConfig,
+  log: (m: string) => void,
+) => Promise<{ url: string; close(): Promise<void> }>;
 
 export interface DevFarm {
   url: string;
@@ -41,6 +51,8 @@ export interface DevFarm {
   storage: StorageConfig;
   dataDir: string;
   builders: ChildProcess[];
+  /** The builder id each child registered as. */
+  builderIds: Map<ChildProcess, string>;
   /** Starts one more builder; resolves when it has registered. */
   addBuilder(): Promise<ChildProcess>;
   stop(): Promise<void>;
@@ -49,11 +61,13 @@ export interface DevFarm {
 export async function startDevFarm(o: DevFarmOptions = {}): Promise<DevFarm> {
   const log = o.log ?? (() => undefined);
   const dataDir = await mkdtemp(join(tmpdir(), 'kiln-dev-'));
+  await chmod(dataDir, 0o711); // the sandbox uid must traverse it to its job directory, not list it
   const token = randomBytes(24).toString('base64url');
   const prefix = 'kiln';
   let redis: LocalRedis | null = null;
-  let gw: Awaited<ReturnType<typeof serveGatewayNode>> | null = null;
+  let gw: { url: string; close(): Promise<void> } | null = null;
   const builders: ChildProcess[] = [];
+  const builderIds = new Map<ChildProcess, string>();
   const storage: StorageConfig = o.s3 ?? { type: 'local', dir: join(dataDir, 'store') };
 
   const stop = async (): Promise<void> => {
@@ -79,10 +93,15 @@ export async function startDevFarm(o: DevFarmOptions = {}): Promise<DevFarm> {
       listen: { host: '127.0.0.1', port: o.port ?? 8420 },
       redis: { url: redis.url, prefix },
       storage,
-      auth: { methods: [{ type: 'token', tokens: [{ token, sub: 'dev', tenant: 'dev', admin: true }] }] },
+      auth: {
+        methods: [
+          ...(o.authMethods ?? []),
+          { type: 'token', tokens: [{ token, sub: 'dev', tenant: 'dev', admin: true }] },
+        ],
+      },
       limits: o.limits ?? {},
     });
-    gw = await serveGatewayNode(cfg, (m) => log(`gateway: ${m}`));
+    gw = await (o.serveGateway ?? serveGatewayNode)(cfg, (m) => log(`gateway: ${m}`));
     const builderToml = join(dataDir, 'builder.toml');
     await writeFile(
       builderToml,
@@ -94,6 +113,7 @@ export async function startDevFarm(o: DevFarmOptions = {}): Promise<DevFarm> {
         redis: { url: redis.url, prefix },
         storage,
       }),
+      { mode: 0o600 },
     );
     const addBuilder = (): Promise<ChildProcess> =>
       new Promise((resolve, reject) => {
@@ -108,7 +128,11 @@ export async function startDevFarm(o: DevFarmOptions = {}): Promise<DevFarm> {
           for (const line of text.split('\n')) if (line.trim()) log(line);
           if (buf !== null) {
             buf += text;
-            if (/registered/.test(buf)) resolve(child);
+            const m = /builder (\S+) registered/.exec(buf);
+            if (m) {
+              builderIds.set(child, m[1]!);
+              resolve(child);
+            }
           }
         });
         child.once('exit', (code) =>
@@ -116,7 +140,7 @@ export async function startDevFarm(o: DevFarmOptions = {}): Promise<DevFarm> {
         );
       });
     await Promise.all(Array.from({ length: o.builders ?? 1 }, addBuilder));
-    return { url: gw.url, token, redis, prefix, storage, dataDir, builders, addBuilder, stop };
+    return { url: gw.url, token, redis, prefix, storage, dataDir, builders, builderIds, addBuilder, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -1,0 +1,43 @@
+/** Runs the kiln CLI in-process with captured stdout/stderr. */
+import { Writable } from 'node:stream';
+import { main } from '../../client/main.ts';
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+class Capture extends Writable {
+  chunks: Buffer[] = [];
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
+    this.chunks.push(Buffer.from(chunk));
+    cb();
+  }
+  text(): string {
+    return Buffer.concat(this.chunks).toString();
+  }
+}
+
+/** `kiln <args>` against a farm; `signal` plays Ctrl-C. */
+export async function kiln(
+  args: string[],
+  opts: { url: string; token: string; cwd?: string; signal?: AbortSignal; env?: NodeJS.ProcessEnv },
+): Promise<CliResult> {
+  const stdout = new Capture();
+  const stderr = new Capture();
+  const code = await main(args, {
+    stdout,
+    stderr,
+    cwd: opts.cwd ?? process.cwd(),
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      KILN_GATEWAY: opts.url,
+      KILN_TOKEN: opts.token,
+      ...opts.env,
+    },
+    signal: opts.signal ?? new AbortController().signal,
+  });
+  return { code, stdout: stdout.text(), stderr: stderr.text() };
+}

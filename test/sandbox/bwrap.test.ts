@@ -1,0 +1,318 @@
+/**
+ * The bubblewrap runner: the conformance suite, then the sandbox's security promises checked
+ * against the real thing (network, host files, read-only system, uid, memory and pids limits,
+ * seccomp), then its setup failures. Needs root (the builder runs as root) and bwrap.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import {
+  chmod,
+  copyFile,
+  mkdir,
+  mkdtemp,
+  readdir,
+  rm,
+  rmdir,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { KilnError } from '../../protocol/errors.ts';
+import type { SandboxRunner } from '../../builders/core/sandbox.ts';
+import { createBwrapRunner } from '../../builders/linux/bwrap-runner.ts';
+import { processesWith, runJob, sandboxConformance, sleepMarker, TEST_LIMITS } from './conformance.ts';
+
+const BWRAP = '/usr/bin/bwrap';
+const skip = process.getuid?.() !== 0 ? 'needs root' : !existsSync(BWRAP) ? 'needs bubblewrap' : false;
+const T = { timeout: 60_000 };
+/** A cgroup parent of our own, removed afterwards. */
+const CGROUP_PARENT = `kiln-test-${process.pid}`;
+const notices: string[] = [];
+
+function makeRunner(extra: Parameters<typeof createBwrapRunner>[0] = {}): SandboxRunner {
+  return createBwrapRunner({ cgroupParent: CGROUP_PARENT, log: (m) => notices.push(m), ...extra });
+}
+
+async function removeCgroupParent(): Promise<void> {
+  const dirs = [join('/sys/fs/cgroup', CGROUP_PARENT)];
+  for (const c of await readdir('/sys/fs/cgroup').catch(() => [] as string[])) {
+    dirs.push(join('/sys/fs/cgroup', c, CGROUP_PARENT));
+  }
+  await Promise.all(dirs.map((d) => rmdir(d).catch(() => undefined)));
+}
+
+describe('bwrap runner', { skip }, () => {
+  after(removeCgroupParent);
+
+  sandboxConformance('bwrap', async () => makeRunner());
+
+  describe('security', () => {
+    let runner: SandboxRunner;
+    let base: string;
+    const sh = (script: string): string[] => ['/bin/sh', '-c', script];
+    before(async () => {
+      runner = makeRunner();
+      base = await mkdtemp(join(tmpdir(), 'kiln-bwrap-test-'));
+      await chmod(base, 0o711);
+    });
+    after(async () => {
+      await rm(base, { recursive: true, force: true });
+    });
+
+    it("runs every process in the job's own cgroup", T, async () => {
+      const mark = sleepMarker();
+      const ctl = new AbortController();
+      let seen: Promise<string> | undefined;
+      const { r } = await runJob(
+        runner,
+        base,
+        { argv: sh(`sleep ${mark} & echo ready; wait`), signal: ctl.signal },
+        (c) => {
+          seen ??= c.stdout.includes('ready')
+            ? processesWith(mark).then((pids) => {
+                ctl.abort();
+                return pids.map((pid) => readFileSync(`/proc/${pid}/cgroup`, 'utf8')).join('');
+              })
+            : undefined;
+        },
+      );
+      assert.equal(r.outcome, 'killed');
+      const cgroups = await seen;
+      assert.match(cgroups ?? '', new RegExp(`/${CGROUP_PARENT}/conf-`));
+      assert.deepEqual(
+        notices.filter((n) => /cgroup/.test(n)),
+        [],
+      );
+    });
+
+    it('has no network: a server on the host loopback gets no connection', T, async () => {
+      let connections = 0;
+      const server: Server = createServer((s) => {
+        connections++;
+        s.destroy();
+      });
+      await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
+      const port = (server.address() as { port: number }).port;
+      try {
+        const { r, out } = await runJob(runner, base, {
+          argv: ['/usr/bin/bash', '-c', `exec 3<>/dev/tcp/127.0.0.1/${port} && echo connected`],
+        });
+        assert.notEqual(r.exitCode, 0);
+        assert.doesNotMatch(out.stdout, /connected/);
+        assert.equal(connections, 0);
+      } finally {
+        await new Promise((res) => server.close(res));
+      }
+    });
+
+    it("cannot read the host's files: /root, the builder's config", T, async () => {
+      const config = await mkdtemp(join(base, 'builder-config-'));
+      await chmod(config, 0o755);
+      const secret = join(config, 'builder.toml');
+      await writeFile(secret, 'key = "SECRET-0123456789"\n', { mode: 0o644 }); // world-readable on purpose
+      const { r, out } = await runJob(runner, base, {
+        argv: sh(`ls /root; cat ${secret}; cat /job/..${secret}; cat /proc/1/root${secret}; exit 0`),
+      });
+      assert.equal(r.exitCode, 0);
+      assert.doesNotMatch(out.stdout, /SECRET/);
+      assert.match(out.stderr, /\/root/);
+      assert.match(out.stderr, /builder\.toml/);
+    });
+
+    it('cannot write /usr, /etc or /', T, async () => {
+      const targets = ['/usr/kiln-test', '/etc/kiln-test', '/kiln-test', '/usr/bin/sh'];
+      const script = targets
+        .map((t) => `if (echo x > ${t}) 2>/dev/null; then echo WROTE ${t}; fi`)
+        .join('; ');
+      const { r, out } = await runJob(runner, base, {
+        argv: sh(`${script}; mkdir /newdir || echo no-mkdir`),
+      });
+      assert.equal(r.exitCode, 0);
+      assert.equal(out.stdout, 'no-mkdir\n');
+      assert.ok(!existsSync('/usr/kiln-test') && !existsSync('/kiln-test'));
+    });
+
+    it('is not root on the host', T, async () => {
+      const mark = sleepMarker();
+      const ctl = new AbortController();
+      let hostView: Promise<{ uidMap: string; status: string }> | undefined;
+      const { r, out, jobDir } = await runJob(
+        runner,
+        base,
+        { argv: sh(`touch owned; id -u; echo ready; sleep ${mark}`), signal: ctl.signal },
+        (c) => {
+          if (!hostView && c.stdout.includes('ready')) {
+            hostView = (async () => {
+              // The marker is also on the command lines of bwrap and the shell: pick the sleep.
+              const pids = await processesWith(mark);
+              const pid = pids.find((p) => readFileSync(`/proc/${p}/comm`, 'utf8') === 'sleep\n');
+              assert.ok(pid, 'the job is running');
+              const read = (f: string): string => readFileSync(`/proc/${pid}/${f}`, 'utf8');
+              const view = { uidMap: read('uid_map'), status: read('status') };
+              ctl.abort();
+              return view;
+            })();
+          }
+        },
+      );
+      assert.equal(r.outcome, 'killed');
+      const view = await hostView;
+      assert.ok(view);
+      // Read from the host, uid_map's second column is the host uid: one id, not root.
+      const [inside, outside, count] = view.uidMap.trim().split(/\s+/).map(Number);
+      assert.deepEqual([inside, count], [65534, 1]);
+      assert.notEqual(outside, 0);
+      const uids = /^Uid:\s+(.*)$/m.exec(view.status)?.[1]?.split(/\s+/).map(Number);
+      assert.ok(uids && uids.every((u) => u !== 0), `host uids ${uids}`);
+      assert.notEqual((await stat(join(jobDir, 'owned'))).uid, 0);
+      assert.equal(out.stdout.split('\n')[0], '65534');
+    });
+
+    it('kills a job over its memory limit and reports oomKilled', T, async () => {
+      const { r } = await runJob(runner, base, {
+        argv: sh('head -c 300m /dev/zero | tail > /dev/null'),
+        limits: { ...TEST_LIMITS, memoryMiB: 64 },
+      });
+      assert.equal(r.oomKilled, true);
+      assert.notEqual(r.exitCode, 0);
+    });
+
+    it('reports oomKilled false for a job within its limit', T, async () => {
+      const { r } = await runJob(runner, base, { argv: sh('head -c 10m /dev/zero | tail > /dev/null') });
+      assert.deepEqual([r.exitCode, r.oomKilled], [0, false]);
+    });
+
+    it('caps the number of processes', T, async () => {
+      // Bounded: at most 200 sleeps, which the end of the job kills.
+      const script = 'n=0; while [ $n -lt 200 ]; do sleep 30 & n=$((n+1)); echo $n; done';
+      const { r, out } = await runJob(runner, base, {
+        argv: sh(script),
+        limits: { ...TEST_LIMITS, pids: 32 },
+      });
+      const started = Math.max(0, ...out.stdout.split('\n').filter(Boolean).map(Number));
+      assert.ok(started < 32, `started ${started} processes under a limit of 32`);
+      assert.match(out.stderr, /fork/i);
+      assert.notEqual(r.exitCode, 0);
+    });
+
+    it('applies the seccomp filter: keyctl fails with EPERM, no new user namespace', T, async () => {
+      const py =
+        'import ctypes; l = ctypes.CDLL(None, use_errno=True); print(l.syscall(250, 0, 0, 0, 0, 0), ctypes.get_errno())';
+      const { r, out } = await runJob(runner, base, {
+        argv: sh(
+          `/usr/bin/python3 -c '${py}'; grep Seccomp: /proc/self/status; unshare -U true || echo no-userns`,
+        ),
+      });
+      assert.equal(r.exitCode, 0, out.stderr);
+      assert.match(out.stdout, /^-1 1$/m);
+      assert.match(out.stdout, /^Seccomp:\s+2$/m);
+      assert.match(out.stdout, /no-userns/);
+    });
+
+    it('lets a job write to /dev/stdout and /dev/stderr', T, async () => {
+      const { r, out } = await runJob(runner, base, {
+        argv: sh('echo o > /dev/stdout; echo e > /dev/stderr'),
+      });
+      assert.equal(r.exitCode, 0);
+      assert.deepEqual([out.stdout, out.stderr], ['o\n', 'e\n']);
+    });
+
+    it('uses a toolchain root instead of the host /usr when given', T, async () => {
+      const root = await mkdtemp(join(base, 'toolchain-'));
+      await chmod(root, 0o755);
+      for (const [link, target] of [
+        ['bin', 'usr/bin'],
+        ['lib', 'usr/lib'],
+        ['lib64', 'usr/lib64'],
+      ] as const) {
+        await mkdir(join(root, target), { recursive: true });
+        await symlink(target, join(root, link));
+      }
+      // A shell and the libraries it needs, copied from the host.
+      const libs = execFileSync('ldd', ['/usr/bin/dash'], { encoding: 'utf8' }).match(/\/\S+/g) ?? [];
+      for (const lib of libs) {
+        await mkdir(dirname(join(root, lib)), { recursive: true });
+        await copyFile(lib, join(root, lib));
+      }
+      await copyFile('/usr/bin/dash', join(root, 'usr/bin/sh'));
+      await mkdir(join(root, 'usr/share'));
+      await writeFile(join(root, 'usr/share/marker'), 'toolchain-root\n');
+      const { r, out } = await runJob(runner, base, {
+        argv: sh('read x < /usr/share/marker; echo "$x"; [ -e /usr/bin/bash ] && echo host-usr; exit 0'),
+        rootDir: root,
+      });
+      assert.equal(r.exitCode, 0, out.stderr);
+      assert.equal(out.stdout, 'toolchain-root\n');
+    });
+
+    it('reports a missing command as exit 127, not as a setup failure', T, async () => {
+      const { r, out } = await runJob(runner, base, { argv: ['no-such-command-kiln'] });
+      assert.deepEqual([r.outcome, r.exitCode], ['exited', 127]);
+      assert.match(out.stderr, /no-such-command-kiln/);
+    });
+
+    it('maps a command killed by a signal to signal, not exit code', T, async () => {
+      const { r } = await runJob(runner, base, { argv: sh('kill -SEGV $$') });
+      assert.deepEqual([r.exitCode, r.signal], [null, 'SIGSEGV']);
+    });
+  });
+
+  describe('setup failures', () => {
+    let base: string;
+    before(async () => {
+      base = await mkdtemp(join(tmpdir(), 'kiln-bwrap-fail-'));
+      await chmod(base, 0o711);
+    });
+    after(async () => {
+      await rm(base, { recursive: true, force: true });
+    });
+    const expectError = async (p: Promise<unknown>, code: string, message: RegExp): Promise<void> => {
+      await assert.rejects(p, (err: unknown) => {
+        assert.ok(err instanceof KilnError, String(err));
+        assert.equal(err.code, code);
+        assert.match(err.message, message);
+        return true;
+      });
+    };
+
+    it('names the Debian package when bwrap is missing', T, async () => {
+      const runner = makeRunner({ bwrapPath: join(base, 'no-bwrap') });
+      await expectError(
+        runJob(runner, base, { argv: ['true'] }),
+        'ERR_CONFIG',
+        /Debian package "bubblewrap"/,
+      );
+    });
+
+    it('rejects an unknown profile', T, async () => {
+      await expectError(
+        runJob(makeRunner(), base, { argv: ['true'], profile: 'no-such-profile' }),
+        'ERR_VALIDATION',
+        /unknown sandbox profile/,
+      );
+    });
+
+    it('rejects a cwd that does not exist', T, async () => {
+      await expectError(
+        runJob(makeRunner(), base, { argv: ['true'], cwd: 'nope' }),
+        'ERR_VALIDATION',
+        /chdir/,
+      );
+    });
+
+    it('explains a job directory the sandbox uid cannot reach', T, async () => {
+      const closed = await mkdtemp(join(base, 'closed-'));
+      await mkdir(join(closed, 'job'));
+      await expectError(
+        runJob(makeRunner(), base, { argv: ['true'], jobDir: join(closed, 'job') }),
+        'ERR_CONFIG',
+        /cannot reach .*chmod o\+x/,
+      );
+    });
+  });
+});

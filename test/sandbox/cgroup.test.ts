@@ -1,0 +1,189 @@
+/**
+ * The cgroup manager: against this host's real hierarchy (v1 here, v2 on most production hosts),
+ * against a cgroup v2 layout written into a temp dir (only the file protocol can be checked
+ * there: the kernel's side is absent), its fallback, and the process-tree fallback group.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { createCgroupManager, groupName } from '../../builders/linux/cgroup.ts';
+import { processTree, processTreeGroup } from '../../builders/linux/process-tree.ts';
+
+const T = { timeout: 30_000 };
+const MiB = 1024 * 1024;
+
+function sleeper(script = 'sleep 30'): ChildProcess {
+  return spawn('/bin/sh', ['-c', script], { stdio: 'ignore' });
+}
+/** True for a live process (a zombie waiting for its parent to reap it counts as gone). */
+const alive = (pid: number): boolean => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+};
+const exited = (c: ChildProcess): Promise<unknown> =>
+  c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : once(c, 'exit');
+
+describe('cgroup manager on this host', { skip: process.getuid?.() !== 0 ? 'needs root' : false }, () => {
+  const parent = `kiln-cgtest-${process.pid}`;
+  after(async () => {
+    for (const c of ['', ...(await readdir('/sys/fs/cgroup').catch(() => [] as string[]))]) {
+      await rmdir(join('/sys/fs/cgroup', c, parent)).catch(() => undefined);
+    }
+  });
+
+  it('detects a usable version, groups, limits, kills and removes', T, async () => {
+    const notices: string[] = [];
+    const m = createCgroupManager({ parent, log: (n) => notices.push(n) });
+    const mode = await m.detect();
+    assert.ok(mode === 'v1' || mode === 'v2', `mode ${mode}: ${notices.join('; ')}`);
+    const g = await m.create('job.1', { memoryBytes: 64 * MiB, pids: 20 });
+    assert.ok(g);
+    const memDir =
+      mode === 'v2'
+        ? join('/sys/fs/cgroup', parent, 'job.1')
+        : join('/sys/fs/cgroup/memory', parent, 'job.1');
+    const memFile = mode === 'v2' ? 'memory.max' : 'memory.limit_in_bytes';
+    assert.equal((await readFile(join(memDir, memFile), 'utf8')).trim(), String(64 * MiB));
+
+    const child = sleeper('sleep 30 & sleep 30 & wait');
+    await g.add(child.pid as number);
+    // The children are forked after the move; wait until the group holds all three.
+    while ((await g.pids()).length < 3) await new Promise((r) => setTimeout(r, 5));
+    const pids = await g.pids();
+    assert.ok(pids.includes(child.pid as number));
+    assert.equal(await g.oomKilled(), false);
+    await g.killAll();
+    await exited(child);
+    assert.equal(child.signalCode, 'SIGKILL');
+    await g.remove();
+    assert.ok(
+      pids.every((p) => !alive(p)),
+      'every process of the group is gone',
+    );
+    assert.ok(!existsSync(memDir), 'the group is removed');
+  });
+
+  it('signals every process but the excepted ones', T, async () => {
+    const m = createCgroupManager({ parent, log: () => undefined });
+    const g = await m.create('job.2', { memoryBytes: 64 * MiB, pids: 20 });
+    assert.ok(g);
+    const a = sleeper();
+    const b = sleeper();
+    await g.add(a.pid as number);
+    await g.add(b.pid as number);
+    assert.equal(await g.signal('SIGTERM', new Set([b.pid as number])), 1);
+    await exited(a);
+    assert.equal(a.signalCode, 'SIGTERM');
+    assert.ok(alive(b.pid as number));
+    await g.remove();
+    await exited(b);
+    assert.equal(b.signalCode, 'SIGKILL');
+  });
+});
+
+describe('cgroup v2 file protocol (a fake hierarchy in a temp dir)', () => {
+  let root: string;
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'kiln-fake-cgroup2-'));
+    await writeFile(join(root, 'cgroup.controllers'), 'cpuset cpu io memory pids\n');
+    // As on a host whose subtree is already delegated to us (systemd Delegate=yes).
+    await writeFile(join(root, 'cgroup.subtree_control'), 'cpu memory pids\n');
+    await mkdir(join(root, 'kiln'));
+    await writeFile(join(root, 'kiln', 'cgroup.subtree_control'), 'cpu memory pids\n');
+  });
+  after(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('writes limits, moves, lists, signals, kills, reads OOM kills', T, async () => {
+    const m = createCgroupManager({ root, log: () => undefined });
+    assert.equal(await m.detect(), 'v2');
+    const g = await m.create('j', { memoryBytes: 64 * MiB, pids: 50, cpus: 1.5 });
+    assert.ok(g);
+    const dir = join(root, 'kiln', 'j');
+    const read = async (f: string): Promise<string> => (await readFile(join(dir, f), 'utf8')).trim();
+    assert.equal(await read('memory.max'), String(64 * MiB));
+    assert.equal(await read('memory.swap.max'), '0');
+    assert.equal(await read('pids.max'), '50');
+    assert.equal(await read('cpu.max'), '150000 100000');
+
+    const child = sleeper();
+    await g.add(child.pid as number);
+    assert.equal(await read('cgroup.procs'), String(child.pid));
+    assert.deepEqual(await g.pids(), [child.pid]);
+    assert.equal(await g.signal('SIGTERM'), 1);
+    await exited(child);
+    assert.equal(child.signalCode, 'SIGTERM');
+
+    assert.equal(await g.oomKilled(), false);
+    await writeFile(join(dir, 'memory.events'), 'low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\n');
+    assert.equal(await g.oomKilled(), true);
+
+    await writeFile(join(dir, 'cgroup.kill'), '');
+    await g.killAll();
+    assert.equal(await read('cgroup.kill'), '1');
+
+    // A real cgroup directory can be removed with its files; a plain one must be emptied first.
+    for (const f of await readdir(dir)) await rm(join(dir, f));
+    await g.remove();
+    assert.ok(!existsSync(dir));
+  });
+
+  it('refuses a hierarchy that cannot give memory and pids to its children', T, async () => {
+    const bare = await mkdtemp(join(tmpdir(), 'kiln-fake-cgroup2-'));
+    try {
+      await writeFile(join(bare, 'cgroup.controllers'), 'cpu io\n');
+      const notices: string[] = [];
+      const m = createCgroupManager({ root: bare, log: (n) => notices.push(n) });
+      assert.equal(await m.detect(), 'none');
+      assert.equal(await m.create('j', { memoryBytes: MiB, pids: 8 }), null);
+      assert.equal(await m.create('k', { memoryBytes: MiB, pids: 8 }), null);
+      assert.equal(notices.length, 1, 'the fallback is reported once');
+      assert.match(notices[0] ?? '', /WITHOUT memory\/pids limits/);
+    } finally {
+      await rm(bare, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('cgroup helpers', () => {
+  it('names groups after safe job ids, and hashes the others', () => {
+    assert.equal(groupName('01J9Z.2'), '01J9Z.2');
+    assert.match(groupName('../../etc'), /^job-[0-9a-f]{32}$/);
+    assert.match(groupName('.hidden'), /^job-[0-9a-f]{32}$/);
+    assert.notEqual(groupName('a/b'), groupName('a/c'));
+  });
+
+  it('refuses a parent that climbs out of the hierarchy', () => {
+    assert.throws(() => createCgroupManager({ parent: '../x' }), /relative path/);
+    assert.throws(() => createCgroupManager({ parent: '/abs' }), /relative path/);
+  });
+});
+
+describe('process-tree fallback', () => {
+  it('finds descendants, signals and kills them all', T, async () => {
+    const child = sleeper('sleep 30 & sleep 30 & wait');
+    const root = child.pid as number;
+    while ((await processTree(root)).length < 3) await new Promise((r) => setTimeout(r, 5));
+    const tree = await processTree(root);
+    assert.equal(tree.length, 3);
+    assert.ok(tree.includes(root));
+    const g = processTreeGroup();
+    await g.add(root);
+    assert.deepEqual((await g.pids()).sort(), [...tree].sort());
+    assert.equal(await g.oomKilled(), false);
+    await g.killAll();
+    await exited(child);
+    await g.remove();
+    assert.ok(tree.every((p) => !alive(p)));
+  });
+});

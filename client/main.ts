@@ -27,6 +27,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
   let code = 0;
   let y = yargs(argv)
     .scriptName('kiln')
+    .parserConfiguration({ 'populate--': true })
     .strict()
     .help()
     .version(false)

@@ -30,6 +30,10 @@ export interface Keys {
   sweepLock: string;
   /** Pattern matching every job-events channel (for one subscriber per gateway). */
   jobEventsPattern: string;
+  /** HASH `name@platform` → toolchain preset JSON (protocol/toolchain.ts). */
+  presets: string;
+  /** STRING who first uploaded a toolchain (`{ sub, tenant }` JSON): they (or an admin) may delete it. */
+  toolchainOwner(digest: string): string;
 }
 
 /** The consumer group every builder stream uses. */
@@ -51,6 +55,8 @@ export function redisKeys(prefix = 'kiln'): Keys {
     jobEvents: (id) => `${p}:ev:${id}`,
     sweepLock: `${p}:sweep-lock`,
     jobEventsPattern: `${p}:ev:*`,
+    presets: `${p}:{reg}:presets`,
+    toolchainOwner: (digest) => `${p}:tco:${digest}`,
   };
 }
 

@@ -4,3 +4,8 @@
 export function blobKey(tenant: string, digest: string): string {
   return `blobs/${encodeURIComponent(tenant)}/${digest}`;
 }
+
+/** A toolchain archive, shared by every tenant (presets name it). */
+export function toolchainKey(digest: string): string {
+  return `toolchains/${digest}`;
+}

@@ -12,7 +12,9 @@ import { apiFor } from '../session.ts';
 import { exitCodeOf } from './exit-code.ts';
 
 interface RunArgs {
-  cmd: string[];
+  cmd?: string[];
+  /** Everything after `--`, verbatim. */
+  '--'?: string[];
   input?: string;
   output?: string[];
   outputDir?: string;
@@ -65,11 +67,12 @@ export const run: Command<RunArgs> = {
     },
   },
   async handler(a, io) {
-    if (!a.cmd || a.cmd.length === 0)
+    const argv = [...(a.cmd ?? []), ...(a['--'] ?? [])].map(String);
+    if (argv.length === 0)
       throw new UserError('nothing to run: give the command after --, e.g. `kiln run -- make -j4`');
     const api = apiFor(io);
     const spec: JobSpecInput = {
-      argv: a.cmd.map(String),
+      argv,
       env: parseEnv(a.env?.map(String)),
       outputs: (a.output ?? []).map(String),
       limits: a.timeout !== undefined ? { timeoutSec: a.timeout } : {},

@@ -1,0 +1,47 @@
+/**
+ * Deno adapter: serves the gateway app with `Deno.serve`. No logic here.
+ *
+ * Configuration comes from the environment only (no file at the edge): `KILN_GATEWAY_CONFIG`
+ * holds the whole config as JSON (optional), then each `KILN_A__B=value` sets `a.b` on top of
+ * it (see server/load-config.ts). Prints `listening on http://HOST:PORT` to stderr once
+ * listening; on SIGTERM or SIGINT it stops accepting, lets requests in flight finish for up to
+ * {@link GRACE_MS}, closes Redis and exits 0.
+ *
+ *   deno run --allow-net --allow-env --allow-read=. gateway/adapters/deno/main.ts
+ */
+import { gatewayConfigSchema } from '../../config.ts';
+import { wireGateway } from '../../../server/gateway.ts';
+import { loadConfig } from '../../../server/load-config.ts';
+
+/** How long a shutdown waits for requests in flight (long-polls, log followers). */
+const GRACE_MS = 3000;
+
+const log = (m: string): void => console.error(m);
+const env = Deno.env.toObject();
+let cfg, gw;
+try {
+  cfg = loadConfig(gatewayConfigSchema, { base: JSON.parse(env.KILN_GATEWAY_CONFIG ?? '{}'), env });
+  gw = await wireGateway(cfg, log);
+} catch (err) {
+  log(`kiln gateway: ${(err as Error).message}`);
+  Deno.exit(1);
+}
+const stop = new AbortController();
+const server = Deno.serve(
+  {
+    hostname: cfg.listen.host,
+    port: cfg.listen.port,
+    signal: stop.signal,
+    onListen: ({ hostname, port }) =>
+      log(`listening on http://${hostname.includes(':') ? `[${hostname}]` : hostname}:${port}`),
+  },
+  gw.app.fetch,
+);
+
+const shutdown = async (): Promise<void> => {
+  stop.abort();
+  await Promise.race([server.finished, new Promise((r) => setTimeout(r, GRACE_MS))]);
+  await gw.close();
+  Deno.exit(0);
+};
+for (const sig of ['SIGTERM', 'SIGINT'] as const) Deno.addSignalListener(sig, () => void shutdown());

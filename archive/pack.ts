@@ -57,8 +57,9 @@ const FIXED = { mtime: new Date(0), uid: 0, gid: 0, uname: '', gname: '' } as co
  * do not exist are reported in `missing`. A path that is absolute or has ".." is refused with
  * `ERR_VALIDATION`; a `root` that is not a directory with `ERR_NOT_FOUND`.
  *
- * The tree is listed before this resolves; contents are read as the stream is consumed, so
- * the tree must not change until the stream ends (a file whose size changed fails the stream).
+ * The tree is listed before this resolves; contents are read only once the stream is read, so
+ * the tree must not change until the stream ends (a file whose size changed fails the stream
+ * with `ERR_CONFLICT`).
  */
 export async function packTree(root: string, paths?: string[], options: PackOptions = {}): Promise<PackResult> {
   const lister = new Lister(await rootDir(root));
@@ -67,8 +68,12 @@ export async function packTree(root: string, paths?: string[], options: PackOpti
   const items = [...lister.items.values()].sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
 
   const pack = tar.pack();
-  produce(pack, items).catch((err: unknown) => pack.destroy(err as Error));
-  const tarStream = Readable.from(pack as AsyncIterable<Uint8Array>, { objectMode: false });
+  pack.on('error', () => {}); // reaches the reader through the iterator; ignored once it is gone
+  async function* lazily(): AsyncGenerator<Uint8Array> {
+    produce(pack, items).catch((err: unknown) => pack.destroy(err as Error));
+    yield* pack as AsyncIterable<Uint8Array>;
+  }
+  const tarStream = Readable.from(lazily(), { objectMode: false });
   let stream: Readable = tarStream;
   if (options.gzip) {
     const gz = createGzip();

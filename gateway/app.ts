@@ -12,6 +12,7 @@ import { blobRoutes } from './routes/blobs.ts';
 import { healthRoutes } from './routes/health.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { logRoutes } from './routes/logs.ts';
+import { toolchainRoutes } from './routes/toolchains.ts';
 
 export function createApp(deps: GatewayDeps): Hono<GatewayEnv> {
   const metrics = createMetrics();
@@ -33,6 +34,7 @@ export function createApp(deps: GatewayDeps): Hono<GatewayEnv> {
   app.route('/api/v1/jobs', jobRoutes(deps));
   app.route('/api/v1/jobs', logRoutes(deps));
   app.route('/api/v1/blobs', blobRoutes(deps));
+  app.route('/api/v1', toolchainRoutes(deps));
   app.notFound((c) =>
     c.json({ error: { code: 'ERR_NOT_FOUND', message: `no route ${c.req.method} ${c.req.path}` } }, 404),
   );

@@ -3,6 +3,7 @@ import type { BlobStore } from '../storage/port.ts';
 import type { Principal } from './auth/principal.ts';
 import type { GatewayLimits } from './config.ts';
 import type { FarmState } from './ports.ts';
+import type { PresetStore } from './toolchains/presets.ts';
 
 export interface GatewayDeps {
   farm: FarmState;
@@ -12,6 +13,8 @@ export interface GatewayDeps {
   log(msg: string): void;
   /** Version string reported by /api/v1/status. */
   version: string;
+  /** Toolchain presets and owners (routes/toolchains.ts); without it the preset routes answer 503. */
+  presets?: PresetStore;
 }
 
 /** Hono environment of the gateway app. */

@@ -6,14 +6,19 @@ import { z } from 'zod';
 import { PLATFORMS, type Platform } from './job.ts';
 
 /** A lower-case hex SHA-256. */
-export const toolchainDigestSchema = z.string().regex(/^[0-9a-f]{64}$/, 'must be a lower-case hex SHA-256 digest');
+export const toolchainDigestSchema = z
+  .string()
+  .regex(/^[0-9a-f]{64}$/, 'must be a lower-case hex SHA-256 digest');
 
 /** The name part of a preset: lower case, digits and `._+-`, starting with a letter or digit. */
 export const presetNameSchema = z
   .string()
   .min(1)
   .max(100)
-  .regex(/^[a-z0-9][a-z0-9._+-]*$/, 'must be lower-case letters, digits and . _ + -, starting with a letter or digit');
+  .regex(
+    /^[a-z0-9][a-z0-9._+-]*$/,
+    'must be lower-case letters, digits and . _ + -, starting with a letter or digit',
+  );
 
 /**
  * Where the compiler is inside the unpacked archive: an absolute POSIX path (the archive's
@@ -56,7 +61,9 @@ export const presetRecordSchema = z
 export type PresetRecord = z.infer<typeof presetRecordSchema>;
 
 /** `PUT /api/v1/presets/{name@platform}` body. */
-export const presetPutSchema = z.object({ digest: toolchainDigestSchema, compiler: compilerPathSchema }).strict();
+export const presetPutSchema = z
+  .object({ digest: toolchainDigestSchema, compiler: compilerPathSchema })
+  .strict();
 export type PresetPut = z.infer<typeof presetPutSchema>;
 
 /** `POST /api/v1/toolchains/{sha256}/upload` body: the archive's size, so a store can presign it. */

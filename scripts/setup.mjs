@@ -4,12 +4,15 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 
+// [command that proves it is installed, Debian package]
 const DEBIAN = [
   ['redis-server', 'redis-server'],
   ['bwrap', 'bubblewrap'],
   ['gcc', 'gcc'],
   ['file', 'file'],
 ];
+// Only the tests need these (`setup.mjs --test`).
+const DEBIAN_TEST = [['aarch64-linux-gnu-gcc', 'gcc-aarch64-linux-gnu']];
 
 function has(cmd) {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
@@ -22,7 +25,8 @@ if (!existsSync(marker) || statSync(marker).mtimeMs < statSync(lock).mtimeMs) {
   execFileSync('npm', ['ci', '--no-audit', '--no-fund'], { stdio: 'inherit' });
 }
 
-const missing = DEBIAN.filter(([cmd]) => !has(cmd)).map(([, pkg]) => pkg);
+const wanted = process.argv.includes('--test') ? [...DEBIAN, ...DEBIAN_TEST] : DEBIAN;
+const missing = wanted.filter(([cmd]) => !has(cmd)).map(([, pkg]) => pkg);
 if (missing.length > 0) {
   if (process.getuid?.() === 0 && has('apt-get')) {
     console.error(`setup: installing Debian packages: ${missing.join(' ')}`);

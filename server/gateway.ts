@@ -5,6 +5,7 @@
 import type { Hono } from 'hono';
 import { connectRedis } from '../redis/connect.ts';
 import { createRedisFarm, type RedisFarm } from '../redis/farm.ts';
+import { createRedisPresetStore } from '../redis/presets.ts';
 import { createApp } from '../gateway/app.ts';
 import type { GatewayConfig } from '../gateway/config.ts';
 import type { GatewayEnv } from '../gateway/context.ts';
@@ -33,6 +34,7 @@ export async function wireGateway(cfg: GatewayConfig, log: (m: string) => void):
     limits: cfg.limits,
     log,
     version: VERSION,
+    presets: createRedisPresetStore(redis, cfg.redis.prefix),
   });
   const sweeper = startSweeper(farm, {
     periodMs: cfg.limits.sweepMs,

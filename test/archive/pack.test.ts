@@ -38,6 +38,7 @@ async function describeTree(dir: string, prefix = ''): Promise<Record<string, st
     const st = await lstat(abs);
     if (st.isSymbolicLink()) out[rel] = `link -> ${await readlink(abs)}`;
     else if (st.isDirectory()) Object.assign(out, { [rel]: 'dir' }, await describeTree(abs, `${rel}/`));
+    else if (!st.isFile()) out[rel] = 'special';
     else out[rel] = `${(st.mode & 0o111 ? 'x ' : '- ') + (await readFile(abs)).toString('base64')}`;
   }
   return out;

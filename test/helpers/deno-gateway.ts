@@ -53,7 +53,13 @@ export function denoPermissions(cfg: GatewayConfig): string[] {
 export function denoGatewayLauncher(opts: DenoLauncherOptions = {}): GatewayLauncher {
   return (cfg, log) =>
     new Promise((resolveStart, rejectStart) => {
-      const args = ['run', '--no-prompt', `--config=${resolve(ROOT, 'deno.json')}`, ...denoPermissions(cfg), MAIN];
+      const args = [
+        'run',
+        '--no-prompt',
+        `--config=${resolve(ROOT, 'deno.json')}`,
+        ...denoPermissions(cfg),
+        MAIN,
+      ];
       const child = spawn(DENO, args, {
         cwd: ROOT,
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -97,7 +103,9 @@ export function denoGatewayLauncher(opts: DenoLauncherOptions = {}): GatewayLaun
       child.once('exit', (code, signal) => {
         clearTimeout(timer);
         if (url === null)
-          rejectStart(new Error(`deno gateway exited (${signal ?? code}) before listening:\n${early}${partial}`));
+          rejectStart(
+            new Error(`deno gateway exited (${signal ?? code}) before listening:\n${early}${partial}`),
+          );
       });
       const close = async (): Promise<void> => {
         if (child.exitCode !== null || child.signalCode !== null) return;

@@ -20,7 +20,13 @@ const log = (m: string): void => console.error(m);
 const env = Deno.env.toObject();
 let cfg, gw;
 try {
-  cfg = loadConfig(gatewayConfigSchema, { base: JSON.parse(env.KILN_GATEWAY_CONFIG ?? '{}'), env });
+  let base: Record<string, unknown>;
+  try {
+    base = JSON.parse(env.KILN_GATEWAY_CONFIG ?? '{}') as Record<string, unknown>;
+  } catch (err) {
+    throw new Error(`KILN_GATEWAY_CONFIG is not valid JSON: ${(err as Error).message}`, { cause: err });
+  }
+  cfg = loadConfig(gatewayConfigSchema, { base, env });
   gw = await wireGateway(cfg, log);
 } catch (err) {
   log(`kiln gateway: ${(err as Error).message}`);

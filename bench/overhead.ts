@@ -1,0 +1,88 @@
+/**
+ * Round-trip latency of a no-op job through a local farm (redis-server, Node gateway, bwrap
+ * builders), with 1 and 4 concurrent clients, side by side with what the same no-op costs
+ * locally: a plain spawn, and a spawn inside the same bwrap sandbox (the builder's floor).
+ *
+ *   npm run bench:overhead -- [--jobs N]
+ */
+import { spawn } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startDevFarm } from '../server/dev-farm.ts';
+import { createBwrapRunner } from '../builders/linux/bwrap-runner.ts';
+import { limitsSchema } from '../protocol/job.ts';
+import { HEADER, row, summarise, type Summary } from './stats.ts';
+
+const jobsArg = process.argv.indexOf('--jobs');
+const N = jobsArg > 0 ? Number(process.argv[jobsArg + 1]) : 200;
+
+async function timed(n: number, concurrency: number, once: () => Promise<void>): Promise<Summary> {
+  const lat: number[] = [];
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) {
+        next++;
+        const s = performance.now();
+        await once();
+        lat.push(performance.now() - s);
+      }
+    }),
+  );
+  return summarise(lat, performance.now() - t0);
+}
+
+function spawnTrue(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const c = spawn('/bin/true', { stdio: 'ignore' });
+    c.on('exit', () => resolve());
+    c.on('error', reject);
+  });
+}
+
+async function main(): Promise<void> {
+  console.log(`kiln bench/overhead: ${N} no-op jobs (argv: true) per row, 2 builders × 4 slots, this machine`);
+  const farm = await startDevFarm({ builders: 2, slots: 4, port: 0 });
+  const runner = createBwrapRunner();
+  const scratch = await mkdtemp(join(tmpdir(), 'kiln-bench-'));
+  await chmod(scratch, 0o711);
+  try {
+    const headers = { Authorization: `Bearer ${farm.token}`, 'Content-Type': 'application/json' };
+    const body = JSON.stringify({ argv: ['true'] });
+    const farmJob = async (): Promise<void> => {
+      const res = await fetch(`${farm.url}/api/v1/jobs?wait=30`, { method: 'POST', headers, body });
+      const j = (await res.json()) as { job?: { state: string } };
+      if (res.status !== 201 || j.job?.state !== 'succeeded') throw new Error(`job failed: ${res.status} ${JSON.stringify(j)}`);
+    };
+    let k = 0;
+    const sandboxed = async (): Promise<void> => {
+      const jobDir = join(scratch, String(k++));
+      await mkdir(jobDir);
+      const r = await runner.run({
+        jobId: `bench-${k}`,
+        jobDir,
+        argv: ['true'],
+        env: {},
+        cwd: '.',
+        limits: limitsSchema.parse({}),
+        profile: 'default',
+        onOutput: () => undefined,
+        signal: new AbortController().signal,
+      });
+      if (r.exitCode !== 0) throw new Error('sandboxed true failed');
+    };
+    await timed(20, 2, farmJob); // warm-up: connections, JIT, scripts loaded
+    console.log(HEADER);
+    console.log(row('local: spawn /bin/true', await timed(N, 1, spawnTrue)));
+    console.log(row('local: bwrap sandbox + cgroup, true (1 client)', await timed(Math.min(N, 100), 1, sandboxed)));
+    console.log(row('farm: POST /jobs?wait (1 client)', await timed(N, 1, farmJob)));
+    console.log(row('farm: POST /jobs?wait (4 clients)', await timed(N, 4, farmJob)));
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+    await farm.stop();
+  }
+}
+
+await main();

@@ -59,41 +59,50 @@ async function json<T>(api: Api, path: string, init: RequestInit = {}): Promise<
 
 const JSON_HEADERS = { 'Content-Type': 'application/json' };
 
-/** Uploads the blobs the farm lacks; returns how many bytes were sent. */
-export async function uploadMissing(
-  api: Api,
-  blobs: { digest: string; bytes: Uint8Array }[],
-): Promise<number> {
-  const ask = { blobs: blobs.map((b) => ({ digest: b.digest, size: b.bytes.byteLength })) };
+/** A blob the client may upload; `read` is called only when the farm lacks it. */
+export interface LocalBlob {
+  digest: string;
+  size: number;
+  read(): Promise<Uint8Array>;
+}
+
+/** Uploads the blobs the farm lacks (a few at a time); returns what was sent. */
+export async function uploadMissing(api: Api, blobs: LocalBlob[]): Promise<{ bytes: number; blobs: number }> {
+  const ask = { blobs: blobs.map((b) => ({ digest: b.digest, size: b.size })) };
   const { missing, uploads } = await json<{
     missing: string[];
     uploads: Record<string, { method: string; url: string; headers: Record<string, string> }>;
   }>(api, '/api/v1/blobs/missing', { method: 'POST', headers: JSON_HEADERS, body: JSON.stringify(ask) });
-  let sent = 0;
-  for (const d of missing) {
-    const blob = blobs.find((b) => b.digest === d);
-    const up = uploads[d];
-    if (!blob || !up) continue;
-    const direct = /^https?:/.test(up.url);
-    const init: RequestInit = {
-      method: up.method,
-      body: blob.bytes as Uint8Array<ArrayBuffer>,
-      headers: { 'Content-Type': 'application/octet-stream', ...up.headers },
-    };
-    if (direct) {
-      const res = await fetch(up.url, init);
-      if (!res.ok)
-        throw new FarmError(
-          res.status,
-          'ERR_UPLOAD',
-          `upload of blob ${d.slice(0, 12)} failed: HTTP ${res.status}`,
-        );
-    } else {
-      await call(api, up.url, init);
+  const byDigest = new Map(blobs.map((b) => [b.digest, b]));
+  let bytes = 0;
+  const queue = [...missing];
+  const worker = async (): Promise<void> => {
+    for (let d = queue.shift(); d !== undefined; d = queue.shift()) {
+      const blob = byDigest.get(d);
+      const up = uploads[d];
+      if (!blob || !up) continue;
+      const body = (await blob.read()) as Uint8Array<ArrayBuffer>;
+      const init: RequestInit = {
+        method: up.method,
+        body,
+        headers: { 'Content-Type': 'application/octet-stream', ...up.headers },
+      };
+      if (/^https?:/.test(up.url)) {
+        const res = await fetch(up.url, init); // presigned: no kiln credential goes to the store
+        if (!res.ok)
+          throw new FarmError(
+            res.status,
+            'ERR_UPLOAD',
+            `upload of blob ${d.slice(0, 12)} failed: HTTP ${res.status}`,
+          );
+      } else {
+        await call(api, up.url, init);
+      }
+      bytes += body.byteLength;
     }
-    sent += blob.bytes.byteLength;
-  }
-  return sent;
+  };
+  await Promise.all(Array.from({ length: 4 }, worker));
+  return { bytes, blobs: missing.length };
 }
 
 export function createJob(api: Api, spec: JobSpecInput, waitSec = 0): Promise<CreatedJob> {

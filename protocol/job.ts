@@ -51,6 +51,18 @@ export const jobSpecSchema = z
       .object({ digest, size: z.number().int().min(0) })
       .strict()
       .optional(),
+    /** The input tree as a manifest blob (protocol/manifest.ts) whose file blobs are uploaded. */
+    tree: z
+      .object({
+        digest,
+        size: z
+          .number()
+          .int()
+          .min(0)
+          .max(256 << 20),
+      })
+      .strict()
+      .optional(),
     /** Paths (files or directories) under the job directory to bring back. */
     outputs: z.array(relativePath).max(1000).default([]),
     limits: limitsSchema.default(limitsSchema.parse({})),
@@ -60,7 +72,11 @@ export const jobSpecSchema = z
       .regex(/^[a-z0-9][a-z0-9-]{0,63}$/)
       .default('default'),
   })
-  .strict();
+  .strict()
+  .refine((s) => !(s.input && s.tree), {
+    message: 'give either input (a tar) or tree (a manifest), not both',
+    path: ['tree'],
+  });
 export type JobSpecInput = z.input<typeof jobSpecSchema>;
 export type JobSpec = z.infer<typeof jobSpecSchema>;
 

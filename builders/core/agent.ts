@@ -12,6 +12,7 @@ import type { RedisFarm } from '../../redis/farm.ts';
 import { endLease, pullJobs, registerBuilder, renewLease } from '../../redis/builder-ops.ts';
 import type { SandboxRunner } from './sandbox.ts';
 import { runJob } from './run-job.ts';
+import { createBlobCache } from './materialize.ts';
 
 export interface AgentOptions {
   farm: RedisFarm;
@@ -79,6 +80,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     bid: id,
     key,
     workDir,
+    blobs: createBlobCache(o.store, `${o.workDir}/blobs`),
     log: o.log,
     track(jobId: string, ctl: AbortController) {
       running.set(jobId, ctl);

@@ -23,6 +23,7 @@ import type { SandboxResult, SandboxRunner } from './sandbox.ts';
 import { createLogPump } from './log-pump.ts';
 import { fetchInput } from './fetch-input.ts';
 import { collectOutputs } from './collect-outputs.ts';
+import { materializeTree, type BlobCache } from './materialize.ts';
 
 export interface JobContext {
   farm: RedisFarm;
@@ -31,6 +32,8 @@ export interface JobContext {
   bid: string;
   key: Uint8Array;
   workDir: string;
+  /** Verified input file blobs, shared by the jobs of this builder. */
+  blobs: BlobCache;
   log(msg: string): void;
   /** Registers the abort controller that a stop request for this job triggers. */
   track(jobId: string, ctl: AbortController): () => void;
@@ -75,7 +78,9 @@ export async function runJob(ctx: JobContext, msg: Pulled): Promise<void> {
   let result: JobResultFields;
   try {
     await mkdir(dir, { recursive: true });
-    if (spec.input) {
+    if (spec.tree) {
+      await materializeTree(ctx.store, ctx.blobs, rec.tenant, spec.tree, root);
+    } else if (spec.input) {
       await fetchInput(
         ctx.store,
         blobKey(rec.tenant, spec.input.digest),

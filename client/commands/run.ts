@@ -1,9 +1,8 @@
 /** `kiln run [--input DIR] [--output PATH]… [--detach] [--timeout S] -- CMD…` */
-import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
-import { packTreeToBuffer } from '../../archive/pack.ts';
+import { uploadTree } from '../tree.ts';
 import type { JobSpecInput, JobView } from '../../protocol/job.ts';
-import { createJob, cancelJob, downloadOutputs, getJob, uploadMissing } from '../api.ts';
+import { createJob, cancelJob, downloadOutputs, getJob } from '../api.ts';
 import { say, type Command } from '../command.ts';
 import { UserError } from '../errors.ts';
 import { followToTerminal } from '../follow.ts';
@@ -80,18 +79,18 @@ export const run: Command<RunArgs> = {
     if (a.platform) spec.platform = a.platform as JobSpecInput['platform'];
     if (a.cwd) spec.cwd = a.cwd;
     const inputDir = a.input ? resolve(io.cwd, a.input) : null;
+    let upload = { bytes: 0, blobs: 0 };
     if (inputDir) {
-      const { bytes, skipped } = await packTreeToBuffer(inputDir);
-      for (const s of skipped)
-        io.stderr.write(`kiln: left out ${s} (a link out of the tree, or not a regular file)\n`);
-      const digest = createHash('sha256').update(bytes).digest('hex');
-      await uploadMissing(api, [{ digest, bytes }]);
-      spec.input = { digest, size: bytes.byteLength };
+      const up = await uploadTree(api, inputDir);
+      for (const x of up.skipped)
+        io.stderr.write(`kiln: left out ${x} (a link out of the tree, or not a regular file)\n`);
+      spec.tree = up.tree;
+      upload = { bytes: up.uploadedBytes, blobs: up.uploadedBlobs };
     }
     const created = await createJob(api, spec);
     const id = created.job.id;
     if (a.detach) {
-      if (a.json) say(io.stdout, JSON.stringify({ ...created.job, token: created.token }));
+      if (a.json) say(io.stdout, JSON.stringify({ ...created.job, token: created.token, upload }));
       else say(io.stdout, id);
       return 0;
     }
@@ -120,7 +119,7 @@ export const run: Command<RunArgs> = {
       io.stderr.write(`kiln: job ${id} ${job.state}: ${job.error.message} (${job.error.code})\n`);
     else if (job.state === 'timed_out') io.stderr.write(`kiln: job ${id} hit its time limit\n`);
     else if (job.state === 'killed') io.stderr.write(`kiln: job ${id} was stopped\n`);
-    if (a.json) say(io.stdout, JSON.stringify(job));
+    if (a.json) say(io.stdout, JSON.stringify({ ...job, upload }));
     return exitCodeOf(job);
   },
 };

@@ -29,9 +29,12 @@ export function jobRoutes(deps: GatewayDeps): Hono<GatewayEnv> {
     const principal = await deps.authenticate(c.req.raw);
     const spec = parseOrThrow(jobSpecSchema, await readJson(c), 'job spec');
     const wait = waitParam(c.req.query('wait'), limits.maxWaitSec);
-    if (spec.input && !(await store.stat(blobKey(principal.tenant, spec.input.digest)))) {
-      throw new KilnError('ERR_BLOBS_MISSING', 'upload the input blob first (POST /api/v1/blobs/missing)', {
-        detail: { missing: [spec.input.digest] },
+    const refs = [spec.input, spec.tree].filter((r) => r !== undefined);
+    const absent = [];
+    for (const r of refs) if (!(await store.stat(blobKey(principal.tenant, r.digest)))) absent.push(r.digest);
+    if (absent.length > 0) {
+      throw new KilnError('ERR_BLOBS_MISSING', 'upload the input blobs first (POST /api/v1/blobs/missing)', {
+        detail: { missing: absent },
       });
     }
     const id = crypto.randomUUID();

@@ -59,6 +59,31 @@ describe('kiln CLI against a local farm', { timeout: 170_000 }, () => {
     assert.equal(execFileSync(join(src, 'hello'), { encoding: 'utf8' }), 'hello from the farm\n');
   });
 
+  it('re-running after changing one input file uploads only that file (and the new manifest)', async () => {
+    const src = join(work, 'cas');
+    await mkdir(join(src, 'lib'), { recursive: true });
+    await writeFile(join(src, 'big.dat'), Buffer.alloc(300_000, 7));
+    await writeFile(join(src, 'lib', 'a.c'), 'int a;\n');
+    await writeFile(join(src, 'b.c'), 'int b;\n');
+    type Out = { state: string; upload: { bytes: number; blobs: number } };
+    const first = await kiln(['run', '--json', '--input', 'cas', '--', 'cat', 'lib/a.c'], opts);
+    assert.equal(first.code, 0, first.stderr);
+    const f = JSON.parse(first.stdout) as Out;
+    assert.equal(f.upload.blobs, 4, 'three files and the manifest');
+    assert.ok(f.upload.bytes > 300_000);
+    await writeFile(join(src, 'b.c'), 'int b = 2;\n');
+    const second = JSON.parse(
+      (await kiln(['run', '--json', '--input', 'cas', '--', 'cat', 'b.c'], opts)).stdout,
+    ) as Out;
+    assert.equal(second.state, 'succeeded');
+    assert.equal(second.upload.blobs, 2, 'the changed file and the new manifest');
+    assert.ok(second.upload.bytes < 1000, `only a few hundred bytes moved, not ${second.upload.bytes}`);
+    const third = JSON.parse(
+      (await kiln(['run', '--json', '--input', 'cas', '--', 'true'], opts)).stdout,
+    ) as Out;
+    assert.deepEqual(third.upload, { bytes: 0, blobs: 0 });
+  });
+
   it('propagates exit codes and a compile error’s diagnostics', async () => {
     assert.equal((await kiln(['run', '--', 'sh', '-c', 'exit 7'], opts)).code, 7);
     assert.equal((await kiln(['run', '--', 'true'], opts)).code, 0);

@@ -11,6 +11,7 @@ import tar from 'tar-stream';
 import type { Extract } from 'tar-stream';
 import { KilnError } from '../protocol/errors.ts';
 import { checkEntryPath, symlinkTargetProblem } from './entry-path.ts';
+import { detectFormat, gzipGuards, sniff } from './tar-input.ts';
 import { resolveArchiveLimits } from './limits.ts';
 import type { ArchiveLimits } from './limits.ts';
 import { fileMode, invalid, SafeTree } from './safe-tree.ts';
@@ -23,10 +24,6 @@ export interface ExtractResult {
 }
 
 const BLOCK = 512;
-/** Compressed bytes handed to gunzip at a time: bounds what one step can inflate (~1000x). */
-const GUNZIP_STEP = 4096;
-/** Slice size for a Uint8Array source. */
-const SLICE = 64 * 1024;
 
 /**
  * Extracts `source` (a tar, or a gzip-compressed tar: the format is sniffed from its first
@@ -81,12 +78,19 @@ interface State {
   lastEnd: number;
 }
 
-async function run(source: Readable | Uint8Array, tree: SafeTree, lim: ArchiveLimits): Promise<ExtractResult> {
+async function run(
+  source: Readable | Uint8Array,
+  tree: SafeTree,
+  lim: ArchiveLimits,
+): Promise<ExtractResult> {
   const { head, chunks } = await sniff(source);
-  const format = detect(head);
+  const format = detectFormat(head);
   if (format !== 'tar' && format !== 'gzip') {
-    await chunks.return(undefined);
-    throw new KilnError('ERR_ARCHIVE_INVALID', `${format} archives are not supported yet (use tar or tar.gz)`);
+    if (source instanceof Readable) source.destroy();
+    throw new KilnError(
+      'ERR_ARCHIVE_INVALID',
+      `${format} archives are not supported yet (use tar or tar.gz)`,
+    );
   }
   const state: State = { entries: 0, bytes: 0, tarBytes: 0, tail: Buffer.alloc(0), lastEnd: 0 };
   const extract = tar.extract();
@@ -97,7 +101,10 @@ async function run(source: Readable | Uint8Array, tree: SafeTree, lim: ArchiveLi
   const feed = async (src: AsyncIterable<Uint8Array>): Promise<void> => {
     for await (const chunk of src) {
       state.tarBytes += chunk.byteLength;
-      state.tail = Buffer.concat([state.tail, chunk]).subarray(-BLOCK);
+      state.tail =
+        chunk.byteLength >= BLOCK
+          ? Buffer.from(chunk.subarray(-BLOCK))
+          : Buffer.concat([state.tail, chunk]).subarray(-BLOCK);
       if (closed) throw new Stopped();
       if (!extract.write(chunk)) await drained(extract, () => closed);
     }
@@ -136,7 +143,8 @@ async function unpack(extract: Extract, tree: SafeTree, lim: ArchiveLimits, stat
     const name = header.name;
     const size = header.size ?? 0;
     if (++state.entries > lim.maxEntries) throw invalid(name, `more than ${lim.maxEntries} entries`);
-    if (Buffer.byteLength(name) > lim.maxPathLength) throw invalid(name, `name longer than ${lim.maxPathLength} bytes`);
+    if (Buffer.byteLength(name) > lim.maxPathLength)
+      throw invalid(name, `name longer than ${lim.maxPathLength} bytes`);
     const checked = checkEntryPath(name, windows);
     if (checked.problem !== undefined) throw invalid(name, `name ${checked.problem}`);
     const { segments } = checked;
@@ -151,10 +159,17 @@ async function unpack(extract: Extract, tree: SafeTree, lim: ArchiveLimits, stat
     }
     if (type !== 'file' && size !== 0) throw invalid(name, `a ${type} with ${size} bytes of data`);
     if (type === 'file') {
-      if (size > lim.maxEntryBytes) throw invalid(name, `${size} bytes, more than the ${lim.maxEntryBytes} allowed`);
-      if (state.bytes + size > lim.maxBytes) throw invalid(name, `total size over the ${lim.maxBytes} bytes allowed`);
+      if (size > lim.maxEntryBytes)
+        throw invalid(name, `${size} bytes, more than the ${lim.maxEntryBytes} allowed`);
+      if (state.bytes + size > lim.maxBytes)
+        throw invalid(name, `total size over the ${lim.maxBytes} bytes allowed`);
       if (segments.length === 0) throw invalid(name, 'a file cannot be the root');
-      state.bytes += await tree.file(name, segments, fileMode(header.mode), entry as AsyncIterable<Uint8Array>);
+      state.bytes += await tree.file(
+        name,
+        segments,
+        fileMode(header.mode),
+        entry as AsyncIterable<Uint8Array>,
+      );
     } else if (type === 'directory') {
       if (segments.length > 0) await tree.dir(name, segments);
     } else {
@@ -172,85 +187,6 @@ async function unpack(extract: Extract, tree: SafeTree, lim: ArchiveLimits, stat
       }
     }
   }
-}
-
-/** Reads the first bytes of `source` and gives back all of it as one async iterator. */
-async function sniff(source: Readable | Uint8Array): Promise<{ head: Buffer; chunks: AsyncGenerator<Uint8Array> }> {
-  const it = slices(source);
-  let head = Buffer.alloc(0);
-  const first: Uint8Array[] = [];
-  while (head.length < 6) {
-    const r = await it.next();
-    if (r.done) break;
-    first.push(r.value);
-    head = Buffer.concat([head, r.value]);
-  }
-  if (head.length === 0) throw new KilnError('ERR_ARCHIVE_INVALID', 'the archive is empty');
-  async function* chunks(): AsyncGenerator<Uint8Array> {
-    try {
-      yield* first;
-      yield* { [Symbol.asyncIterator]: () => it };
-    } finally {
-      await it.return(undefined);
-    }
-  }
-  return { head, chunks: chunks() };
-}
-
-async function* slices(source: Readable | Uint8Array): AsyncGenerator<Uint8Array> {
-  if (!(source instanceof Readable)) {
-    for (let i = 0; i < source.byteLength; i += SLICE) yield source.subarray(i, i + SLICE);
-    return;
-  }
-  for await (const chunk of source as AsyncIterable<Uint8Array | string>) {
-    yield typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-  }
-}
-
-function detect(head: Buffer): 'tar' | 'gzip' | 'zstd' | 'xz' | 'bzip2' {
-  const starts = (...bytes: number[]): boolean => bytes.every((b, i) => head[i] === b);
-  if (starts(0x1f, 0x8b)) return 'gzip';
-  if (starts(0x28, 0xb5, 0x2f, 0xfd)) return 'zstd';
-  if (starts(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00)) return 'xz';
-  if (starts(0x42, 0x5a, 0x68)) return 'bzip2';
-  return 'tar';
-}
-
-/**
- * The two stages around gunzip: `steps` counts compressed bytes and hands them over in small
- * steps (so one step can inflate at most a few MiB), `check` counts what comes out and stops
- * as soon as the ratio is over the limit.
- */
-function gzipGuards(lim: ArchiveLimits): {
-  steps: (src: AsyncIterable<Uint8Array>) => AsyncGenerator<Uint8Array>;
-  check: (src: AsyncIterable<Uint8Array>) => AsyncGenerator<Uint8Array>;
-} {
-  let compressed = 0;
-  let inflated = 0;
-  return {
-    async *steps(src) {
-      for await (const chunk of src) {
-        for (let i = 0; i < chunk.byteLength; i += GUNZIP_STEP) {
-          const step = chunk.subarray(i, i + GUNZIP_STEP);
-          compressed += step.byteLength;
-          yield step;
-        }
-      }
-    },
-    async *check(src) {
-      for await (const chunk of src) {
-        inflated += chunk.byteLength;
-        if (inflated > lim.ratioGraceBytes && inflated > compressed * lim.maxRatio) {
-          throw new KilnError(
-            'ERR_ARCHIVE_INVALID',
-            `compression ratio over ${lim.maxRatio}:1 (${inflated} bytes from ${compressed}): refusing a compression bomb`,
-            { detail: { inflated, compressed } },
-          );
-        }
-        yield chunk;
-      }
-    },
-  };
 }
 
 class Stopped extends Error {

@@ -61,11 +61,18 @@ const FIXED = { mtime: new Date(0), uid: 0, gid: 0, uname: '', gname: '' } as co
  * the tree must not change until the stream ends (a file whose size changed fails the stream
  * with `ERR_CONFLICT`).
  */
-export async function packTree(root: string, paths?: string[], options: PackOptions = {}): Promise<PackResult> {
+export async function packTree(
+  root: string,
+  paths?: string[],
+  options: PackOptions = {},
+): Promise<PackResult> {
   const lister = new Lister(await rootDir(root));
   if (paths === undefined) await lister.walk([]);
   else for (const p of paths) await lister.add(p);
-  const items = [...lister.items.values()].sort((a, b) => Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)));
+  const items = [...lister.items.values()]
+    .map((item) => ({ key: Buffer.from(item.name), item }))
+    .sort((a, b) => Buffer.compare(a.key, b.key))
+    .map(({ item }) => item);
 
   const pack = tar.pack();
   pack.on('error', () => {}); // reaches the reader through the iterator; ignored once it is gone
@@ -117,7 +124,8 @@ class Lister {
   /** One requested path: every component is checked, none followed. */
   async add(path: string): Promise<void> {
     const checked = checkEntryPath(path);
-    if (checked.problem !== undefined) throw new KilnError('ERR_VALIDATION', `output path "${path}" ${checked.problem}`);
+    if (checked.problem !== undefined)
+      throw new KilnError('ERR_VALIDATION', `output path "${path}" ${checked.problem}`);
     const segs = checked.segments;
     for (let i = 0; i <= segs.length; i++) {
       const st = await lstat(join(this.root, ...segs.slice(0, i))).catch(() => undefined);
@@ -170,11 +178,17 @@ class Lister {
 async function produce(pack: Pack, items: Item[]): Promise<void> {
   for (const item of items) {
     if (item.kind === 'dir') {
-      pack.entry({ ...FIXED, name: `${item.name}/`, type: 'directory', mode: 0o755 });
+      quiet(pack.entry({ ...FIXED, name: `${item.name}/`, type: 'directory', mode: 0o755 }));
     } else if (item.kind === 'symlink') {
-      pack.entry({ ...FIXED, name: item.name, type: 'symlink', linkname: item.target, mode: 0o777 });
+      quiet(pack.entry({ ...FIXED, name: item.name, type: 'symlink', linkname: item.target, mode: 0o777 }));
     } else {
-      const header: FileHeader = { ...FIXED, name: item.name, type: 'file', mode: item.mode, size: item.size };
+      const header: FileHeader = {
+        ...FIXED,
+        name: item.name,
+        type: 'file',
+        mode: item.mode,
+        size: item.size,
+      };
       await packFile(pack, header, item.abs);
     }
   }
@@ -183,15 +197,16 @@ async function produce(pack: Pack, items: Item[]): Promise<void> {
 
 /** Streams one file into the archive, refusing it if it is no longer the file that was listed. */
 async function packFile(pack: Pack, header: FileHeader, abs: string): Promise<void> {
-  const changed = (): KilnError => new KilnError('ERR_CONFLICT', `${header.name} changed while it was being packed`);
+  const changed = (): KilnError =>
+    new KilnError('ERR_CONFLICT', `${header.name} changed while it was being packed`);
   const fh = await open(abs, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
   try {
     const st = await fh.stat();
     if (!st.isFile() || st.size !== header.size) throw changed();
     await new Promise<void>((resolve, reject) => {
-      const sink = pack.entry(header, (err) => (err ? reject(err) : resolve()));
+      const sink = quiet(pack.entry(header, (err) => (err ? reject(err) : resolve())));
       const copy = async (): Promise<void> => {
-        for (let left = header.size; left > 0; ) {
+        for (let left = header.size; left > 0;) {
           const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, left));
           const { bytesRead } = await fh.read(buf, 0, buf.length, null);
           if (bytesRead === 0) throw changed();
@@ -210,8 +225,16 @@ async function packFile(pack: Pack, header: FileHeader, abs: string): Promise<vo
   }
 }
 
+type Sink = ReturnType<Pack['entry']>;
+
+/** An entry's errors also reach the entry callback, or the pack: an 'error' listener is noise. */
+function quiet(sink: Sink): Sink {
+  sink.on('error', () => {});
+  return sink;
+}
+
 /** Resolves on 'drain'; rejects if the sink closes first (the reader went away). */
-function drained(sink: ReturnType<Pack['entry']>): Promise<void> {
+function drained(sink: Sink): Promise<void> {
   if (sink.destroying || sink.destroyed) return Promise.reject(new Error('archive stream closed'));
   return new Promise((resolve, reject) => {
     const onDrain = (): void => {

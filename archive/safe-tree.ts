@@ -41,13 +41,18 @@ export class SafeTree {
   }
 
   /** A regular file whose contents come from `data`; returns the number of bytes written. */
-  async file(name: string, segments: string[], mode: number, data: AsyncIterable<Uint8Array>): Promise<number> {
+  async file(
+    name: string,
+    segments: string[],
+    mode: number,
+    data: AsyncIterable<Uint8Array>,
+  ): Promise<number> {
     const path = await this.#prepare(name, segments, 'file');
     const fh = await exclusive(name, () => open(path, FILE_FLAGS, mode));
     let written = 0;
     try {
       for await (const chunk of data) {
-        for (let off = 0; off < chunk.byteLength; ) {
+        for (let off = 0; off < chunk.byteLength;) {
           const { bytesWritten } = await fh.write(chunk, off);
           off += bytesWritten;
         }

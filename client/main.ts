@@ -33,7 +33,24 @@ export async function main(argv: string[], io: Io): Promise<number> {
     .version(false)
     .demandCommand(1, 'give a command (kiln --help lists them)')
     .wrap(Math.min(110, process.stdout.columns || 100));
-  for (const cmd of COMMANDS) y = register(y, cmd, io, (n) => (code = n));
+  const setCode = (n: number): void => void (code = n);
+  // Object-then-verb commands (`toolchain push`, `farm status`) are grouped under their noun.
+  const groups = new Map<string, Command<never>[]>();
+  for (const cmd of COMMANDS) {
+    const [head, sub] = cmd.command.split(' ');
+    if (sub && !/^[<[]/.test(sub)) groups.set(head!, [...(groups.get(head!) ?? []), cmd]);
+    else y = register(y, cmd, io, setCode);
+  }
+  for (const [head, subs] of groups) {
+    y = y.command(
+      `${head} <command>`,
+      `${head} commands (${subs.map((s) => s.command.split(' ')[1]).join(', ')})`,
+      (b) => {
+        for (const s of subs) register(b, { ...s, command: s.command.slice(head.length + 1) }, io, setCode);
+        return b.demandCommand(1, `give a ${head} command (kiln ${head} --help lists them)`);
+      },
+    );
+  }
   let usageError: string | null = null;
   y = y.fail((msg, err) => {
     if (err) throw err;

@@ -1,6 +1,7 @@
 /** Gateway configuration: one schema, every problem reported at once with its path. */
 import { z } from 'zod';
 import { authConfigSchema } from './auth/config.ts';
+import { cacheConfigSchema } from './action-cache.ts';
 
 export const storageConfigSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('local'), dir: z.string().min(1) }).strict(),
@@ -70,6 +71,8 @@ export const gatewayConfigSchema = z
     storage: storageConfigSchema,
     auth: authConfigSchema,
     limits: gatewayLimitsSchema.default(gatewayLimitsSchema.parse({})),
+    /** Action-cache scopes. */
+    cache: cacheConfigSchema.default({ shared: [] }),
   })
   .strict();
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;

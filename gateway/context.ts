@@ -2,6 +2,7 @@
 import type { BlobStore } from '../storage/port.ts';
 import type { Principal } from './auth/principal.ts';
 import type { GatewayLimits } from './config.ts';
+import type { CacheConfig } from './action-cache.ts';
 import type { FarmState } from './ports.ts';
 import type { PresetStore } from './toolchains/presets.ts';
 
@@ -13,6 +14,8 @@ export interface GatewayDeps {
   log(msg: string): void;
   /** Version string reported by /api/v1/status. */
   version: string;
+  /** Action-cache scopes. @default no shared scopes */
+  cache?: CacheConfig;
   /** Toolchain presets and owners (routes/toolchains.ts); without it the preset routes answer 503. */
   presets?: PresetStore;
 }

@@ -2,7 +2,7 @@
  * The narrow ports the runtime-neutral gateway needs. Implementations are wired by the adapters:
  * redis/farm.ts (Redis) for {@link FarmState}, storage/*.ts for BlobStore.
  */
-import type { JobSpec, JobState, BlobRef } from '../protocol/job.ts';
+import type { JobSpec, JobState, BlobRef, InlineResult } from '../protocol/job.ts';
 import type { BuilderInfo } from '../protocol/keys.ts';
 
 /** A job as stored. */
@@ -24,7 +24,17 @@ export interface JobRecord {
   missingOutputs: string[];
   logTruncated: boolean;
   cancelRequested: boolean;
+  /** The action digest, for cacheable jobs. */
+  action: string | null;
+  /** Where a builder stores the result of a successful cacheable job. */
+  cacheScope: string | null;
+  /** Output and files inline, for jobs that asked for `inlineResult`. */
+  result: InlineResult | null;
 }
+
+/** What creating a job records. */
+export type NewJob = Pick<JobRecord, 'id' | 'spec' | 'bid' | 'sub' | 'tenant' | 'createdAt'> &
+  Partial<Pick<JobRecord, 'action' | 'cacheScope'>>;
 
 /** One entry of a job's log stream. */
 export type LogEntry =
@@ -58,10 +68,7 @@ export interface FarmState {
   releaseSlot(jobId: string, bid: string): Promise<boolean>;
   /** The job-token key of a builder (kept after its lease ends), or null. */
   builderKey(bid: string): Promise<Uint8Array | null>;
-  createJob(
-    rec: Pick<JobRecord, 'id' | 'spec' | 'bid' | 'sub' | 'tenant' | 'createdAt'>,
-    ttlSec: number,
-  ): Promise<void>;
+  createJob(rec: NewJob, ttlSec: number): Promise<void>;
   getJob(id: string): Promise<JobRecord | null>;
   deleteJob(id: string): Promise<void>;
   enqueue(bid: string, msg: JobMessage): Promise<void>;

@@ -63,6 +63,23 @@ export const jobSpecSchema = z
       })
       .strict()
       .optional(),
+    /** Small files sent inside the request (the one-round-trip fast path), written after the tree. */
+    inline: z
+      .array(
+        z
+          .object({
+            path: relativePath,
+            data: z.string().max(64 << 20),
+            executable: z.boolean().default(false),
+          })
+          .strict(),
+      )
+      .max(64)
+      .optional(),
+    /** Answer from the action cache when possible and store a successful result there. @default false */
+    cache: z.boolean().default(false),
+    /** Return stdout, stderr and the declared output files inside the job view (small results only). @default false */
+    inlineResult: z.boolean().default(false),
     /** Paths (files or directories) under the job directory to bring back. */
     outputs: z.array(relativePath).max(1000).default([]),
     limits: limitsSchema.default(limitsSchema.parse({})),
@@ -125,6 +142,15 @@ export interface JobView {
   missingOutputs: string[];
   /** True when some log bytes were dropped because the job exceeded `limits.logBytes`. */
   logTruncated: boolean;
+  /** With `inlineResult` (or from the action cache): output and files inline. */
+  result?: InlineResult;
+}
+
+/** A finished job's output carried inline (base64), for small compiles. */
+export interface InlineResult {
+  stdout: string;
+  stderr: string;
+  files: { path: string; data: string; executable: boolean }[];
 }
 
 /** `POST /api/v1/jobs` answer. */

@@ -1,5 +1,5 @@
 /** Conversion between a job's Redis hash and {@link JobRecord}. */
-import type { JobRecord } from '../gateway/ports.ts';
+import type { JobRecord, NewJob } from '../gateway/ports.ts';
 import type { JobState } from '../protocol/job.ts';
 
 /** The hash fields of a new job. */
@@ -44,6 +44,9 @@ export function parseJobHash(h: Record<string, string>): JobRecord | null {
     missingOutputs: json(h.missingOutputs, []),
     logTruncated: h.logTruncated === '1',
     cancelRequested: h.cancel === '1',
+    action: h.action || null,
+    cacheScope: h.cacheScope || null,
+    result: json(h.result, null),
   };
 }
 
@@ -57,6 +60,8 @@ export interface JobResultFields {
   missingOutputs: string[];
   logTruncated: boolean;
   finishedAt: string;
+  /** Inline stdout/stderr/files, when the job asked for them. */
+  result?: JobRecord['result'];
 }
 
 /** Flattens result fields into field/value pairs for complete-job-1.lua. */
@@ -78,5 +83,6 @@ export function resultPairs(r: JobResultFields): string[] {
     r.logTruncated ? '1' : '0',
     'finishedAt',
     r.finishedAt,
+    ...(r.result ? ['result', JSON.stringify(r.result)] : []),
   ];
 }

@@ -40,6 +40,7 @@ export async function startBuilder(
     slots: cfg.slots,
     workDir: cfg.workDir,
     leaseMs: cfg.leaseMs,
+    toolchainCacheBytes: cfg.toolchainCacheBytes,
     version: VERSION,
     log,
   });

@@ -32,6 +32,7 @@ export async function wireGateway(cfg: GatewayConfig, log: (m: string) => void):
     store,
     authenticate: (r) => auth.authenticate(r),
     limits: cfg.limits,
+    cache: cfg.cache,
     log,
     version: VERSION,
     presets: createRedisPresetStore(redis, cfg.redis.prefix),

@@ -13,6 +13,7 @@ import { endLease, pullJobs, registerBuilder, renewLease } from '../../redis/bui
 import type { SandboxRunner } from './sandbox.ts';
 import { runJob } from './run-job.ts';
 import { createBlobCache } from './materialize.ts';
+import { createToolchainCache } from './toolchain-cache.ts';
 
 export interface AgentOptions {
   farm: RedisFarm;
@@ -27,6 +28,8 @@ export interface AgentOptions {
   slots: number;
   workDir: string;
   leaseMs: number;
+  /** Size limit of the toolchain cache. @default 10 GiB */
+  toolchainCacheBytes?: number;
   version: string;
   log(msg: string): void;
 }
@@ -54,6 +57,13 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
   };
   const workDir = `${o.workDir}/${id}`;
   await mkdir(workDir, { recursive: true });
+  const toolchains = await createToolchainCache({
+    store: o.store,
+    dir: `${o.workDir}/toolchains`,
+    maxBytes: o.toolchainCacheBytes ?? 10 * 1024 ** 3,
+    log: o.log,
+  });
+  info.warm = toolchains.warm();
   const running = new Map<string, AbortController>();
   const active = new Set<Promise<void>>();
   let stopping = false;
@@ -81,6 +91,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     key,
     workDir,
     blobs: createBlobCache(o.store, `${o.workDir}/blobs`),
+    toolchains,
     log: o.log,
     track(jobId: string, ctl: AbortController) {
       running.set(jobId, ctl);

@@ -26,6 +26,12 @@ export const builderConfigSchema = z
     slots: z.number().int().min(1).max(1024).default(cpus().length),
     /** Where job directories live. @default <tmp>/kiln-builder */
     workDir: z.string().default(join(tmpdir(), 'kiln-builder')),
+    /** Size limit of the unpacked toolchain cache, bytes. @default 10 GiB */
+    toolchainCacheBytes: z
+      .number()
+      .int()
+      .min(1 << 20)
+      .default(10 * 1024 ** 3),
     /** Lease length; heartbeats renew it at half this. @default 10000 */
     leaseMs: z.number().int().min(500).max(600_000).default(10_000),
     redis: z

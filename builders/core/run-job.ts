@@ -3,12 +3,11 @@
  * fetch inputs, run sandboxed while streaming logs, upload outputs, write the result, release the
  * slot, acknowledge the message last.
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError } from '../../protocol/errors.ts';
 import { verifyJobToken } from '../../protocol/token.ts';
 import type { BlobStore } from '../../storage/port.ts';
-import { blobKey } from '../../protocol/store-keys.ts';
 import type { RedisFarm } from '../../redis/farm.ts';
 import {
   ackJob,
@@ -21,9 +20,11 @@ import {
 import type { JobResultFields } from '../../redis/job-hash.ts';
 import type { SandboxResult, SandboxRunner } from './sandbox.ts';
 import { createLogPump } from './log-pump.ts';
-import { fetchInput } from './fetch-input.ts';
-import { collectOutputs } from './collect-outputs.ts';
-import { materializeTree, type BlobCache } from './materialize.ts';
+import type { BlobCache } from './materialize.ts';
+import type { ToolchainCache, ToolchainLease } from './toolchain-cache.ts';
+import { prepareJobRoot } from './prepare-dir.ts';
+import { finishOutputs } from './finish-outputs.ts';
+import { boundedCapture, INLINE_RESULT_MAX } from './inline-io.ts';
 
 export interface JobContext {
   farm: RedisFarm;
@@ -34,6 +35,8 @@ export interface JobContext {
   workDir: string;
   /** Verified input file blobs, shared by the jobs of this builder. */
   blobs: BlobCache;
+  /** Unpacked toolchains (the sandbox root of jobs that name one). */
+  toolchains: ToolchainCache;
   log(msg: string): void;
   /** Registers the abort controller that a stop request for this job triggers. */
   track(jobId: string, ctl: AbortController): () => void;
@@ -75,23 +78,14 @@ export async function runJob(ctx: JobContext, msg: Pulled): Promise<void> {
   );
   const ctl = new AbortController();
   const untrack = ctx.track(msg.jobId, ctl);
+  const captured = { stdout: boundedCapture(INLINE_RESULT_MAX), stderr: boundedCapture(INLINE_RESULT_MAX) };
   let result: JobResultFields;
+  let toolchain: ToolchainLease | null = null;
   try {
-    await mkdir(dir, { recursive: true });
-    if (spec.tree) {
-      await materializeTree(ctx.store, ctx.blobs, rec.tenant, spec.tree, root);
-    } else if (spec.input) {
-      await fetchInput(
-        ctx.store,
-        blobKey(rec.tenant, spec.input.digest),
-        spec.input,
-        join(dir, 'input.tar'),
-        root,
-      );
-    } else {
-      await mkdir(root);
-    }
+    if (spec.toolchain) toolchain = await ctx.toolchains.acquire(spec.toolchain);
+    await prepareJobRoot(ctx.store, ctx.blobs, rec.tenant, spec, dir, root);
     if (await cancelRequested(farm, msg.jobId)) ctl.abort();
+    const capture = spec.inlineResult || spec.cache;
     const r = await ctx.runner.run({
       jobId: `${msg.jobId}.${msg.attempt}`,
       jobDir: root,
@@ -100,21 +94,33 @@ export async function runJob(ctx: JobContext, msg: Pulled): Promise<void> {
       cwd: spec.cwd,
       limits: spec.limits,
       profile: spec.profile,
-      onOutput: (stream, chunk) => pump.write(stream, chunk),
+      ...(toolchain ? { rootDir: toolchain.root } : {}),
+      onOutput: (stream, chunk) => {
+        pump.write(stream, chunk);
+        if (capture) captured[stream].push(chunk);
+      },
       signal: ctl.signal,
     });
-    const collected = await collectOutputs(ctx.store, root, spec.outputs, (d) => blobKey(rec.tenant, d));
+    const state = stateOf(r);
+    const out = await finishOutputs(ctx.store, rec, root, {
+      exitCode: r.exitCode,
+      succeeded: state === 'succeeded',
+      stdout: captured.stdout.bytes(),
+      stderr: captured.stderr.bytes(),
+      captureComplete: capture && !captured.stdout.overflow() && !captured.stderr.overflow(),
+    });
     result = {
-      state: stateOf(r),
+      state,
       exitCode: r.exitCode,
       signal: r.signal,
       error: r.oomKilled
         ? { code: 'ERR_OOM', message: `memory limit of ${spec.limits.memoryMiB} MiB reached` }
         : null,
-      outputs: collected.outputs,
-      missingOutputs: collected.missing,
+      outputs: out.outputs,
+      missingOutputs: out.missing,
       logTruncated: pump.truncated,
       finishedAt: '',
+      ...(out.result ? { result: out.result } : {}),
     };
   } catch (err) {
     const e =
@@ -134,6 +140,7 @@ export async function runJob(ctx: JobContext, msg: Pulled): Promise<void> {
     };
   } finally {
     untrack();
+    toolchain?.release();
   }
   await pump.close().catch((err: unknown) => ctx.log(`log of ${msg.jobId}: ${String(err)}`));
   result.finishedAt = new Date().toISOString();

@@ -106,10 +106,13 @@ export async function createToolchainCache(opts: ToolchainCacheOptions): Promise
   }
   if (entries.size > 0) log(`toolchain cache: ${entries.size} toolchain(s), ${used} bytes kept from before`);
 
+  /** Marks a use in memory; on acquire it is also written to disk (meta.json's mtime) for the next start. */
   const touch = (e: Entry): void => {
     e.seq = ++seq;
+  };
+  const persistUse = async (e: Entry): Promise<void> => {
     const now = new Date();
-    utimes(join(dir, e.digest, 'meta.json'), now, now).catch(() => undefined);
+    await utimes(join(dir, e.digest, 'meta.json'), now, now).catch(() => undefined);
   };
 
   /** Evicts idle toolchains, least recently used first, until the cache fits. Chooses synchronously. */
@@ -145,6 +148,8 @@ export async function createToolchainCache(opts: ToolchainCacheOptions): Promise
     };
   };
 
+  evict(); // the limit may have shrunk since the last run
+
   const fetchOne = async (digest: string, flight: Flight): Promise<Entry> => {
     const tmp = join(dir, `.tmp-${randomBytes(8).toString('hex')}`);
     await mkdir(tmp);
@@ -172,7 +177,9 @@ export async function createToolchainCache(opts: ToolchainCacheOptions): Promise
       const hit = entries.get(digest);
       if (hit) {
         hit.refs++;
-        return lease(hit);
+        const held = lease(hit);
+        await persistUse(hit);
+        return held;
       }
       let flight = inflight.get(digest);
       if (!flight) {

@@ -249,7 +249,11 @@ export function createBwrapRunner(opts: BwrapRunnerOptions = {}): SandboxRunner 
     await stopping;
     // bwrap is gone, and its pid-namespace init with it; anything still in the group is a straggler.
     const oomKilled = await group.oomKilled();
-    await group.remove();
+    await group.remove().catch((e: unknown) => {
+      throw new KilnError('ERR_INTERNAL', `the job's processes did not go away: ${(e as Error).message}`, {
+        cause: e,
+      });
+    });
     // Every writer is dead now, so the pipes reach their end; a bound keeps a kernel oddity from hanging us.
     const bound = new AbortController();
     await Promise.race([

@@ -5,7 +5,7 @@
  * usable (no permission, not mounted) `create` answers null and the caller falls back to
  * builders/linux/process-tree.ts; the manager says so once through `log`.
  */
-import { access, mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
+import { access, mkdir, readdir, readFile, rmdir, stat, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -42,6 +42,8 @@ export interface CgroupManagerOptions {
   root?: string;
   /** Parent of the job groups, relative to the hierarchy root (v2: a delegated subtree). @default "kiln" */
   parent?: string;
+  /** Age after which an empty job group counts as left over by a dead builder. @default 60000 */
+  staleAfterMs?: number;
   /** Where the one-time fallback notice goes. @default console.warn */
   log?: (msg: string) => void;
 }
@@ -60,6 +62,11 @@ const CPU_PERIOD_US = 100_000;
 
 const exists = (p: string): Promise<boolean> =>
   access(p).then(
+    () => true,
+    () => false,
+  );
+const rmdirOk = (p: string): Promise<boolean> =>
+  rmdir(p).then(
     () => true,
     () => false,
   );
@@ -94,6 +101,7 @@ export function createCgroupManager(opts: CgroupManagerOptions = {}): CgroupMana
   const root = opts.root ?? '/sys/fs/cgroup';
   const parent = opts.parent ?? 'kiln';
   const log = opts.log ?? ((m: string) => console.warn(m));
+  const staleAfterMs = opts.staleAfterMs ?? 60_000;
   if (parent.split('/').some((s) => s === '..' || s === '.') || parent.startsWith('/')) {
     throw new Error(`cgroup parent must be a relative path without . or ..: ${parent}`);
   }
@@ -139,13 +147,30 @@ export function createCgroupManager(opts: CgroupManagerOptions = {}): CgroupMana
     return true;
   }
 
+  /**
+   * Removes empty job groups older than a minute: left by a builder that was killed (its
+   * sandboxes die with it, through bwrap's --die-with-parent, but their groups stay).
+   */
+  async function sweep(): Promise<void> {
+    let removed = 0;
+    for (const d of dirs.values()) {
+      for (const e of await readdir(join(d, parent), { withFileTypes: true }).catch(() => [])) {
+        const g = join(d, parent, e.name);
+        if (!e.isDirectory() || (await readText(join(g, 'cgroup.procs'))).trim() !== '') continue;
+        const old = Date.now() - (await stat(g)).ctimeMs >= staleAfterMs;
+        if (old && (await rmdirOk(g))) removed++;
+      }
+    }
+    if (removed > 0) log(`kiln: removed ${removed} empty job cgroup(s) left under ${parent}`);
+  }
+
   function detect(): Promise<CgroupMode> {
     detected ??= (async (): Promise<CgroupMode> => {
       try {
         if (await exists(join(root, 'cgroup.controllers'))) {
-          if (await detectV2()) return 'v2';
+          if (await detectV2()) return sweep().then(() => 'v2' as const);
         } else if (await detectV1()) {
-          return 'v1';
+          return sweep().then(() => 'v1' as const);
         }
         log(
           `kiln: no usable cgroup (v1 or v2) under ${root}; jobs run WITHOUT memory/pids limits, tracked by process tree`,
@@ -168,14 +193,20 @@ export function createCgroupManager(opts: CgroupManagerOptions = {}): CgroupMana
       const name = groupName(jobId);
       const paths = new Map([...dirs].map(([c, d]) => [c, join(d, parent, name)]));
       const group = mode === 'v2' ? v2Group(paths.get('') as string) : v1Group(paths);
-      for (const p of paths.values()) {
-        try {
-          await mkdir(p);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-          await group.remove(); // left over from a crash: empty it and start clean
-          await mkdir(p);
-        }
+      const made = await Promise.all(
+        [...paths.values()].map((p) =>
+          mkdir(p).then(
+            () => true,
+            (err: NodeJS.ErrnoException) => {
+              if (err.code === 'EEXIST') return false;
+              throw err;
+            },
+          ),
+        ),
+      );
+      if (made.includes(false)) {
+        await group.remove(); // left over from an earlier run of this job: empty it and start clean
+        for (const p of paths.values()) await mkdir(p);
       }
       await (mode === 'v2' ? limitV2 : limitV1)(paths, limits);
       return group;

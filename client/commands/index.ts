@@ -8,12 +8,20 @@ import { logs } from './logs.ts';
 import { run } from './run.ts';
 import { status } from './status.ts';
 import { stop } from './stop.ts';
+import { toolchainLs } from './toolchain-ls.ts';
+import { toolchainPackage } from './toolchain-package.ts';
+import { toolchainPush } from './toolchain-push.ts';
+import { toolchainRm } from './toolchain-rm.ts';
 
 export const COMMANDS: Command<never>[] = [
   run,
   status,
   logs,
   stop,
+  toolchainPackage,
+  toolchainPush,
+  toolchainLs,
+  toolchainRm,
   farmStatus,
   dev,
   gateway,

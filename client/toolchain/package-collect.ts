@@ -8,7 +8,13 @@
 import { lstat, readdir, readlink } from 'node:fs/promises';
 import { posix } from 'node:path';
 import { KilnError } from '../../protocol/errors.ts';
-import { linkerScriptInputs, loadableOn, readElfIdent, sharedLibraries, type ElfIdent } from './package-elf.ts';
+import {
+  linkerScriptInputs,
+  loadableOn,
+  readElfIdent,
+  sharedLibraries,
+  type ElfIdent,
+} from './package-elf.ts';
 
 /**
  * Top-level names the Linux sandbox mounts itself (ROOT_SKIPPED in builders/linux/bwrap-args.ts):
@@ -189,6 +195,8 @@ export class RootCollector {
 function reserved(path: string): void {
   const top = path.split('/')[1] ?? '';
   if (RESERVED_TOP.has(top)) {
-    throw new Unusable(`${path} is under /${top}, which every sandbox mounts itself: it cannot be in a toolchain`);
+    throw new Unusable(
+      `${path} is under /${top}, which every sandbox mounts itself: it cannot be in a toolchain`,
+    );
   }
 }

@@ -58,15 +58,23 @@ export function loadableOn(elf: ElfIdent, host: ElfIdent): boolean {
 export async function sharedLibraries(path: string): Promise<string[]> {
   let stdout: string;
   try {
-    ({ stdout } = await run('ldd', [path], { env: { LC_ALL: 'C', PATH: '/usr/bin:/bin' }, maxBuffer: 1 << 20 }));
+    ({ stdout } = await run('ldd', [path], {
+      env: { LC_ALL: 'C', PATH: '/usr/bin:/bin' },
+      maxBuffer: 1 << 20,
+    }));
   } catch (err) {
     const e = err as { stdout?: string; stderr?: string; code?: unknown };
     const text = `${e.stdout ?? ''}${e.stderr ?? ''}`;
     if (/not a dynamic executable|statically linked/.test(text)) return [];
     if (e.code === 'ENOENT') {
-      throw new KilnError('ERR_VALIDATION', 'ldd is not installed: packaging a toolchain needs it (libc-bin)');
+      throw new KilnError(
+        'ERR_VALIDATION',
+        'ldd is not installed: packaging a toolchain needs it (libc-bin)',
+      );
     }
-    throw new KilnError('ERR_VALIDATION', `ldd ${path} failed: ${text.trim() || String(err)}`, { cause: err });
+    throw new KilnError('ERR_VALIDATION', `ldd ${path} failed: ${text.trim() || String(err)}`, {
+      cause: err,
+    });
   }
   return parseLdd(path, stdout);
 }

@@ -15,10 +15,24 @@ const SANDBOX_PATH = ['/usr/local/bin', '/usr/bin', '/bin'];
 const LINK_FILES = [
   ...['crt1.o', 'Scrt1.o', 'rcrt1.o', 'gcrt1.o', 'crti.o', 'crtn.o'],
   ...['crtbegin.o', 'crtbeginS.o', 'crtbeginT.o', 'crtend.o', 'crtendS.o'],
-  ...['c', 'm', 'pthread', 'dl', 'rt', 'util', 'resolv', 'atomic', 'gcc_s', 'stdc++', 'c++', 'c++abi']
-    .flatMap((l) => [`lib${l}.so`, `lib${l}.a`]),
+  ...[
+    'c',
+    'm',
+    'pthread',
+    'dl',
+    'rt',
+    'util',
+    'resolv',
+    'atomic',
+    'gcc_s',
+    'stdc++',
+    'c++',
+    'c++abi',
+  ].flatMap((l) => [`lib${l}.so`, `lib${l}.a`]),
   ...['libgcc.a', 'libgcc_eh.a', 'libc_nonshared.a', 'libssp_nonshared.a'],
 ];
+/** Compiler wrappers that masquerade as a compiler (/usr/lib/ccache/gcc -> ../../bin/ccache). */
+const WRAPPERS = /^(ccache|sccache|distcc|icecc|buildcache)$/;
 /** Seconds one query of the compiler may take. */
 const QUERY_TIMEOUT_MS = 30_000;
 
@@ -77,7 +91,12 @@ export async function locateCompiler(
   else {
     for (const dir of pathEnv.split(delimiter).filter((d) => isAbsolute(d))) {
       const p = posix.join(dir, compiler);
-      if (await lstat(p).then(() => true, () => false)) {
+      if (
+        await lstat(p).then(
+          () => true,
+          () => false,
+        )
+      ) {
         path = p;
         break;
       }
@@ -89,6 +108,13 @@ export async function locateCompiler(
   const real = await realpath(path).catch(() => undefined);
   if (real === undefined) throw new KilnError('ERR_VALIDATION', `compiler ${path} is a broken symbolic link`);
   if (!(await isFile(real))) throw new KilnError('ERR_VALIDATION', `compiler ${path} is not a regular file`);
+  const wrapper = WRAPPERS.exec(posix.basename(real))?.[0];
+  if (wrapper) {
+    throw new KilnError(
+      'ERR_VALIDATION',
+      `compiler ${path} is ${wrapper}, a compiler wrapper: package the real compiler (such as /usr/bin/gcc-12)`,
+    );
+  }
   await access(real, constants.X_OK).catch(() => {
     throw new KilnError('ERR_VALIDATION', `compiler ${path} is not executable`);
   });
@@ -146,7 +172,8 @@ export async function probeCompiler(path: string, elf: ElfIdent): Promise<Compil
   };
   const need = async (name: string): Promise<string> => {
     const p = await program(name);
-    if (p === undefined) throw new KilnError('ERR_VALIDATION', `${path} uses "${name}", which is not installed`);
+    if (p === undefined)
+      throw new KilnError('ERR_VALIDATION', `${path} uses "${name}", which is not installed`);
     return p;
   };
   const optional: string[] = [];

@@ -7,6 +7,7 @@ import { createWriteStream } from 'node:fs';
 import { copyFile, link, mkdir, mkdtemp, rename, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { packTree } from '../../archive/pack.ts';
@@ -41,6 +42,8 @@ export interface PackageToolchainOptions {
   tmpDir?: string;
   /** Called as the work goes on. @default none */
   onProgress?(p: PackageProgress): void;
+  /** Aborting stops the work and removes what it wrote (rejects with the signal's reason). @default none */
+  signal?: AbortSignal;
 }
 
 export interface PackagedToolchain {
@@ -69,6 +72,8 @@ export interface PackagedToolchain {
 
 /** Files staged between two progress reports. */
 const REPORT_EVERY = 2000;
+/** Files linked (or copied) into the staging tree at once. */
+const STAGE_CONCURRENCY = 16;
 
 /**
  * Packages `compiler` (a path, or a name looked up in PATH) into a gzip-compressed tar laid out
@@ -93,7 +98,11 @@ export async function packageToolchain(
   if (process.platform !== 'linux') {
     throw new KilnError('ERR_VALIDATION', 'toolchains are packaged on Linux (see docs/toolchains.md)');
   }
-  const progress = opts.onProgress ?? (() => undefined);
+  const signal = opts.signal;
+  const progress = (p: PackageProgress): void => {
+    signal?.throwIfAborted();
+    opts.onProgress?.(p);
+  };
   const level = opts.gzipLevel ?? 6;
   if (!Number.isInteger(level) || level < 1 || level > 9) {
     throw new KilnError('ERR_VALIDATION', `gzip level must be 1 to 9, not ${level}`);
@@ -108,7 +117,8 @@ export async function packageToolchain(
     hostElf: probe.elf,
     findLibrary: probe.findLibrary,
     onFile: () => {
-      if (++count % REPORT_EVERY === 0) progress({ phase: 'collect', message: 'collecting files', files: count });
+      if (++count % REPORT_EVERY === 0)
+        progress({ phase: 'collect', message: 'collecting files', files: count });
     },
   });
   progress({ phase: 'collect', message: `collecting the files of ${probe.version || probe.path}` });
@@ -117,13 +127,7 @@ export async function packageToolchain(
   for (const p of probe.optional) await col.add(p, { required: false });
   if (opts.shell ?? true) await col.add('/bin/sh', { required: true });
   await col.add('/etc/ld.so.cache', { required: false });
-  const entries = col.files.size + col.links.size;
-  if (entries > DEFAULT_ARCHIVE_LIMITS.maxEntries) {
-    throw new KilnError(
-      'ERR_VALIDATION',
-      `the toolchain would have ${entries} files, more than the ${DEFAULT_ARCHIVE_LIMITS.maxEntries} a builder unpacks`,
-    );
-  }
+  checkLimits(col.files.size + col.links.size + col.dirs.size, [...col.files.values()]);
 
   const name = posix.basename(probe.path).replace(/[^A-Za-z0-9._+-]/g, '_');
   const destDir = opts.output ? dirname(resolve(cwd, opts.output)) : resolve(cwd, opts.outDir ?? '.');
@@ -131,14 +135,26 @@ export async function packageToolchain(
   const stage = await mkdtemp(join(opts.tmpDir ?? tmpdir(), 'kiln-toolchain-'));
   try {
     await stageTree(col, stage, progress);
+    progress({ phase: 'pack', message: `packing ${col.files.size} files`, bytes: 0 });
     const packed = await packTree(stage);
-    if (packed.skipped.length > 0) {
+    try {
+      signal?.throwIfAborted();
+      checkLimits(packed.entries, []);
+      if (packed.skipped.length > 0) {
+        throw new KilnError(
+          'ERR_INTERNAL',
+          `staging made links out of the tree: ${packed.skipped.join(', ')}`,
+        );
+      }
+    } catch (err) {
       packed.stream.destroy();
-      throw new KilnError('ERR_INTERNAL', `staging produced links out of the tree: ${packed.skipped.join(', ')}`);
+      throw err;
     }
     await mkdir(destDir, { recursive: true });
-    const written = await writeGzip(packed.stream, tmpFile, level, progress);
-    const file = opts.output ? resolve(cwd, opts.output) : join(destDir, `${name}-${written.digest.slice(0, 12)}.tar.gz`);
+    const written = await writeGzip(packed.stream, tmpFile, level, progress, signal);
+    const file = opts.output
+      ? resolve(cwd, opts.output)
+      : join(destDir, `${name}-${written.digest.slice(0, 12)}.tar.gz`);
     await rename(tmpFile, file);
     const result: PackagedToolchain = {
       file,
@@ -151,7 +167,12 @@ export async function packageToolchain(
       target: probe.target,
       skipped: col.skipped,
     };
-    progress({ phase: 'done', message: `wrote ${file}`, files: result.files, bytes: result.tarSize });
+    opts.onProgress?.({
+      phase: 'done',
+      message: `wrote ${file}`,
+      files: result.files,
+      bytes: result.tarSize,
+    });
     return result;
   } catch (err) {
     await rm(tmpFile, { force: true });
@@ -161,38 +182,68 @@ export async function packageToolchain(
   }
 }
 
+/**
+ * Refuses a toolchain a builder would not unpack (archive/limits.ts).
+ * @throws KilnError ERR_VALIDATION
+ */
+function checkLimits(entries: number, sizes: number[]): void {
+  const lim = DEFAULT_ARCHIVE_LIMITS;
+  const total = sizes.reduce((a, b) => a + b, 0);
+  const biggest = Math.max(0, ...sizes);
+  const problem =
+    entries > lim.maxEntries
+      ? `${entries} entries, more than the ${lim.maxEntries}`
+      : total > lim.maxBytes
+        ? `${total} bytes, more than the ${lim.maxBytes}`
+        : biggest > lim.maxEntryBytes
+          ? `a file of ${biggest} bytes, more than the ${lim.maxEntryBytes}`
+          : undefined;
+  if (problem) throw new KilnError('ERR_VALIDATION', `the toolchain would have ${problem} a builder unpacks`);
+}
+
 /** Builds the root under `stage`: hard links to the host's files (copies across file systems) and the links. */
-async function stageTree(col: RootCollector, stage: string, progress: (p: PackageProgress) => void): Promise<void> {
-  const made = new Set<string>();
-  const dir = async (d: string): Promise<void> => {
-    if (made.has(d)) return;
-    await mkdir(d, { recursive: true });
-    made.add(d);
-  };
+async function stageTree(
+  col: RootCollector,
+  stage: string,
+  progress: (p: PackageProgress) => void,
+): Promise<void> {
+  const files = [...col.files.keys()].sort();
+  const links = [...col.links].sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  const dirs = new Set([...col.dirs, ...files.map((f) => dirname(f)), ...links.map(([l]) => dirname(l))]);
+  for (const d of [...dirs].sort()) await mkdir(join(stage, d), { recursive: true });
   let n = 0;
-  for (const host of [...col.files.keys()].sort()) {
+  await inParallel(files, STAGE_CONCURRENCY, async (host) => {
     const to = join(stage, host);
-    await dir(dirname(to));
     await link(host, to).catch(async (err: NodeJS.ErrnoException) => {
       if (err.code !== 'EXDEV' && err.code !== 'EPERM' && err.code !== 'EMLINK') throw err;
       await copyFile(host, to);
     });
     if (++n % REPORT_EVERY === 0) progress({ phase: 'stage', message: 'staging files', files: n });
-  }
-  for (const [host, target] of [...col.links].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
-    const to = join(stage, host);
-    await dir(dirname(to));
-    await symlink(target, to);
-  }
-  for (const d of col.dirs) await dir(join(stage, d));
+  });
+  for (const [host, target] of links) await symlink(target, join(stage, host));
+}
+
+/** Runs `fn` on every item, at most `limit` at a time; the first failure rejects (after the rest settle). */
+async function inParallel<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed: unknown;
+  const worker = async (): Promise<void> => {
+    while (next < items.length && failed === undefined) {
+      const item = items[next++] as T;
+      await fn(item).catch((err: unknown) => (failed ??= err));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failed !== undefined) throw failed;
 }
 
 /** Gzips `tar` into `file`, hashing what is written. */
 async function writeGzip(
-  tar: NodeJS.ReadableStream,
+  tar: Readable,
   file: string,
   level: number,
   progress: (p: PackageProgress) => void,
+  signal: AbortSignal | undefined,
 ): Promise<{ digest: string; size: number; tarSize: number }> {
   let tarSize = 0;
   let size = 0;
@@ -219,6 +270,7 @@ async function writeGzip(
       }
     },
     createWriteStream(file, { flags: 'wx', mode: 0o644 }),
+    signal ? { signal } : {},
   );
   return { digest: hash.digest('hex'), size, tarSize };
 }

@@ -1,15 +1,14 @@
 /** Job routes: create, status (long-poll), stop, delete, outputs. */
 import { Hono } from 'hono';
 import { KilnError } from '../../protocol/errors.ts';
-import { jobSpecSchema, type CreatedJob } from '../../protocol/job.ts';
+import { jobSpecSchema } from '../../protocol/job.ts';
+import { createJob } from '../create-job.ts';
 import { parseOrThrow } from '../../protocol/validate.ts';
 import type { GatewayDeps, GatewayEnv } from '../context.ts';
 import { blobKey } from '../../protocol/store-keys.ts';
 import { readJson } from '../errors.ts';
 import { authorizeJob } from '../job-access.ts';
-import { issueJobToken } from '../job-token.ts';
 import { isFinished, toJobView } from '../job-view.ts';
-import { placeWithWait } from '../place.ts';
 import { waitForJob } from '../wait-job.ts';
 
 function waitParam(raw: string | undefined, max: number): number {
@@ -29,32 +28,8 @@ export function jobRoutes(deps: GatewayDeps): Hono<GatewayEnv> {
     const principal = await deps.authenticate(c.req.raw);
     const spec = parseOrThrow(jobSpecSchema, await readJson(c), 'job spec');
     const wait = waitParam(c.req.query('wait'), limits.maxWaitSec);
-    const refs = [spec.input, spec.tree].filter((r) => r !== undefined);
-    const absent = [];
-    for (const r of refs) if (!(await store.stat(blobKey(principal.tenant, r.digest)))) absent.push(r.digest);
-    if (absent.length > 0) {
-      throw new KilnError('ERR_BLOBS_MISSING', 'upload the input blobs first (POST /api/v1/blobs/missing)', {
-        detail: { missing: absent },
-      });
-    }
-    const id = crypto.randomUUID();
-    const bid = await placeWithWait(farm, id, spec.platform, spec.toolchain ?? '', limits.placementWaitMs);
-    const job = { id, spec, sub: principal.sub, tenant: principal.tenant };
-    let token: string;
-    try {
-      token = await issueJobToken(farm, job, bid);
-      const ttl = (spec.limits.timeoutSec + spec.limits.graceSec) * limits.maxAttempts + 86_400;
-      await farm.createJob({ ...job, bid, createdAt: new Date().toISOString() }, ttl);
-      await farm.enqueue(bid, { jobId: id, attempt: 1, token });
-    } catch (err) {
-      await farm.releaseSlot(id, bid).catch(() => undefined);
-      throw err;
-    }
-    let rec = await farm.getJob(id);
-    if (!rec) throw new KilnError('ERR_INTERNAL', 'job vanished after creation');
-    rec = await waitForJob(farm, rec, wait, c.req.raw.signal);
-    const body: CreatedJob = { job: toJobView(rec), token };
-    return c.json(body, 201, { Location: `/api/v1/jobs/${id}` });
+    const { status, body } = await createJob(deps, principal, spec, wait, c.req.raw.signal);
+    return c.json(body, status, status === 201 ? { Location: `/api/v1/jobs/${body.job.id}` } : {});
   });
 
   app.get('/:id', async (c) => {

@@ -116,7 +116,7 @@ export function gatewayApiSuite(label: string, launcher?: GatewayLauncher): void
       await bad({ json: { argv: ['true'], limits: { timeoutSec: 'soon' } } }, 400, 'ERR_VALIDATION');
       await bad({ json: { argv: ['true'], outputs: ['../etc/passwd'] } }, 400, 'ERR_VALIDATION');
       await bad(
-        { json: { argv: ['x'.repeat(100)], env: { PAD: 'y'.repeat(1_100_000) } } },
+        { json: { argv: ['x'.repeat(100)], env: { PAD: 'y'.repeat(9_000_000) } } },
         413,
         'ERR_TOO_LARGE',
       );

@@ -2,7 +2,19 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  readlink,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -226,7 +238,9 @@ describe('extractTar refuses attacks and leaves nothing behind', () => {
   });
 
   it('names the entry and gives it as detail', async () => {
-    const err = await extractTar(await makeTar([{ name: 'x/../../y', data: '' }]), dest).catch((e: unknown) => e);
+    const err = await extractTar(await makeTar([{ name: 'x/../../y', data: '' }]), dest).catch(
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof KilnError);
     assert.deepEqual(err.toJSON().error.entry, 'x/../../y');
     assert.equal(err.status, 422);
@@ -253,9 +267,15 @@ describe('extractTar limits', () => {
   });
 
   it('limits depth and name length', async () => {
-    await rejected(extractTar(await makeTar([{ name: 'a/b/c/d', data: '' }]), dest, { maxDepth: 3 }), /deeper/);
+    await rejected(
+      extractTar(await makeTar([{ name: 'a/b/c/d', data: '' }]), dest, { maxDepth: 3 }),
+      /deeper/,
+    );
     const long = `${'x'.repeat(150)}/${'y'.repeat(150)}`;
-    await rejected(extractTar(await makeTar([{ name: long, data: '' }]), dest, { maxPathLength: 200 }), /longer/);
+    await rejected(
+      extractTar(await makeTar([{ name: long, data: '' }]), dest, { maxPathLength: 200 }),
+      /longer/,
+    );
   });
 
   /** 200 MiB of zeros in one entry, gzipped (about 200 KiB). */
@@ -298,7 +318,10 @@ describe('extractTar limits', () => {
 
   it('stops the same bomb by its declared size before writing anything', async () => {
     const src = served();
-    await rejected(extractTar(src.stream, dest, { maxBytes: 10 * 1024 * 1024, maxRatio: 1e9 }), /"zeros": total size/);
+    await rejected(
+      extractTar(src.stream, dest, { maxBytes: 10 * 1024 * 1024, maxRatio: 1e9 }),
+      /"zeros": total size/,
+    );
     assert.ok(src.read() < bomb.length / 4, `read ${src.read()} of ${bomb.length} compressed bytes`);
   });
 
@@ -342,7 +365,10 @@ describe('extractTar refuses corrupt and unsupported archives', () => {
   });
 
   it('recognises zstd, xz and bzip2 and says they are not supported', async () => {
-    await rejected(extractTar(Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0]), dest), /zstd .*not supported yet/);
+    await rejected(
+      extractTar(Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0]), dest),
+      /zstd .*not supported yet/,
+    );
     await rejected(extractTar(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0, 1]), dest), /xz .*not supported/);
     await rejected(extractTar(Buffer.from('BZh91AY&SY'), dest), /bzip2 .*not supported/);
   });

@@ -125,7 +125,8 @@ describe('packTree', () => {
       assert.equal(h.gid, 0);
       assert.equal(h.uname, '');
       assert.equal(h.gname, '');
-      const want = h.type === 'symlink' ? 0o777 : h.type === 'directory' || h.name === 'bin/tool' ? 0o755 : 0o644;
+      const want =
+        h.type === 'symlink' ? 0o777 : h.type === 'directory' || h.name === 'bin/tool' ? 0o755 : 0o644;
       assert.equal(h.mode, want, h.name);
     }
     assert.ok(names.includes('empty/'));
@@ -147,7 +148,14 @@ describe('packTree', () => {
   });
 
   it('packs only the given paths, and reports the missing ones', async () => {
-    const paths = ['bin', 'lib/deep/er/blob.bin', 'nope.o', 'README/child', 'bin/readme-link', 'lib/out-dir/secret'];
+    const paths = [
+      'bin',
+      'lib/deep/er/blob.bin',
+      'nope.o',
+      'README/child',
+      'bin/readme-link',
+      'lib/out-dir/secret',
+    ];
     const { bytes, missing, skipped } = await packTreeToBuffer(src, paths);
     assert.deepEqual(missing, ['nope.o', 'README/child']);
     assert.deepEqual(skipped, ['lib/out-dir/secret']);
@@ -201,6 +209,8 @@ describe('packTree', () => {
     await mkdir(dir);
     await writeFile(join(dir, 'big'), Buffer.alloc(8 * 1024 * 1024, 1));
     await writeFile(join(dir, 'next'), 'next');
+    await mkdir(join(dir, 'zdir/sub'), { recursive: true });
+    await symlink('next', join(dir, 'zlink'));
     const { stream } = await packTree(dir);
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       assert.ok(chunk.length > 0);

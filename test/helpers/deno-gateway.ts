@@ -30,7 +30,8 @@ function netHosts(cfg: GatewayConfig): string[] | null {
     else if (v && typeof v === 'object') Object.values(v).forEach(walk);
   };
   walk(cfg);
-  return [...hosts].map((h) => (h.startsWith('[') ? h.slice(1, -1) : h));
+  // Deno writes IPv6 hosts in brackets; URL hostnames already have them, the listen host not.
+  return [...hosts].map((h) => (h.includes(':') && !h.startsWith('[') ? `[${h}]` : h));
 }
 
 /** The `deno run` permission flags for a config: the narrowest that serve it. */
@@ -98,6 +99,10 @@ export function denoGatewayLauncher(opts: DenoLauncherOptions = {}): GatewayLaun
           }
         }
       };
+      child.once('error', (err) => {
+        clearTimeout(timer);
+        rejectStart(new Error(`cannot run ${DENO} (npm ci installs it): ${err.message}`, { cause: err }));
+      });
       child.stdout.on('data', onData);
       child.stderr.on('data', onData);
       child.once('exit', (code, signal) => {

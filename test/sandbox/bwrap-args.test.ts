@@ -6,7 +6,11 @@ import { bwrapArgs, sandboxCwd } from '../../builders/linux/bwrap-args.ts';
 import { loadProfile, type Profile } from '../../builders/linux/profile.ts';
 
 const profile: Profile = await loadProfile('default');
-const req = { argv: ['cc', '-c', 'a.c'], env: { HOME: '/job/home', CC: 'gcc' }, cwd: 'src/lib' };
+const req: { argv: string[]; env: Record<string, string>; cwd: string } = {
+  argv: ['cc', '-c', 'a.c'],
+  env: { HOME: '/job/home', CC: 'gcc' },
+  cwd: 'src/lib',
+};
 const host = { jobDir: '/var/lib/kiln/jobs/j1/root', statusFd: 4, seccompFd: 5 };
 
 /** True when `seq` appears in `argv` as consecutive elements. */

@@ -17,9 +17,11 @@ import { processTree, processTreeGroup } from '../../builders/linux/process-tree
 const T = { timeout: 30_000 };
 const MiB = 1024 * 1024;
 
+/** A shell running `script` once it reads a line: {@link go} lets it start after a move. */
 function sleeper(script = 'sleep 30'): ChildProcess {
-  return spawn('/bin/sh', ['-c', script], { stdio: 'ignore' });
+  return spawn('/bin/sh', ['-c', `read _; ${script}`], { stdio: ['pipe', 'ignore', 'ignore'] });
 }
+const go = (c: ChildProcess): void => void c.stdin?.end('\n');
 /** True for a live process (a zombie waiting for its parent to reap it counts as gone). */
 const alive = (pid: number): boolean => {
   try {
@@ -56,6 +58,7 @@ describe('cgroup manager on this host', { skip: process.getuid?.() !== 0 ? 'need
 
     const child = sleeper('sleep 30 & sleep 30 & wait');
     await g.add(child.pid as number);
+    go(child);
     // The children are forked after the move; wait until the group holds all three.
     while ((await g.pids()).length < 3) await new Promise((r) => setTimeout(r, 5));
     const pids = await g.pids();
@@ -138,6 +141,26 @@ describe('cgroup v2 file protocol (a fake hierarchy in a temp dir)', () => {
     assert.ok(!existsSync(dir));
   });
 
+  it('removes empty job groups left by a dead builder, and only those', T, async () => {
+    const top = await mkdtemp(join(tmpdir(), 'kiln-fake-cgroup2-'));
+    try {
+      await writeFile(join(top, 'cgroup.controllers'), 'memory pids\n');
+      await writeFile(join(top, 'cgroup.subtree_control'), 'memory pids\n');
+      await mkdir(join(top, 'kiln', 'left-over'), { recursive: true });
+      await mkdir(join(top, 'kiln', 'busy'));
+      await writeFile(join(top, 'kiln', 'busy', 'cgroup.procs'), '4242\n');
+      await writeFile(join(top, 'kiln', 'cgroup.subtree_control'), 'memory pids\n');
+      const notices: string[] = [];
+      const m = createCgroupManager({ root: top, staleAfterMs: 0, log: (n) => notices.push(n) });
+      assert.equal(await m.detect(), 'v2');
+      assert.ok(!existsSync(join(top, 'kiln', 'left-over')));
+      assert.ok(existsSync(join(top, 'kiln', 'busy')));
+      assert.match(notices.join('\n'), /removed 1 empty job cgroup/);
+    } finally {
+      await rm(top, { recursive: true, force: true });
+    }
+  });
+
   it('refuses a hierarchy that cannot give memory and pids to its children', T, async () => {
     const bare = await mkdtemp(join(tmpdir(), 'kiln-fake-cgroup2-'));
     try {
@@ -172,6 +195,7 @@ describe('cgroup helpers', () => {
 describe('process-tree fallback', () => {
   it('finds descendants, signals and kills them all', T, async () => {
     const child = sleeper('sleep 30 & sleep 30 & wait');
+    go(child);
     const root = child.pid as number;
     while ((await processTree(root)).length < 3) await new Promise((r) => setTimeout(r, 5));
     const tree = await processTree(root);

@@ -5,9 +5,10 @@
  * holds the whole config as JSON (optional), then each `KILN_A__B=value` sets `a.b` on top of
  * it (see server/load-config.ts). Prints `listening on http://HOST:PORT` to stderr once
  * listening; on SIGTERM or SIGINT it stops accepting, lets requests in flight finish for up to
- * {@link GRACE_MS}, closes Redis and exits 0.
+ * {@link GRACE_MS}, closes Redis and exits 0 (a second signal exits 1 at once).
  *
- *   deno run --allow-net --allow-env --allow-read=. gateway/adapters/deno/main.ts
+ *   deno run --allow-net=… --allow-env --allow-read=redis/scripts [--allow-sys=osRelease] \
+ *     gateway/adapters/deno/main.ts      (permissions: docs/edge.md)
  */
 import { gatewayConfigSchema } from '../../config.ts';
 import { wireGateway } from '../../../server/gateway.ts';
@@ -32,21 +33,21 @@ try {
   log(`kiln gateway: ${(err as Error).message}`);
   Deno.exit(1);
 }
-const stop = new AbortController();
 const server = Deno.serve(
   {
     hostname: cfg.listen.host,
     port: cfg.listen.port,
-    signal: stop.signal,
     onListen: ({ hostname, port }) =>
       log(`listening on http://${hostname.includes(':') ? `[${hostname}]` : hostname}:${port}`),
   },
   gw.app.fetch,
 );
 
+let stopping = false;
 const shutdown = async (): Promise<void> => {
-  stop.abort();
-  await Promise.race([server.finished, new Promise((r) => setTimeout(r, GRACE_MS))]);
+  if (stopping) Deno.exit(1); // a second signal: do not wait
+  stopping = true;
+  await Promise.race([server.shutdown(), new Promise((r) => setTimeout(r, GRACE_MS))]);
   await gw.close();
   Deno.exit(0);
 };

@@ -3,10 +3,12 @@ import type { JobRecord, NewJob } from '../gateway/ports.ts';
 import type { JobState } from '../protocol/job.ts';
 
 /** The hash fields of a new job. */
-export function newJobFields(
-  rec: Pick<JobRecord, 'id' | 'spec' | 'bid' | 'sub' | 'tenant' | 'createdAt'>,
-): Record<string, string> {
+export function newJobFields(rec: NewJob): Record<string, string> {
+  const extra: Record<string, string> = {};
+  if (rec.action) extra.action = rec.action;
+  if (rec.cacheScope) extra.cacheScope = rec.cacheScope;
   return {
+    ...extra,
     id: rec.id,
     spec: JSON.stringify(rec.spec),
     state: 'queued',

@@ -33,6 +33,8 @@ export interface DevFarmOptions {
   limits?: Partial<GatewayConfig['limits']>;
   /** Extra client auth methods tried before the dev token (tests: a JWKS-backed jwt method). */
   authMethods?: unknown[];
+  /** Action-cache scopes (tests). */
+  cache?: GatewayConfig['cache'];
   /** Serves the gateway; the default runs it in this Node process. */
   serveGateway?: GatewayLauncher;
 }
@@ -100,6 +102,7 @@ export async function startDevFarm(o: DevFarmOptions = {}): Promise<DevFarm> {
         ],
       },
       limits: o.limits ?? {},
+      cache: o.cache ?? { shared: [] },
     });
     gw = await (o.serveGateway ?? serveGatewayNode)(cfg, (m) => log(`gateway: ${m}`));
     const builderToml = join(dataDir, 'builder.toml');

@@ -34,6 +34,15 @@ const T = { timeout: 60_000 };
 const CGROUP_PARENT = `kiln-test-${process.pid}`;
 const notices: string[] = [];
 
+/** A /proc file of a process, or '' once the process is gone. */
+function readProc(pid: number, file: string): string {
+  try {
+    return readFileSync(`/proc/${pid}/${file}`, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 function makeRunner(extra: Parameters<typeof createBwrapRunner>[0] = {}): SandboxRunner {
   return createBwrapRunner({ cgroupParent: CGROUP_PARENT, log: (m) => notices.push(m), ...extra });
 }
@@ -76,7 +85,7 @@ describe('bwrap runner', { skip }, () => {
           seen ??= c.stdout.includes('ready')
             ? processesWith(mark).then((pids) => {
                 ctl.abort();
-                return pids.map((pid) => readFileSync(`/proc/${pid}/cgroup`, 'utf8')).join('');
+                return pids.map((pid) => readProc(pid, 'cgroup')).join('');
               })
             : undefined;
         },
@@ -148,14 +157,21 @@ describe('bwrap runner', { skip }, () => {
         (c) => {
           if (!hostView && c.stdout.includes('ready')) {
             hostView = (async () => {
-              // The marker is also on the command lines of bwrap and the shell: pick the sleep.
-              const pids = await processesWith(mark);
-              const pid = pids.find((p) => readFileSync(`/proc/${p}/comm`, 'utf8') === 'sleep\n');
-              assert.ok(pid, 'the job is running');
-              const read = (f: string): string => readFileSync(`/proc/${pid}/${f}`, 'utf8');
-              const view = { uidMap: read('uid_map'), status: read('status') };
-              ctl.abort();
-              return view;
+              try {
+                // The marker is also on the command lines of bwrap and the shell (and of the
+                // forked shell until it execs): wait for the sleep itself.
+                for (let i = 0; i < 500; i++) {
+                  for (const pid of await processesWith(mark)) {
+                    const read = (f: string): string => readProc(pid, f);
+                    if (read('comm') === 'sleep\n')
+                      return { uidMap: read('uid_map'), status: read('status') };
+                  }
+                  await new Promise((res) => setTimeout(res, 10));
+                }
+                throw new Error('the job never ran sleep');
+              } finally {
+                ctl.abort();
+              }
             })();
           }
         },

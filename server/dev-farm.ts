@@ -105,21 +105,25 @@ export async function startDevFarm(o: DevFarmOptions = {}): Promise<DevFarm> {
       cache: o.cache ?? { shared: [] },
     });
     gw = await (o.serveGateway ?? serveGatewayNode)(cfg, (m) => log(`gateway: ${m}`));
-    const builderToml = join(dataDir, 'builder.toml');
-    await writeFile(
-      builderToml,
-      stringify({
-        name: 'dev',
+    // Each builder has its own work directory (and so its own toolchain and blob caches), as on separate hosts.
+    let builderCount = 0;
+    const builderConfig = async (): Promise<string> => {
+      const n = builderCount++;
+      const file = join(dataDir, `builder-${n}.toml`);
+      const cfg = {
+        name: `dev${n}`,
         slots: o.slots ?? 2,
         leaseMs: o.leaseMs ?? 10_000,
-        workDir: join(dataDir, 'work'),
-        redis: { url: redis.url, prefix },
+        workDir: join(dataDir, `work-${n}`),
+        redis: { url: redis!.url, prefix },
         storage,
-      }),
-      { mode: 0o600 },
-    );
-    const addBuilder = (): Promise<ChildProcess> =>
-      new Promise((resolve, reject) => {
+      };
+      await writeFile(file, stringify(cfg), { mode: 0o600 });
+      return file;
+    };
+    const addBuilder = async (): Promise<ChildProcess> => {
+      const builderToml = await builderConfig();
+      return new Promise((resolve, reject) => {
         const child = spawn(process.execPath, [KILN_BIN, 'builder', '--config', builderToml], {
           stdio: ['ignore', 'ignore', 'pipe'],
           env: { ...process.env, NODE_OPTIONS: '' },
@@ -129,7 +133,7 @@ export async function startDevFarm(o: DevFarmOptions = {}): Promise<DevFarm> {
         child.stderr?.on('data', (d: Buffer) => {
           const text = d.toString();
           for (const line of text.split('\n')) if (line.trim()) log(line);
-          if (buf !== null) {
+          if (!builderIds.has(child)) {
             buf += text;
             const m = /builder (\S+) registered/.exec(buf);
             if (m) {
@@ -142,6 +146,7 @@ export async function startDevFarm(o: DevFarmOptions = {}): Promise<DevFarm> {
           reject(new Error(`builder exited with ${code} before registering: ${buf.slice(-2000)}`)),
         );
       });
+    };
     await Promise.all(Array.from({ length: o.builders ?? 1 }, addBuilder));
     return { url: gw.url, token, redis, prefix, storage, dataDir, builders, builderIds, addBuilder, stop };
   } catch (err) {

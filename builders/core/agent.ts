@@ -102,6 +102,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
   let leaseLost: Error | null = null;
   const heartbeat = setInterval(
     () => {
+      info.warm = toolchains.warm();
       renewLease(o.farm, info, o.leaseMs).catch((err: Error) => {
         if (err.message.includes('lost its lease')) {
           leaseLost = err;

@@ -20,6 +20,7 @@ interface RunArgs {
   detach: boolean;
   timeout?: number;
   platform?: string;
+  toolchain?: string;
   env?: string[];
   cwd?: string;
   json: boolean;
@@ -57,6 +58,11 @@ export const run: Command<RunArgs> = {
     detach: { type: 'boolean', describe: 'print the job id and return at once', default: false, alias: 'd' },
     timeout: { type: 'number', describe: 'time limit of the job in seconds (default 600)' },
     platform: { type: 'string', describe: 'builder platform (linux-x86_64, linux-aarch64, freebsd-amd64)' },
+    toolchain: {
+      type: 'string',
+      alias: 't',
+      describe: 'toolchain preset (NAME@PLATFORM, or NAME for the job platform) or digest: the sandbox root',
+    },
     env: { type: 'array', describe: 'NAME=VALUE set in the job environment; repeatable', alias: 'e' },
     cwd: { type: 'string', describe: 'working directory relative to the job directory' },
     json: {
@@ -77,6 +83,7 @@ export const run: Command<RunArgs> = {
       limits: a.timeout !== undefined ? { timeoutSec: a.timeout } : {},
     };
     if (a.platform) spec.platform = a.platform as JobSpecInput['platform'];
+    if (a.toolchain) spec.toolchain = a.toolchain;
     if (a.cwd) spec.cwd = a.cwd;
     const inputDir = a.input ? resolve(io.cwd, a.input) : null;
     let upload = { bytes: 0, blobs: 0 };

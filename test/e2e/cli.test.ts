@@ -134,7 +134,7 @@ describe('kiln CLI against a local farm', { timeout: 170_000 }, () => {
     const port = farm.redis.port;
     const checks = [
       `(exec 3<>/dev/tcp/127.0.0.1/${port}) 2>/dev/null && echo redis-reachable || echo redis-blocked`,
-      `cat ${join(farm.dataDir, 'builder.toml')} >/dev/null 2>&1 && echo config-readable || echo config-blocked`,
+      `cat ${join(farm.dataDir, 'builder-0.toml')} >/dev/null 2>&1 && echo config-readable || echo config-blocked`,
       `ls /root >/dev/null 2>&1 && echo root-readable || echo root-blocked`,
       `(echo x > /usr/kiln-escape) 2>/dev/null && echo usr-writable || echo usr-blocked`,
       `(echo x > /kiln-escape) 2>/dev/null && echo slash-writable || echo slash-blocked`,

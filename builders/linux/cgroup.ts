@@ -5,37 +5,20 @@
  * usable (no permission, not mounted) `create` answers null and the caller falls back to
  * builders/linux/process-tree.ts; the manager says so once through `log`.
  */
-import { access, mkdir, readdir, readFile, rmdir, stat, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
+import { access, mkdir, readdir, readFile, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  limitV1,
+  limitV2,
+  v1Group,
+  v2Group,
+  type CgroupMode,
+  type GroupLimits,
+  type JobGroup,
+} from './cgroup-group.ts';
 
-export type CgroupMode = 'v2' | 'v1' | 'none';
-
-/** Limits applied to a job's group. */
-export interface GroupLimits {
-  memoryBytes: number;
-  pids: number;
-  /** CPU bandwidth in CPUs (1.5 = one and a half cores); undefined: unlimited. */
-  cpus?: number;
-}
-
-/** Every process of one job, whatever tracks them (a cgroup, or the process tree). */
-export interface JobGroup {
-  readonly mode: CgroupMode;
-  /** Moves `pid` into the group; its later children are born inside. */
-  add(pid: number): Promise<void>;
-  /** The processes in the group now. */
-  pids(): Promise<number[]>;
-  /** Sends `sig` to every process but those in `except`; answers how many were signalled. */
-  signal(sig: NodeJS.Signals, except?: ReadonlySet<number>): Promise<number>;
-  /** SIGKILLs every process, without racing against forks where the kernel allows it. */
-  killAll(): Promise<void>;
-  /** True when the kernel's OOM killer killed a process of the group. */
-  oomKilled(): Promise<boolean>;
-  /** Kills what is left, waits until the group is empty, and deletes it. */
-  remove(): Promise<void>;
-}
+export type { CgroupMode, GroupLimits, JobGroup } from './cgroup-group.ts';
 
 export interface CgroupManagerOptions {
   /** Where the cgroup file systems are mounted. @default "/sys/fs/cgroup" */
@@ -56,9 +39,8 @@ export interface CgroupManager {
 }
 
 const V2_REQUIRED = ['memory', 'pids'];
-const V1_REQUIRED = ['memory', 'pids'] as const;
-const V1_OPTIONAL = ['freezer', 'cpu'] as const;
-const CPU_PERIOD_US = 100_000;
+const V1_REQUIRED = ['memory', 'pids'];
+const V1_OPTIONAL = ['freezer', 'cpu'];
 
 const exists = (p: string): Promise<boolean> =>
   access(p).then(
@@ -71,29 +53,12 @@ const rmdirOk = (p: string): Promise<boolean> =>
     () => false,
   );
 const readText = (p: string): Promise<string> => readFile(p, 'utf8').catch(() => '');
-const tryWrite = (p: string, v: string): Promise<boolean> =>
-  writeFile(p, v).then(
-    () => true,
-    () => false,
-  );
+const words = async (p: string): Promise<string[]> => (await readText(p)).split(/\s+/);
 
 /** A cgroup directory name for a job id: the id itself when safe, else a hash of it. */
 export function groupName(jobId: string): string {
   if (/^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/.test(jobId)) return jobId;
   return `job-${createHash('sha256').update(jobId).digest('hex').slice(0, 32)}`;
-}
-
-/** A numeric field ("oom_kill 3") of a flat-keyed cgroup file, or undefined. */
-function field(text: string, key: string): number | undefined {
-  const m = new RegExp(`^${key} (\\d+)$`, 'm').exec(text);
-  return m ? Number(m[1]) : undefined;
-}
-
-function parsePids(text: string): number[] {
-  return text
-    .split('\n')
-    .filter((l) => /^\d+$/.test(l))
-    .map(Number);
 }
 
 /** Builds a cgroup manager (see the module comment). */
@@ -105,13 +70,13 @@ export function createCgroupManager(opts: CgroupManagerOptions = {}): CgroupMana
   if (parent.split('/').some((s) => s === '..' || s === '.') || parent.startsWith('/')) {
     throw new Error(`cgroup parent must be a relative path without . or ..: ${parent}`);
   }
-  /** v1: controller → mounted hierarchy; v2: the single hierarchy under "". */
+  /** v1: controller → its mounted hierarchy; v2: the one hierarchy, under the key "". */
   let dirs = new Map<string, string>();
   let detected: Promise<CgroupMode> | undefined;
 
   async function detectV2(): Promise<boolean> {
-    const ctrls = (await readText(join(root, 'cgroup.controllers'))).split(/\s+/);
-    if (!ctrls.includes('memory') || !ctrls.includes('pids')) return false;
+    const ctrls = await words(join(root, 'cgroup.controllers'));
+    if (!V2_REQUIRED.every((c) => ctrls.includes(c))) return false;
     const wanted = [...V2_REQUIRED, ...(ctrls.includes('cpu') ? ['cpu'] : [])];
     // Every level from the root down to the parent must hand the controllers to its children.
     let dir = root;
@@ -119,9 +84,10 @@ export function createCgroupManager(opts: CgroupManagerOptions = {}): CgroupMana
       dir = join(dir, seg);
       await mkdir(dir, { recursive: true });
       const control = join(dir, 'cgroup.subtree_control');
-      const on = (await readText(control)).split(/\s+/);
-      for (const c of wanted.filter((w) => !on.includes(w))) await tryWrite(control, `+${c}`);
-      const now = (await readText(control)).split(/\s+/);
+      const on = await words(control);
+      for (const c of wanted.filter((w) => !on.includes(w)))
+        await writeFile(control, `+${c}`).catch(() => undefined);
+      const now = await words(control);
       const missing = V2_REQUIRED.filter((c) => !now.includes(c));
       if (missing.length > 0) throw new Error(`cannot enable ${missing.join(', ')} in ${control}`);
     }
@@ -139,7 +105,7 @@ export function createCgroupManager(opts: CgroupManagerOptions = {}): CgroupMana
       try {
         await mkdir(join(d, parent), { recursive: true });
       } catch (err) {
-        if (V1_REQUIRED.includes(c as (typeof V1_REQUIRED)[number])) throw err;
+        if (V1_REQUIRED.includes(c)) throw err;
         found.delete(c);
       }
     }
@@ -148,7 +114,7 @@ export function createCgroupManager(opts: CgroupManagerOptions = {}): CgroupMana
   }
 
   /**
-   * Removes empty job groups older than a minute: left by a builder that was killed (its
+   * Removes empty job groups older than `staleAfterMs`: left by a builder that was killed (its
    * sandboxes die with it, through bwrap's --die-with-parent, but their groups stay).
    */
   async function sweep(): Promise<void> {
@@ -165,6 +131,7 @@ export function createCgroupManager(opts: CgroupManagerOptions = {}): CgroupMana
   }
 
   function detect(): Promise<CgroupMode> {
+    const fallback = 'jobs run WITHOUT memory/pids limits, tracked by process tree';
     detected ??= (async (): Promise<CgroupMode> => {
       try {
         if (await exists(join(root, 'cgroup.controllers'))) {
@@ -172,13 +139,9 @@ export function createCgroupManager(opts: CgroupManagerOptions = {}): CgroupMana
         } else if (await detectV1()) {
           return sweep().then(() => 'v1' as const);
         }
-        log(
-          `kiln: no usable cgroup (v1 or v2) under ${root}; jobs run WITHOUT memory/pids limits, tracked by process tree`,
-        );
+        log(`kiln: no usable cgroup (v1 or v2) under ${root}; ${fallback}`);
       } catch (err) {
-        log(
-          `kiln: cgroups under ${root} not usable (${(err as Error).message}); jobs run WITHOUT memory/pids limits, tracked by process tree`,
-        );
+        log(`kiln: cgroups under ${root} not usable (${(err as Error).message}); ${fallback}`);
       }
       return 'none';
     })();
@@ -212,141 +175,4 @@ export function createCgroupManager(opts: CgroupManagerOptions = {}): CgroupMana
       return group;
     },
   };
-}
-
-async function mustWrite(p: string, v: string): Promise<void> {
-  await writeFile(p, v);
-}
-
-async function limitV2(paths: Map<string, string>, l: GroupLimits): Promise<void> {
-  const g = paths.get('') as string;
-  await mustWrite(join(g, 'memory.max'), String(l.memoryBytes));
-  await tryWrite(join(g, 'memory.swap.max'), '0');
-  await mustWrite(join(g, 'pids.max'), String(l.pids));
-  if (l.cpus !== undefined) {
-    await mustWrite(
-      join(g, 'cpu.max'),
-      `${Math.max(1000, Math.round(l.cpus * CPU_PERIOD_US))} ${CPU_PERIOD_US}`,
-    );
-  }
-}
-
-async function limitV1(paths: Map<string, string>, l: GroupLimits): Promise<void> {
-  const mem = paths.get('memory') as string;
-  await mustWrite(join(mem, 'memory.limit_in_bytes'), String(l.memoryBytes));
-  await tryWrite(join(mem, 'memory.memsw.limit_in_bytes'), String(l.memoryBytes)); // needs swapaccount=1
-  await mustWrite(join(paths.get('pids') as string, 'pids.max'), String(l.pids));
-  const cpu = paths.get('cpu');
-  if (l.cpus !== undefined && cpu) {
-    await mustWrite(join(cpu, 'cpu.cfs_period_us'), String(CPU_PERIOD_US));
-    await mustWrite(
-      join(cpu, 'cpu.cfs_quota_us'),
-      String(Math.max(1000, Math.round(l.cpus * CPU_PERIOD_US))),
-    );
-  }
-}
-
-function killEach(pids: readonly number[], sig: NodeJS.Signals, except?: ReadonlySet<number>): number {
-  let n = 0;
-  for (const pid of pids) {
-    if (except?.has(pid)) continue;
-    try {
-      process.kill(pid, sig);
-      n++;
-    } catch {
-      // gone already
-    }
-  }
-  return n;
-}
-
-/** Waits for `state` to read as `want` (the freezer settles asynchronously). */
-async function settle(file: string, want: RegExp): Promise<void> {
-  for (let i = 0; i < 100 && !want.test(await readText(file)); i++) await sleep(5);
-}
-
-/** Shared tail of both versions: kill, wait until empty, rmdir every directory. */
-async function removeDirs(g: JobGroup, dirs: readonly string[]): Promise<void> {
-  for (let i = 0; i < 3000; i++) {
-    const left = await g.pids();
-    if (left.length > 0) {
-      if (i % 50 === 0) await g.killAll();
-      await sleep(10);
-      continue;
-    }
-    const results = await Promise.all(
-      dirs.map((d) =>
-        rmdir(d).then(
-          () => true,
-          (err: NodeJS.ErrnoException) => err.code === 'ENOENT',
-        ),
-      ),
-    );
-    if (results.every(Boolean)) return;
-    await sleep(10);
-  }
-  throw new Error(`cgroup ${dirs.join(', ')} still busy after 30 s`);
-}
-
-function v2Group(dir: string): JobGroup {
-  const g: JobGroup = {
-    mode: 'v2',
-    async add(pid) {
-      await writeFile(join(dir, 'cgroup.procs'), String(pid));
-    },
-    async pids() {
-      return parsePids(await readText(join(dir, 'cgroup.procs')));
-    },
-    async signal(sig, except) {
-      return killEach(await g.pids(), sig, except);
-    },
-    async killAll() {
-      if (await tryWrite(join(dir, 'cgroup.kill'), '1')) return; // Linux >= 5.14
-      await tryWrite(join(dir, 'cgroup.freeze'), '1');
-      await settle(join(dir, 'cgroup.events'), /^frozen 1$/m);
-      killEach(await g.pids(), 'SIGKILL');
-      await tryWrite(join(dir, 'cgroup.freeze'), '0');
-    },
-    async oomKilled() {
-      return (field(await readText(join(dir, 'memory.events')), 'oom_kill') ?? 0) > 0;
-    },
-    remove: () => removeDirs(g, [dir]),
-  };
-  return g;
-}
-
-function v1Group(paths: Map<string, string>): JobGroup {
-  const procs = join(paths.get('pids') as string, 'cgroup.procs');
-  const freezer = paths.get('freezer');
-  const g: JobGroup = {
-    mode: 'v1',
-    async add(pid) {
-      for (const p of paths.values()) await writeFile(join(p, 'cgroup.procs'), String(pid));
-    },
-    async pids() {
-      return parsePids(await readText(procs));
-    },
-    async signal(sig, except) {
-      return killEach(await g.pids(), sig, except);
-    },
-    async killAll() {
-      if (!freezer) {
-        for (let i = 0; i < 20 && killEach(await g.pids(), 'SIGKILL') > 0; i++) await sleep(5);
-        return;
-      }
-      const state = join(freezer, 'freezer.state');
-      await tryWrite(state, 'FROZEN');
-      await settle(state, /^FROZEN$/m);
-      killEach(await g.pids(), 'SIGKILL');
-      await tryWrite(state, 'THAWED');
-    },
-    async oomKilled() {
-      const mem = paths.get('memory') as string;
-      const kills = field(await readText(join(mem, 'memory.oom_control')), 'oom_kill');
-      if (kills !== undefined) return kills > 0;
-      return Number((await readText(join(mem, 'memory.failcnt'))).trim() || 0) > 0; // kernels < 4.13
-    },
-    remove: () => removeDirs(g, [...paths.values()]),
-  };
-  return g;
 }

@@ -5,11 +5,17 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { JobGroup } from './cgroup.ts';
+import type { JobGroup } from './cgroup-group.ts';
 
-/** Parent pid of every process, read from /proc/<pid>/stat. */
-async function parentMap(proc: string): Promise<Map<number, number>> {
-  const map = new Map<number, number>();
+interface ProcInfo {
+  ppid: number;
+  /** Start time in clock ticks since boot: tells a process from a later one with the same pid. */
+  start: string;
+}
+
+/** Every live (non-zombie) process, read from /proc/<pid>/stat. */
+async function processes(proc: string): Promise<Map<number, ProcInfo>> {
+  const map = new Map<number, ProcInfo>();
   const names = await readdir(proc).catch(() => [] as string[]);
   await Promise.all(
     names
@@ -17,27 +23,31 @@ async function parentMap(proc: string): Promise<Map<number, number>> {
       .map(async (n) => {
         const stat = await readFile(`${proc}/${n}/stat`, 'utf8').catch(() => '');
         // "pid (comm) state ppid ...": comm may hold spaces and parentheses, so cut at the last ')'.
-        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        const ppid = Number(fields[1]);
-        if (fields[0] !== 'Z' && Number.isInteger(ppid)) map.set(Number(n), ppid);
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        if (f.length > 19 && f[0] !== 'Z') map.set(Number(n), { ppid: Number(f[1]), start: f[19] as string });
       }),
   );
   return map;
 }
 
-/** `root` and all its live (non-zombie) descendants. */
-export async function processTree(root: number, proc = '/proc'): Promise<number[]> {
-  const parents = await parentMap(proc);
+/** The live descendants of `roots` (and the roots themselves, when alive). */
+function descendants(all: Map<number, ProcInfo>, roots: Iterable<number>): Map<number, ProcInfo> {
   const children = new Map<number, number[]>();
-  for (const [pid, ppid] of parents) children.set(ppid, [...(children.get(ppid) ?? []), pid]);
-  const out: number[] = [];
-  const todo = parents.has(root) ? [root] : [...(children.get(root) ?? [])];
+  for (const [pid, p] of all) children.set(p.ppid, [...(children.get(p.ppid) ?? []), pid]);
+  const out = new Map<number, ProcInfo>();
+  const todo = [...roots];
   while (todo.length > 0) {
     const pid = todo.pop() as number;
-    out.push(pid);
-    todo.push(...(children.get(pid) ?? []));
+    const info = all.get(pid);
+    if (info && !out.has(pid)) out.set(pid, info);
+    todo.push(...(children.get(pid) ?? []).filter((c) => !out.has(c)));
   }
   return out;
+}
+
+/** `root` and all its live (non-zombie) descendants. */
+export async function processTree(root: number, proc = '/proc'): Promise<number[]> {
+  return [...descendants(await processes(proc), [root]).keys()];
 }
 
 function kill(pid: number, sig: NodeJS.Signals): boolean {
@@ -49,17 +59,29 @@ function kill(pid: number, sig: NodeJS.Signals): boolean {
   }
 }
 
-/** A {@link JobGroup} over the process tree of the first process added. */
-export function processTreeGroup(): JobGroup {
-  let root: number | undefined;
-  const pids = async (): Promise<number[]> => (root === undefined ? [] : processTree(root));
+/**
+ * A {@link JobGroup} over the process tree of the first process added. Every process once seen
+ * stays tracked (by pid and start time), so orphans are not lost when their parent dies.
+ */
+export function processTreeGroup(proc = '/proc'): JobGroup {
+  let added = false;
+  const seen = new Map<number, string>();
+  const pids = async (): Promise<number[]> => {
+    const all = await processes(proc);
+    for (const [pid, start] of seen) if (all.get(pid)?.start !== start) seen.delete(pid);
+    for (const [pid, p] of descendants(all, seen.keys())) seen.set(pid, p.start);
+    return [...seen.keys()];
+  };
   const killAll = async (): Promise<void> => {
     for (const pid of await pids()) kill(pid, 'SIGKILL');
   };
   return {
     mode: 'none',
     async add(pid) {
-      root ??= pid;
+      if (added) return;
+      added = true;
+      const start = (await processes(proc)).get(pid)?.start;
+      if (start !== undefined) seen.set(pid, start);
     },
     pids,
     async signal(sig, except = new Set()) {
@@ -72,8 +94,8 @@ export function processTreeGroup(): JobGroup {
       return false;
     },
     async remove() {
-      for (let i = 0; i < 500 && (await pids()).length > 0; i++) {
-        await killAll();
+      for (let i = 0; i < 3000 && (await pids()).length > 0; i++) {
+        if (i % 50 === 0) await killAll();
         await sleep(10);
       }
     },

@@ -135,3 +135,31 @@ export function parseLinkerScript(text: string): string[] | undefined {
   }
   return out;
 }
+
+/** Where ldconfig may be. */
+const LDCONFIG = ['/usr/sbin/ldconfig', '/sbin/ldconfig'];
+
+/**
+ * Writes `<root>/etc/ld.so.cache` for the libraries inside `root` (from `<root>/etc/ld.so.conf`),
+ * with the host's ldconfig, so the loader in the sandbox finds libraries outside its default
+ * directories. Deterministic: the cache depends only on the files in `root`. Returns why it was
+ * not written (no ld.so.conf in the root, no ldconfig: glibc's default directories still work).
+ */
+export async function writeLoaderCache(root: string): Promise<string | undefined> {
+  const conf = await open(`${root}/etc/ld.so.conf`, 'r').catch(() => undefined);
+  if (conf === undefined)
+    return 'no /etc/ld.so.conf on the host: the sandbox loader uses its default directories';
+  await conf.close();
+  for (const ldconfig of LDCONFIG) {
+    try {
+      // -X: never touch the library links (they are the host's files, hard-linked).
+      await run(ldconfig, ['-X', '-r', root], { env: { LC_ALL: 'C' } });
+      return undefined;
+    } catch (err) {
+      const e = err as { code?: unknown; stderr?: string };
+      if (e.code === 'ENOENT') continue;
+      return `ldconfig failed (${(e.stderr ?? String(err)).trim()}): the sandbox loader uses its default directories`;
+    }
+  }
+  return 'no ldconfig on the host: the sandbox loader uses its default directories';
+}

@@ -14,6 +14,7 @@ import { packTree } from '../../archive/pack.ts';
 import { DEFAULT_ARCHIVE_LIMITS } from '../../archive/limits.ts';
 import { KilnError } from '../../protocol/errors.ts';
 import { RootCollector } from './package-collect.ts';
+import { writeLoaderCache } from './package-elf.ts';
 import { locateCompiler, probeCompiler } from './package-probe.ts';
 
 export interface PackageProgress {
@@ -82,7 +83,8 @@ const STAGE_CONCURRENCY = 16;
  * `lib64 -> usr/lib64`). It holds the driver, its helper programs, its own directories, every
  * shared library each program needs (ldd, recursively, with the ELF interpreter), the include
  * directories it searches, the startup files and libraries it links with (following GNU ld
- * scripts), the target's directory of a Debian cross compiler (`/usr/<triple>`), and `/bin/sh`.
+ * scripts), the target's directory of a Debian cross compiler (`/usr/<triple>`), `/bin/sh`, and
+ * the loader's configuration with an `ld.so.cache` made for the archive's own libraries.
  *
  * The archive is deterministic (same host files → same bytes: sorted entries, fixed times and
  * owners, see archive/pack.ts) and named by its SHA-256. It is written to a temporary file next
@@ -126,7 +128,9 @@ export async function packageToolchain(
   for (const t of probe.trees) await col.add(t.path, { required: t.required, tree: true });
   for (const p of probe.optional) await col.add(p, { required: false });
   if (opts.shell ?? true) await col.add('/bin/sh', { required: true });
-  await col.add('/etc/ld.so.cache', { required: false });
+  // The loader's configuration; its cache is made for the archive's own libraries (writeLoaderCache).
+  await col.add('/etc/ld.so.conf', { required: false });
+  await col.add('/etc/ld.so.conf.d', { required: false, tree: true });
   checkLimits(col.files.size + col.links.size + col.dirs.size, [...col.files.values()]);
 
   const name = posix.basename(probe.path).replace(/[^A-Za-z0-9._+-]/g, '_');
@@ -135,6 +139,8 @@ export async function packageToolchain(
   const stage = await mkdtemp(join(opts.tmpDir ?? tmpdir(), 'kiln-toolchain-'));
   try {
     await stageTree(col, stage, progress);
+    const noCache = await writeLoaderCache(stage);
+    if (noCache !== undefined) col.skipped.push(noCache);
     progress({ phase: 'pack', message: `packing ${col.files.size} files`, bytes: 0 });
     const packed = await packTree(stage);
     try {

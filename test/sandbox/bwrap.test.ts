@@ -278,6 +278,36 @@ describe('bwrap runner', { skip }, () => {
     });
   });
 
+  describe('without usable cgroups (process-tree fallback)', () => {
+    let base: string;
+    let noCgroups: string;
+    const said: string[] = [];
+    let runner: SandboxRunner;
+    before(async () => {
+      base = await mkdtemp(join(tmpdir(), 'kiln-bwrap-nocg-'));
+      await chmod(base, 0o711);
+      noCgroups = await mkdtemp(join(tmpdir(), 'kiln-no-cgroup-'));
+      runner = makeRunner({ cgroupRoot: noCgroups, log: (m) => said.push(m) });
+    });
+    after(async () => {
+      await rm(base, { recursive: true, force: true });
+      await rm(noCgroups, { recursive: true, force: true });
+    });
+
+    it('still runs, stops and cleans up a job, and says so once', T, async () => {
+      const ok = await runJob(runner, base, { argv: ['/bin/sh', '-c', 'echo fine'] });
+      assert.deepEqual([ok.r.exitCode, ok.out.stdout], [0, 'fine\n']);
+      const mark = sleepMarker();
+      const { r } = await runJob(runner, base, {
+        argv: ['/bin/sh', '-c', `trap '' TERM; sleep ${mark} & sleep ${mark}`],
+        limits: { ...TEST_LIMITS, timeoutSec: 1 },
+      });
+      assert.equal(r.outcome, 'timed_out');
+      assert.deepEqual(await processesWith(mark), []);
+      assert.equal(said.filter((m) => /WITHOUT memory\/pids limits/.test(m)).length, 1);
+    });
+  });
+
   describe('setup failures', () => {
     let base: string;
     before(async () => {

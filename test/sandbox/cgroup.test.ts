@@ -210,4 +210,18 @@ describe('process-tree fallback', () => {
     await g.remove();
     assert.ok(tree.every((p) => !alive(p)));
   });
+
+  it('keeps track of orphans once their parent is gone', T, async () => {
+    const child = sleeper('sleep 30 & wait');
+    const g = processTreeGroup();
+    await g.add(child.pid as number);
+    go(child);
+    while ((await g.pids()).length < 2) await new Promise((r) => setTimeout(r, 5));
+    const orphan = (await g.pids()).find((p) => p !== child.pid) as number;
+    child.kill('SIGKILL');
+    await exited(child);
+    assert.deepEqual(await g.pids(), [orphan]);
+    await g.remove();
+    assert.equal(alive(orphan), false);
+  });
 });

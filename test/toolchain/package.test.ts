@@ -202,6 +202,16 @@ describe('toolchain package', { skip }, () => {
         if (host?.isSymbolicLink()) assert.equal(await readlink(join(root, top)), await readlink(`/${top}`));
       }
       assert.deepEqual(await danglingLinks(root), []);
+      if (existsSync('/etc/ld.so.conf')) {
+        // The loader cache lists the archive's libraries, found at their place in the root.
+        const cached = execFileSync('/usr/sbin/ldconfig', [
+          '-p',
+          '-C',
+          join(root, 'etc/ld.so.cache'),
+        ]).toString();
+        assert.match(cached, /libc\.so\.6 .*=> \/\S+/);
+        for (const m of cached.matchAll(/=> (\/\S+)/g)) assert.ok(existsSync(join(root, m[1] ?? '')), m[1]);
+      }
 
       const built = await job(root, [gcc.compilerPath, '-O2', '-o', 'hello', 'hello.c']);
       assert.deepEqual([built.r.outcome, built.r.exitCode], ['exited', 0], built.out);

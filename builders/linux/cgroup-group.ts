@@ -1,0 +1,197 @@
+/**
+ * One job's cgroup, v1 or v2: limits, moving a process in, listing, signalling and killing every
+ * process, the OOM-kill count, removal. builders/linux/cgroup.ts detects the version and makes them.
+ */
+import { readFile, rmdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export type CgroupMode = 'v2' | 'v1' | 'none';
+
+/** Limits applied to a job's group. */
+export interface GroupLimits {
+  memoryBytes: number;
+  pids: number;
+  /** CPU bandwidth in CPUs (1.5 = one and a half cores); undefined: unlimited. */
+  cpus?: number;
+}
+
+/** Every process of one job, whatever tracks them (a cgroup, or the process tree). */
+export interface JobGroup {
+  readonly mode: CgroupMode;
+  /** Moves `pid` into the group; its later children are born inside. */
+  add(pid: number): Promise<void>;
+  /** The processes in the group now. */
+  pids(): Promise<number[]>;
+  /** Sends `sig` to every process but those in `except`; answers how many were signalled. */
+  signal(sig: NodeJS.Signals, except?: ReadonlySet<number>): Promise<number>;
+  /** SIGKILLs every process, without racing against forks where the kernel allows it. */
+  killAll(): Promise<void>;
+  /** True when the kernel's OOM killer killed a process of the group. */
+  oomKilled(): Promise<boolean>;
+  /** Kills what is left, waits until the group is empty, and deletes it. */
+  remove(): Promise<void>;
+}
+
+const CPU_PERIOD_US = 100_000;
+
+const readText = (p: string): Promise<string> => readFile(p, 'utf8').catch(() => '');
+const tryWrite = (p: string, v: string): Promise<boolean> =>
+  writeFile(p, v).then(
+    () => true,
+    () => false,
+  );
+
+/** A numeric field ("oom_kill 3") of a flat-keyed cgroup file, or undefined. */
+function field(text: string, key: string): number | undefined {
+  const m = new RegExp(`^${key} (\\d+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : undefined;
+}
+
+function parsePids(text: string): number[] {
+  return text
+    .split('\n')
+    .filter((l) => /^\d+$/.test(l))
+    .map(Number);
+}
+
+async function mustWrite(p: string, v: string): Promise<void> {
+  await writeFile(p, v);
+}
+
+/** Writes `l` into a v2 group (`paths.get('')`). */
+export async function limitV2(paths: Map<string, string>, l: GroupLimits): Promise<void> {
+  const g = paths.get('') as string;
+  await mustWrite(join(g, 'memory.max'), String(l.memoryBytes));
+  await tryWrite(join(g, 'memory.swap.max'), '0');
+  await mustWrite(join(g, 'pids.max'), String(l.pids));
+  if (l.cpus !== undefined) {
+    await mustWrite(
+      join(g, 'cpu.max'),
+      `${Math.max(1000, Math.round(l.cpus * CPU_PERIOD_US))} ${CPU_PERIOD_US}`,
+    );
+  }
+}
+
+/** Writes `l` into a v1 group (one directory per controller). */
+export async function limitV1(paths: Map<string, string>, l: GroupLimits): Promise<void> {
+  const mem = paths.get('memory') as string;
+  await mustWrite(join(mem, 'memory.limit_in_bytes'), String(l.memoryBytes));
+  await tryWrite(join(mem, 'memory.memsw.limit_in_bytes'), String(l.memoryBytes)); // needs swapaccount=1
+  await mustWrite(join(paths.get('pids') as string, 'pids.max'), String(l.pids));
+  const cpu = paths.get('cpu');
+  if (l.cpus !== undefined && cpu) {
+    await mustWrite(join(cpu, 'cpu.cfs_period_us'), String(CPU_PERIOD_US));
+    await mustWrite(
+      join(cpu, 'cpu.cfs_quota_us'),
+      String(Math.max(1000, Math.round(l.cpus * CPU_PERIOD_US))),
+    );
+  }
+}
+
+function killEach(pids: readonly number[], sig: NodeJS.Signals, except?: ReadonlySet<number>): number {
+  let n = 0;
+  for (const pid of pids) {
+    if (except?.has(pid)) continue;
+    try {
+      process.kill(pid, sig);
+      n++;
+    } catch {
+      // gone already
+    }
+  }
+  return n;
+}
+
+/** Waits for `state` to read as `want` (the freezer settles asynchronously). */
+async function settle(file: string, want: RegExp): Promise<void> {
+  for (let i = 0; i < 100 && !want.test(await readText(file)); i++) await sleep(5);
+}
+
+/** Shared tail of both versions: kill, wait until empty, rmdir every directory. */
+async function removeDirs(g: JobGroup, dirs: readonly string[]): Promise<void> {
+  for (let i = 0; i < 3000; i++) {
+    const left = await g.pids();
+    if (left.length > 0) {
+      if (i % 50 === 0) await g.killAll();
+      await sleep(10);
+      continue;
+    }
+    const results = await Promise.all(
+      dirs.map((d) =>
+        rmdir(d).then(
+          () => true,
+          (err: NodeJS.ErrnoException) => err.code === 'ENOENT',
+        ),
+      ),
+    );
+    if (results.every(Boolean)) return;
+    await sleep(10);
+  }
+  throw new Error(`cgroup ${dirs.join(', ')} still busy after 30 s`);
+}
+
+/** The v2 group at `dir`. */
+export function v2Group(dir: string): JobGroup {
+  const g: JobGroup = {
+    mode: 'v2',
+    async add(pid) {
+      await writeFile(join(dir, 'cgroup.procs'), String(pid));
+    },
+    async pids() {
+      return parsePids(await readText(join(dir, 'cgroup.procs')));
+    },
+    async signal(sig, except) {
+      return killEach(await g.pids(), sig, except);
+    },
+    async killAll() {
+      if (await tryWrite(join(dir, 'cgroup.kill'), '1')) return; // Linux >= 5.14
+      await tryWrite(join(dir, 'cgroup.freeze'), '1');
+      await settle(join(dir, 'cgroup.events'), /^frozen 1$/m);
+      killEach(await g.pids(), 'SIGKILL');
+      await tryWrite(join(dir, 'cgroup.freeze'), '0');
+    },
+    async oomKilled() {
+      return (field(await readText(join(dir, 'memory.events')), 'oom_kill') ?? 0) > 0;
+    },
+    remove: () => removeDirs(g, [dir]),
+  };
+  return g;
+}
+
+/** The v1 group with one directory per controller. */
+export function v1Group(paths: Map<string, string>): JobGroup {
+  const procs = join(paths.get('pids') as string, 'cgroup.procs');
+  const freezer = paths.get('freezer');
+  const g: JobGroup = {
+    mode: 'v1',
+    async add(pid) {
+      for (const p of paths.values()) await writeFile(join(p, 'cgroup.procs'), String(pid));
+    },
+    async pids() {
+      return parsePids(await readText(procs));
+    },
+    async signal(sig, except) {
+      return killEach(await g.pids(), sig, except);
+    },
+    async killAll() {
+      if (!freezer) {
+        for (let i = 0; i < 20 && killEach(await g.pids(), 'SIGKILL') > 0; i++) await sleep(5);
+        return;
+      }
+      const state = join(freezer, 'freezer.state');
+      await tryWrite(state, 'FROZEN');
+      await settle(state, /^FROZEN$/m);
+      killEach(await g.pids(), 'SIGKILL');
+      await tryWrite(state, 'THAWED');
+    },
+    async oomKilled() {
+      const mem = paths.get('memory') as string;
+      const kills = field(await readText(join(mem, 'memory.oom_control')), 'oom_kill');
+      if (kills !== undefined) return kills > 0;
+      return Number((await readText(join(mem, 'memory.failcnt'))).trim() || 0) > 0; // kernels < 4.13
+    },
+    remove: () => removeDirs(g, [...paths.values()]),
+  };
+  return g;
+}

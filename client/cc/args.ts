@@ -1,0 +1,651 @@
+/**
+ * `kiln cc` command-line analysis: is a gcc/clang command line ONE single-source `-c` compile of
+ * C, C++ or Objective-C(++) that the farm can run? If so, split it into a local preprocessing run
+ * (which also writes the depfile exactly where the compiler would) and a remote compile of the
+ * preprocessed text. Everything else runs locally, with a short reason.
+ *
+ * Decisions (each checked against gcc 12 by test/cc/args.test.ts):
+ * - Preprocessing is a full `-E` run (the distcc way). `-fdirectives-only` (the icecream way)
+ *   keeps debug columns exact but gcc mis-handles `#pragma push_macro/pop_macro` there (wrong
+ *   code) and expands `__BASE_FILE__`, `__DATE__`, `__TIMESTAMP__` on the builder, so it is not
+ *   used. Without `-g` the remote object is byte-identical to a local one; with `-g` only the
+ *   column numbers of lines whose macros expand to text of another length differ.
+ * - `-S`, `-E`, `-M`/`-MM`, `.s`/`.S`/`.sx` (assembly: cheap, may `.incbin` local files) and
+ *   already preprocessed input (`.i`, `-x cpp-output`) run locally.
+ * - `--sysroot`/`-isysroot` only steer header (and library) search, so they stay local: the
+ *   builder has no such directory and the action key stays free of client paths.
+ * - Response files follow gcc (libiberty `expandargv`): whitespace separates, `'`/`"` group,
+ *   `\` escapes everywhere, nested `@file` names are relative to the working directory, and a
+ *   missing file is left as the literal argument (then the compile runs locally).
+ * - clang differs from gcc in one place handled here: `-Wp,-MD,f` is rewritten by clang's
+ *   driver to `-MD -MF f`, so its default target is the `-o` path (gcc: `<source stem>.o`).
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+export type CompilerFamily = 'gcc' | 'clang';
+/** The languages whose single-source `-c` compiles are distributed. */
+export type SourceLang = 'c' | 'c++' | 'objective-c' | 'objective-c++';
+
+export interface AnalyzeOptions {
+  /** The directory the compiler runs in; relative paths are resolved against it. */
+  cwd: string;
+  /**
+   * Reads a response file (`@file`), relative names already resolved against `cwd`.
+   * @default node:fs readFileSync(p, 'utf8')
+   */
+  readFile?: (p: string) => string;
+  /**
+   * Which driver the command line is for.
+   * @default 'clang' when the compiler's name contains "clang" (or is `cc`/`c++` on macOS and
+   * FreeBSD), else 'gcc'
+   */
+  family?: CompilerFamily;
+}
+
+/** The compile must run locally. `reason` is one of a fixed set of short strings (stats group by it). */
+export interface LocalPlan {
+  distributable: false;
+  reason: string;
+  /** The argument that caused it, when there is one. */
+  detail?: string;
+}
+
+export interface RemotePlan {
+  distributable: true;
+  family: CompilerFamily;
+  lang: SourceLang;
+  /** Absolute path of the source file. */
+  source: string;
+  /** Absolute path where the compiler would write the object. */
+  output: string;
+  /** Absolute path where the compiler would write the depfile, or null when it writes none. */
+  depfile: string | null;
+  /**
+   * Run locally in `cwd`: the compiler with `-E`, every flag but `-c`/`-o`/linker options, and
+   * explicit `-MF`/`-MQ` where the defaults would otherwise change. Writes the preprocessed text
+   * on stdout and the depfile (if any) to `depfile`. Response files are already expanded.
+   */
+  preprocessArgv: string[];
+  /**
+   * Run on the builder in a directory holding `remoteInput`: argv[0] is the compiler's base name
+   * (replace it with the toolchain's compiler), then the code-generation flags, `-x <lang>-cpp-output
+   * -c <remoteInput> -o <remoteOutput>`. The preprocessed text carries the source paths and, with
+   * `-g`, the local working directory, so debug info names local paths as a local compile does.
+   */
+  compileArgv: string[];
+  /** `in.i`, `in.ii`, `in.mi` or `in.mii`. */
+  remoteInput: string;
+  remoteOutput: 'out.o';
+  /** Arguments left out of `preprocessArgv` or `compileArgv`, with why. */
+  dropped: { arg: string; from: 'preprocess' | 'compile' | 'both'; reason: string }[];
+}
+
+export type CompilePlan = LocalPlan | RemotePlan;
+
+// ---------------------------------------------------------------------------------------------
+// Response files
+
+/** Splits response-file text like libiberty's buildargv. */
+export function splitResponseFile(text: string): string[] {
+  const out: string[] = [];
+  if (/^\s*$/.test(text)) return out;
+  let i = 0;
+  const ws = (c: string | undefined): boolean => c !== undefined && /\s/.test(c);
+  while (i < text.length) {
+    while (ws(text[i])) i++;
+    if (i >= text.length) break;
+    let arg = '';
+    let sq = false;
+    let dq = false;
+    let bs = false;
+    for (; i < text.length; i++) {
+      const c = text[i]!;
+      if (ws(c) && !sq && !dq && !bs) break;
+      if (bs) {
+        bs = false;
+        arg += c;
+      } else if (c === '\\') bs = true;
+      else if (sq) {
+        if (c === "'") sq = false;
+        else arg += c;
+      } else if (dq) {
+        if (c === '"') dq = false;
+        else arg += c;
+      } else if (c === "'") sq = true;
+      else if (c === '"') dq = true;
+      else arg += c;
+    }
+    out.push(arg);
+  }
+  return out;
+}
+
+/** Expands `@file` arguments recursively (gcc rules); unreadable ones stay literal and are listed. */
+function expandResponseFiles(
+  args: string[],
+  cwd: string,
+  read: (p: string) => string,
+): { args: string[]; unreadable: string[] } {
+  const out = [...args];
+  const unreadable: string[] = [];
+  let expansions = 0;
+  for (let i = 0; i < out.length;) {
+    const a = out[i]!;
+    if (!a.startsWith('@') || expansions >= 2000) {
+      i++;
+      continue;
+    }
+    let text: string;
+    try {
+      text = read(path.resolve(cwd, a.slice(1)));
+    } catch {
+      unreadable.push(a);
+      i++;
+      continue;
+    }
+    expansions++;
+    out.splice(i, 1, ...splitResponseFile(text));
+  }
+  return { args: out, unreadable };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compilers and languages
+
+const KNOWN_DRIVER = /(?:^|[-_])(?:gcc|g\+\+|cc|c\+\+|clang|clang\+\+)(?:-\d[\d.]*)?(?:-posix|-win32)?$/;
+const CXX_DRIVER = /\+\+(?:-?\d[\d.]*)?(?:-posix|-win32)?$/;
+
+function driverName(compiler: string): string {
+  return path.basename(compiler.replace(/\\/g, '/')).replace(/\.exe$/i, '');
+}
+
+function guessFamily(name: string): CompilerFamily {
+  if (/clang/.test(name)) return 'clang';
+  if ((name === 'cc' || name === 'c++') && ['darwin', 'freebsd'].includes(process.platform)) return 'clang';
+  return 'gcc';
+}
+
+const EXT_LANG: Record<string, string> = {};
+const extLangs: [string, string][] = [
+  ['c', 'c'],
+  ['i', 'cpp-output'],
+  ['h', 'c-header'],
+  ['cc cp cxx cpp CPP c++ C', 'c++'],
+  ['ii', 'c++-cpp-output'],
+  ['hh H hp hxx hpp HPP h++ tcc', 'c++-header'],
+  ['m', 'objective-c'],
+  ['mi', 'objective-c-cpp-output'],
+  ['mm M', 'objective-c++'],
+  ['mii', 'objective-c++-cpp-output'],
+  ['s', 'assembler'],
+  ['S sx', 'assembler-with-cpp'],
+  ['cu', 'cuda'],
+  ['hip', 'hip'],
+  ['cl', 'opencl'],
+  ['cppm ccm cxxm c++m ixx', 'c++-module'],
+  ['f for ftn fpp F FOR FPP FTN f90 f95 f03 f08 F90 F95 F03 F08', 'fortran'],
+  ['ads adb', 'ada'],
+  ['d di dd', 'd'],
+  ['go', 'go'],
+];
+for (const [exts, lang] of extLangs) for (const e of exts.split(' ')) EXT_LANG[e] = lang;
+
+const X_ALIASES: Record<string, string> = {
+  'objc-cpp-output': 'objective-c-cpp-output',
+  'objc++-cpp-output': 'objective-c++-cpp-output',
+};
+
+/** What a language means for distribution. */
+function classify(lang: string): { source: SourceLang } | { local: string } {
+  switch (lang) {
+    case 'c':
+    case 'c++':
+    case 'objective-c':
+    case 'objective-c++':
+      return { source: lang };
+    case 'cpp-output':
+    case 'c++-cpp-output':
+    case 'objective-c-cpp-output':
+    case 'objective-c++-cpp-output':
+      return { local: 'input is already preprocessed' };
+    case 'assembler':
+    case 'assembler-with-cpp':
+      return { local: 'assembly is assembled locally' };
+    default:
+      if (lang.includes('header')) return { local: 'precompiled header' };
+      return { local: `language '${lang}' is not distributed` };
+  }
+}
+
+const CPP_OUTPUT: Record<SourceLang, [string, string]> = {
+  c: ['cpp-output', 'in.i'],
+  'c++': ['c++-cpp-output', 'in.ii'],
+  'objective-c': ['objective-c-cpp-output', 'in.mi'],
+  'objective-c++': ['objective-c++-cpp-output', 'in.mii'],
+};
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+/** Where an option goes: preprocessing only, both runs, the remote compile only, nowhere, or local. */
+type Role = 'pre' | 'both' | 'compile' | 'link' | 'drop' | { local: string };
+/** `none`: a flag; `separate`: value in the next argument; `either`: joined or next; `joined`: part of it. */
+type Arity = 'none' | 'separate' | 'either' | 'joined';
+interface Spec {
+  role: Role;
+  arity: Arity;
+}
+
+const R = {
+  plugin: 'compiler plugin',
+  profile: 'profiling or coverage',
+  extraOutput: 'writes extra output files',
+  localFile: 'reads a local file while compiling',
+  helpers: 'uses local helper programs or specs',
+  saveTemps: '-save-temps writes intermediate files',
+  native: "tuned for this machine's CPU",
+  info: 'prints information instead of compiling',
+  modules: 'C++ or clang modules',
+  pch: 'precompiled header',
+  traditional: 'traditional preprocessing',
+  dump: 'compiler dump options',
+  noObject: 'writes no object',
+  cOnlyE: '-C/-CC need -E',
+  preprocessed: 'input is already preprocessed',
+  config: 'clang config file or working directory',
+} as const;
+
+const EXACT = new Map<string, Spec>();
+const PREFIX: [string, Spec][] = [];
+function def(names: string, role: Role, arity: Arity): void {
+  for (const n of names.split(/\s+/).filter(Boolean)) {
+    if (arity === 'none' || arity === 'separate') EXACT.set(n, { role, arity });
+    else PREFIX.push([n, { role, arity }]);
+  }
+}
+const local = (why: string): Role => ({ local: why });
+
+// preprocessor-only
+def('-nostdinc -nostdinc++ -nostdlibinc -nobuiltininc -undef -trigraphs -H -I- -remap', 'pre', 'none');
+def('-fworking-directory -fno-working-directory -fpch-preprocess -fpch-deps', 'pre', 'none');
+def('-fcanonical-system-headers -fno-canonical-system-headers', 'pre', 'none');
+def(
+  '-Xpreprocessor -ivfsoverlay -iframework -iframeworkwithsysroot -resource-dir -gcc-toolchain',
+  'pre',
+  'separate',
+);
+def('-cxx-isystem -isystem-after', 'pre', 'separate');
+def(
+  '-I -isystem -iquote -idirafter -include -imacros -iprefix -iwithprefixbefore -iwithprefix',
+  'pre',
+  'either',
+);
+def('-imultilib -imultiarch -D -U -A -F', 'pre', 'either');
+def('--include-directory= --include-directory-after= --define-macro= --undefine-macro=', 'pre', 'joined');
+def('--include= --imacros= --assert= --gcc-toolchain= -fmacro-prefix-map= -finput-charset=', 'pre', 'joined');
+def('-fmax-include-depth=', 'pre', 'joined');
+def('-MV -Mmodules -Mno-modules', 'pre', 'none');
+// only the remote compile (the assembler runs there)
+def('-Xassembler', 'compile', 'separate');
+def('-Wa,', 'compile', 'joined');
+// both, with a separate value
+def('-target -mllvm --param', 'both', 'separate');
+def('-Xarch_', 'both', 'joined'); // its value is the next argument: handled below
+// linker-only: ignored by gcc and clang with -c
+def(
+  '-s -r -rdynamic -nostdlib -nostartfiles -nodefaultlibs -nolibc -symbolic -shared-libgcc',
+  'link',
+  'none',
+);
+def('-Xlinker -u -z -rpath -framework -install_name -exported_symbols_list', 'link', 'separate');
+def('-L -l -T', 'link', 'either');
+def('-Wl, -fuse-ld= --ld-path= -rtlib= -unwindlib= -static-lib', 'link', 'joined');
+// only changes -E output
+def('-P', 'drop', 'none');
+// local
+def('-fsyntax-only --analyze -emit-llvm -emit-ast', local(R.noObject), 'none');
+def('-save-temps -save-temps=', local(R.saveTemps), 'joined');
+def('-no-integrated-cpp -traditional -traditional-cpp', local(R.traditional), 'none');
+def('-C -CC', local(R.cOnlyE), 'none');
+def('-v -### --version --help -Q -time', local(R.info), 'none');
+def('-print- --print- -dump --help= -time=', local(R.info), 'joined');
+def(
+  '-aux-info -MJ -serialize-diagnostics --serialize-diagnostics -index-store-path',
+  local(R.extraOutput),
+  'separate',
+);
+def('-gen-cdb-fragment-path -Xanalyzer', local(R.extraOutput), 'separate');
+def(
+  '-gsplit-dwarf -fstack-usage -fcallgraph-info -fsave-optimization-record -ftime-trace',
+  local(R.extraOutput),
+  'joined',
+);
+def(
+  '-fdump- -fcompare-debug -fdiagnostics-format=json-file -fdiagnostics-format=sarif-file',
+  local(R.extraOutput),
+  'joined',
+);
+def('--coverage -ftest-coverage -fbranch-probabilities -fcoverage-mapping', local(R.profile), 'none');
+def('-fprofile -fauto-profile -fcs-profile-', local(R.profile), 'joined');
+def('-fplugin -fpass-plugin=', local(R.plugin), 'joined');
+def(
+  '-fsanitize-blacklist= -fsanitize-ignorelist= -fsanitize-coverage-allowlist=',
+  local(R.localFile),
+  'joined',
+);
+def(
+  '-fsanitize-coverage-blocklist= -fsanitize-coverage-ignorelist= -fsanitize-coverage-whitelist=',
+  local(R.localFile),
+  'joined',
+);
+def(
+  '-fsanitize-coverage-blacklist= -fprofile-list= -fxray-attr-list= -fxray-always-instrument=',
+  local(R.localFile),
+  'joined',
+);
+def('-fxray-never-instrument=', local(R.localFile), 'joined');
+def('-wrapper -specs --specs', local(R.helpers), 'separate');
+def('-specs= --specs=', local(R.helpers), 'joined');
+def('-B', local(R.helpers), 'either');
+def('-march=native -mtune=native -mcpu=native', local(R.native), 'none');
+def(
+  '-fmodules -fcxx-modules -fmodules-ts -fmodule- -fimplicit-module -fprebuilt-module-path=',
+  local(R.modules),
+  'joined',
+);
+def('-gmodules', local(R.modules), 'none');
+def('-include-pch', local(R.pch), 'separate');
+def('-fpreprocessed -fdirectives-only', local(R.preprocessed), 'none');
+def('--config -working-directory', local(R.config), 'separate');
+def('--config=', local(R.config), 'joined');
+def('-d', local(R.dump), 'joined');
+PREFIX.sort((a, b) => b[0].length - a[0].length);
+
+/** clang `-Xclang` values that load code into the compiler. */
+const XCLANG_PLUGIN = new Set(['-load', '-plugin', '-add-plugin', '-load-pass-plugin', '-fpass-plugin']);
+
+function lookup(arg: string): { spec: Spec; joined: boolean } | null {
+  const exact = EXACT.get(arg);
+  if (exact) return { spec: exact, joined: false };
+  for (const [p, spec] of PREFIX) {
+    if (!arg.startsWith(p)) continue;
+    if (spec.arity === 'either') return { spec, joined: arg.length > p.length };
+    return { spec, joined: true };
+  }
+  return null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Paths as gcc computes them
+
+function isSep(c: string | undefined): boolean {
+  return c === '/' || (c === '\\' && path.sep === '\\');
+}
+
+/** Drops the last `.suffix` of the file name (not of a directory), as gcc's `%.d%*` does. */
+export function stripSuffix(p: string): string {
+  for (let i = p.length - 1; i >= 0 && !isSep(p[i]); i--) if (p[i] === '.') return p.slice(0, i);
+  return p;
+}
+
+function baseName(p: string): string {
+  let i = p.length - 1;
+  while (i >= 0 && !isSep(p[i])) i--;
+  return p.slice(i + 1);
+}
+
+function extension(p: string): string {
+  const b = baseName(p);
+  const dot = b.lastIndexOf('.');
+  return dot < 0 ? '' : b.slice(dot + 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface Item {
+  args: string[];
+  role: 'pre' | 'both' | 'compile' | 'link' | 'drop' | 'source' | 'x';
+}
+
+/**
+ * Analyzes `argv` (the compiler and its arguments, as given to `kiln cc`).
+ * Never throws on odd command lines: anything not understood runs locally.
+ */
+export function analyzeCompile(argv: string[], opts: AnalyzeOptions): CompilePlan {
+  const compiler = argv[0];
+  if (compiler === undefined) return { distributable: false, reason: 'no compiler given' };
+  const name = driverName(compiler);
+  if (/^(?:clang-)?cl$/i.test(name)) return { distributable: false, reason: 'MSVC-style command line' };
+  if (!KNOWN_DRIVER.test(name))
+    return { distributable: false, reason: 'not a gcc or clang driver', detail: name };
+  const family = opts.family ?? guessFamily(name);
+  const cxxDriver = CXX_DRIVER.test(name);
+  const read = opts.readFile ?? ((p: string) => readFileSync(p, 'utf8'));
+  const { args, unreadable } = expandResponseFiles(argv.slice(1), opts.cwd, read);
+  const no = (reason: string, detail?: string): LocalPlan =>
+    detail === undefined ? { distributable: false, reason } : { distributable: false, reason, detail };
+  if (unreadable.length > 0) return no('unreadable response file', unreadable[0]);
+
+  const items: Item[] = [];
+  const inputs: { arg: string; lang: string | null }[] = [];
+  const outputs: string[] = [];
+  const archs = new Set<string>();
+  const mode = { c: false, S: false, E: false, M: false };
+  const deps = {
+    md: false,
+    wp: null as { kind: string; file: string } | null,
+    mf: null as string | null,
+    targets: false,
+    other: [] as string[],
+  };
+  let xLang: string | null = null;
+  let localReason: LocalPlan | null = null;
+  const goLocal = (reason: string, detail: string): void => {
+    localReason ??= no(reason, detail);
+  };
+
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const next = (): string | undefined => {
+      const v = args[i + 1];
+      if (v !== undefined) i++;
+      else goLocal('missing option value', a);
+      return v;
+    };
+    /** Takes the value of an option that is joined (`-MFx`) or separate (`-MF x`). */
+    const value = (opt: string): { args: string[]; value: string | undefined } => {
+      if (a.length > opt.length) return { args: [a], value: a.slice(opt.length) };
+      const v = next();
+      return { args: v === undefined ? [a] : [a, v], value: v };
+    };
+
+    if (a === '-' || !a.startsWith('-')) {
+      inputs.push({ arg: a, lang: xLang });
+      items.push({ args: [a], role: 'source' });
+      continue;
+    }
+    if (a === '-c') mode.c = true;
+    else if (a === '-S') mode.S = true;
+    else if (a === '-E') mode.E = true;
+    else if (a === '-M' || a === '-MM') mode.M = true;
+    else if (a === '-MD' || a === '-MMD') {
+      deps.md = true;
+      items.push({ args: [a], role: 'pre' });
+    } else if (a === '-MP' || a === '-MG') {
+      if (a === '-MG') goLocal('-MG needs -M or -MM', a);
+      deps.other.push(a);
+      items.push({ args: [a], role: 'pre' });
+    } else if (a.startsWith('-MF') || a.startsWith('-MT') || a.startsWith('-MQ')) {
+      const v = value(a.slice(0, 3));
+      if (a.startsWith('-MF')) deps.mf = v.value ?? null;
+      else deps.targets = true;
+      deps.other.push(a.slice(0, 3));
+      items.push({ args: v.args, role: 'pre' });
+    } else if (a.startsWith('-o') && !a.startsWith('-objcmt')) {
+      const v = value('-o');
+      if (v.value !== undefined) outputs.push(v.value);
+    } else if (a.startsWith('-x')) {
+      const v = value('-x');
+      const lang = v.value === undefined ? 'none' : (X_ALIASES[v.value] ?? v.value);
+      xLang = lang === 'none' ? null : lang;
+      items.push({ args: v.args, role: 'x' });
+    } else if (a.startsWith('-Wp,')) {
+      const parts = a.slice(4).split(',');
+      if ((parts[0] === '-MD' || parts[0] === '-MMD') && parts.length === 2 && !deps.wp)
+        deps.wp = { kind: parts[0], file: parts[1]! };
+      else if (parts.some((p) => p.startsWith('-M'))) goLocal('unsupported -Wp dependency option', a);
+      items.push({ args: [a], role: 'pre' });
+    } else if (a === '--sysroot' || a.startsWith('--sysroot=') || a.startsWith('-isysroot')) {
+      const v = a === '--sysroot' ? value(a) : a.startsWith('-isysroot') ? value('-isysroot') : { args: [a] };
+      items.push({ args: v.args, role: 'pre' });
+    } else if (a === '-arch') {
+      const v = value(a);
+      if (v.value !== undefined) archs.add(v.value);
+      items.push({ args: v.args, role: 'both' });
+    } else if (a === '-Xclang') {
+      const v = value(a);
+      if (v.value !== undefined && XCLANG_PLUGIN.has(v.value)) goLocal(R.plugin, `-Xclang ${v.value}`);
+      items.push({ args: v.args, role: 'both' });
+    } else if (a.startsWith('-fopt-info') && a.includes('=')) {
+      goLocal(R.extraOutput, a);
+    } else {
+      const found = lookup(a);
+      if (!found) {
+        // Unknown -M options are preprocessor options; anything else may change code generation.
+        items.push({ args: [a], role: a.startsWith('-M') ? 'pre' : 'both' });
+        continue;
+      }
+      const { spec, joined } = found;
+      const taken = [a];
+      if (spec.arity === 'separate' || (spec.arity === 'either' && !joined) || a.startsWith('-Xarch_')) {
+        const v = next();
+        if (v !== undefined) taken.push(v);
+      }
+      if (typeof spec.role === 'object') goLocal(spec.role.local, a);
+      else items.push({ args: taken, role: spec.role });
+    }
+  }
+
+  // What the command does.
+  if (mode.E) return no('-E only preprocesses');
+  if (mode.M) return no('-M/-MM write only dependencies');
+  if (mode.S) return no('-S writes assembly');
+  if (!mode.c) return no('linking (no -c)');
+  if (localReason) return localReason;
+
+  // Inputs.
+  if (inputs.length === 0) return no('no input file');
+  if (inputs.some((x) => x.arg === '-')) return no('reads the source from stdin');
+  const langs = inputs.map((x) => {
+    if (x.lang !== null) return x.lang;
+    let lang = EXT_LANG[extension(x.arg)] ?? 'linker-input';
+    if (cxxDriver)
+      lang = { c: 'c++', 'c-header': 'c++-header', 'cpp-output': 'c++-cpp-output' }[lang] ?? lang;
+    return lang;
+  });
+  if (langs.filter((l) => l !== 'linker-input').length > 1) return no('several source files');
+  if (inputs.length > 1)
+    return no('linker inputs with -c', inputs.find((_, k) => langs[k] === 'linker-input')?.arg);
+  const sourceArg = inputs[0]!.arg;
+  const kind = classify(langs[0]!);
+  if ('local' in kind) return no(kind.local, sourceArg);
+  const lang = kind.source;
+
+  // Output.
+  if (outputs.length > 1) return no('several -o options');
+  const oArg = outputs[0];
+  if (oArg === '-') return no('writes the object to stdout');
+  if (oArg !== undefined && (/^\/dev\//.test(oArg) || /^nul$/i.test(oArg)))
+    return no('the output is not a regular file', oArg);
+  if (oArg !== undefined && /\.(?:gch|pch|pcm)$/.test(oArg)) return no(R.pch, oArg);
+  if (archs.size > 1) return no('several -arch (universal binary)');
+  const objectRel = oArg ?? stripSuffix(baseName(sourceArg)) + '.o';
+
+  // Dependencies: one local preprocessing run must write what the compile would have written.
+  const extra: string[] = [];
+  let depRel: string | null = null;
+  if (deps.wp) {
+    if (deps.md || deps.mf !== null) return no('several dependency options', `-Wp,${deps.wp.kind}`);
+    depRel = deps.wp.file;
+    // gcc's cc1 names the target `<stem>.o` with or without -o; clang rewrites to -MD -MF f.
+    if (family === 'clang' && oArg !== undefined && !deps.targets) extra.push('-MQ', oArg);
+  } else if (deps.md) {
+    depRel = deps.mf ?? (oArg !== undefined ? stripSuffix(oArg) : stripSuffix(baseName(sourceArg))) + '.d';
+    if (deps.mf === null) extra.push('-MF', depRel);
+    if (oArg !== undefined && !deps.targets) extra.push('-MQ', oArg);
+  } else if (deps.other.length > 0) {
+    return no('dependency options without -MD or -MMD', deps.other[0]);
+  }
+
+  // The two command lines.
+  const dropped: RemotePlan['dropped'] = [];
+  const pre: string[] = [compiler];
+  const comp: string[] = [name];
+  for (const it of items) {
+    const arg = it.args.join(' ');
+    switch (it.role) {
+      case 'source':
+      case 'x':
+        pre.push(...it.args);
+        break;
+      case 'pre':
+        pre.push(...it.args);
+        dropped.push({
+          arg,
+          from: 'compile',
+          reason: 'preprocessor option, used by the local preprocessing',
+        });
+        break;
+      case 'both':
+        pre.push(...it.args);
+        comp.push(...it.args);
+        break;
+      case 'compile':
+        comp.push(...it.args);
+        dropped.push({ arg, from: 'preprocess', reason: 'assembler option, used by the remote compile' });
+        break;
+      case 'link':
+        dropped.push({ arg, from: 'both', reason: 'linker option, unused with -c' });
+        break;
+      case 'drop':
+        dropped.push({ arg, from: 'both', reason: 'only changes -E output' });
+        break;
+    }
+  }
+  pre.push('-E', ...extra);
+  const [cppLang, remoteInput] = CPP_OUTPUT[lang];
+  comp.push('-x', cppLang, '-c', remoteInput, '-o', 'out.o');
+  return {
+    distributable: true,
+    family,
+    lang,
+    source: path.resolve(opts.cwd, sourceArg),
+    output: path.resolve(opts.cwd, objectRel),
+    depfile: depRel === null ? null : path.resolve(opts.cwd, depRel),
+    preprocessArgv: pre,
+    compileArgv: comp,
+    remoteInput,
+    remoteOutput: 'out.o',
+    dropped,
+  };
+}
+
+function quote(argv: string[]): string {
+  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+
+/** A few lines for `kiln cc --verbose`: why it runs locally, or what runs where. */
+export function describePlan(plan: CompilePlan): string {
+  if (!plan.distributable)
+    return `kiln cc: compiling locally: ${plan.reason}${plan.detail !== undefined ? ` (${plan.detail})` : ''}`;
+  const lines = [
+    `kiln cc: distributing ${plan.lang} compile of ${plan.source}`,
+    `  object      ${plan.output}`,
+    `  depfile     ${plan.depfile ?? '-'}`,
+    `  preprocess  ${quote(plan.preprocessArgv)}`,
+    `  compile     ${quote(plan.compileArgv)}`,
+  ];
+  for (const d of plan.dropped) lines.push(`  dropped     ${d.arg} from ${d.from}: ${d.reason}`);
+  return lines.join('\n');
+}

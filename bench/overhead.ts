@@ -43,7 +43,9 @@ function spawnTrue(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  console.log(`kiln bench/overhead: ${N} no-op jobs (argv: true) per row, 2 builders × 4 slots, this machine`);
+  console.log(
+    `kiln bench/overhead: ${N} no-op jobs (argv: true) per row, 2 builders × 4 slots, this machine`,
+  );
   const farm = await startDevFarm({ builders: 2, slots: 4, port: 0 });
   const runner = createBwrapRunner();
   const scratch = await mkdtemp(join(tmpdir(), 'kiln-bench-'));
@@ -54,7 +56,8 @@ async function main(): Promise<void> {
     const farmJob = async (): Promise<void> => {
       const res = await fetch(`${farm.url}/api/v1/jobs?wait=30`, { method: 'POST', headers, body });
       const j = (await res.json()) as { job?: { state: string } };
-      if (res.status !== 201 || j.job?.state !== 'succeeded') throw new Error(`job failed: ${res.status} ${JSON.stringify(j)}`);
+      if (res.status !== 201 || j.job?.state !== 'succeeded')
+        throw new Error(`job failed: ${res.status} ${JSON.stringify(j)}`);
     };
     let k = 0;
     const sandboxed = async (): Promise<void> => {
@@ -76,7 +79,9 @@ async function main(): Promise<void> {
     await timed(20, 2, farmJob); // warm-up: connections, JIT, scripts loaded
     console.log(HEADER);
     console.log(row('local: spawn /bin/true', await timed(N, 1, spawnTrue)));
-    console.log(row('local: bwrap sandbox + cgroup, true (1 client)', await timed(Math.min(N, 100), 1, sandboxed)));
+    console.log(
+      row('local: bwrap sandbox + cgroup, true (1 client)', await timed(Math.min(N, 100), 1, sandboxed)),
+    );
     console.log(row('farm: POST /jobs?wait (1 client)', await timed(N, 1, farmJob)));
     console.log(row('farm: POST /jobs?wait (4 clients)', await timed(N, 4, farmJob)));
   } finally {

@@ -22,7 +22,10 @@ export function createMetrics(): Metrics {
       const seen = new Set<string>();
       for (const [k, v] of [...counters.entries()].sort()) {
         const name = k.split('{')[0]!;
-        if (!seen.has(name)) (lines.push(`# TYPE ${name} counter`), seen.add(name));
+        if (!seen.has(name)) {
+          lines.push(`# TYPE ${name} counter`);
+          seen.add(name);
+        }
         lines.push(`${k} ${v}`);
       }
       for (const [k, v] of Object.entries(gauges)) lines.push(`# TYPE ${k} gauge`, `${k} ${v}`);

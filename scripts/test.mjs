@@ -21,7 +21,15 @@ if (files.length === 0) {
 }
 const r = spawnSync(
   process.execPath,
-  ['--openssl-legacy-provider', '--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=180000', ...files],
+  [
+    '--openssl-legacy-provider',
+    '--import',
+    'tsx',
+    '--test',
+    '--test-concurrency=2',
+    '--test-timeout=180000',
+    ...files,
+  ],
   { stdio: 'inherit' },
 );
 process.exit(r.status ?? 1);

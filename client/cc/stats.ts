@@ -55,6 +55,8 @@ export interface StatsOptions {
   graceMs?: number;
   /** A lock file older than this is taken to be left by a dead process. @default 10000 */
   staleLockMs?: number;
+  /** How long a reader waits for the lock before reading without folding. @default 2000 */
+  lockWaitMs?: number;
 }
 
 export interface Stats {
@@ -141,7 +143,7 @@ export function readStats(opts: StatsOptions = {}): Stats {
     return toStats(s, file);
   };
   // Without the lock (another reader holds it too long) the result may miss a file being folded.
-  const locked = withLock(file, opts, 2000, () => {
+  const locked = withLock(file, opts, opts.lockWaitMs ?? 2000, () => {
     compact(file, opts);
     return read();
   });
@@ -285,7 +287,7 @@ function compact(file: string, opts: StatsOptions): void {
     } catch {
       continue;
     }
-    if (now - Math.max(named, mtime) < grace) continue;
+    if (grace > 0 && now - Math.max(named, mtime) < grace) continue;
     addEvents(s, p);
     folded.push(f);
     toDelete.push(f);

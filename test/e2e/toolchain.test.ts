@@ -177,7 +177,7 @@ describe('toolchains end to end', { timeout: 600_000 }, () => {
     assert.equal(push.code, 0, push.stderr);
     const stored = join(farm.dataDir, 'store', 'toolchains', digest);
     const data = await readFile(stored);
-    data[data.length - 20] ^= 0xff;
+    data.writeUInt8(data.readUInt8(data.length - 20) ^ 0xff, data.length - 20);
     await writeFile(stored, data);
     const r = await kiln(['run', '--json', '--toolchain', 'tiny', '--', 'true'], opts);
     assert.equal(r.code, 1);

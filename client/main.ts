@@ -4,6 +4,8 @@ import { KilnError } from '../protocol/errors.ts';
 import type { Command, Io } from './command.ts';
 import { COMMANDS } from './commands/index.ts';
 import { UserError } from './errors.ts';
+import { ccArgv } from './cc/detect.ts';
+import { kilnCc } from './cc/compile.ts';
 
 function register(y: Argv, cmd: Command<never>, io: Io, setCode: (n: number) => void): Argv {
   return y.command(
@@ -24,6 +26,8 @@ function register(y: Argv, cmd: Command<never>, io: Io, setCode: (n: number) => 
  * KilnError prints a clean message; anything else is a bug and shows its stack.
  */
 export async function main(argv: string[], io: Io): Promise<number> {
+  const compile = ccArgv(argv);
+  if (compile) return kilnCc(compile, io);
   let code = 0;
   let y = yargs(argv)
     .scriptName('kiln')

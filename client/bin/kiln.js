@@ -1,7 +1,16 @@
 #!/usr/bin/env node
-// The kiln CLI entry point: runs the TypeScript sources unbuilt through tsx.
+// The kiln CLI entry point: runs the TypeScript sources unbuilt through tsx. A compile
+// (`kiln cc gcc …`, or the launcher form `kiln gcc …`) takes a lean path without yargs.
 import { register } from 'tsx/esm/api';
 
 register();
-const { runCli } = await import('../cli.ts');
-await runCli();
+const args = process.argv.slice(2);
+const { ccArgv } = await import('../cc/detect.ts');
+const compile = ccArgv(args);
+if (compile) {
+  const { runCcCli } = await import('../cc/cli.ts');
+  await runCcCli(compile);
+} else {
+  const { runCli } = await import('../cli.ts');
+  await runCli();
+}

@@ -17,8 +17,13 @@
  * - Response files follow gcc (libiberty `expandargv`): whitespace separates, `'`/`"` group,
  *   `\` escapes everywhere, nested `@file` names are relative to the working directory, and a
  *   missing file is left as the literal argument (then the compile runs locally).
- * - clang differs from gcc in one place handled here: `-Wp,-MD,f` is rewritten by clang's
- *   driver to `-MD -MF f`, so its default target is the `-o` path (gcc: `<source stem>.o`).
+ * - Linker options (`-l`, `-L`, `-Wl,`) stay in the preprocessing run (gcc ignores them with
+ *   `-E` as with `-c`; clang warns about them in both) and leave the remote compile.
+ * - clang differs from gcc in two places handled here: `-Wp,-MD,f` is rewritten by clang's
+ *   driver to `-MD -MF f`, so its default target is the `-o` path (gcc: `<source stem>.o`); and
+ *   its `-E` output does not carry the working directory, so with `-g` the remote compile gets
+ *   `-fdebug-compilation-dir=<cwd>`.
+ *   clang itself was not available to test against; its handling follows its driver sources.
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -62,9 +67,10 @@ export interface RemotePlan {
   /** Absolute path where the compiler would write the depfile, or null when it writes none. */
   depfile: string | null;
   /**
-   * Run locally in `cwd`: the compiler with `-E`, every flag but `-c`/`-o`/linker options, and
+   * Run locally in `cwd`: the compiler with `-E`, every argument but `-c` and `-o FILE`, and
    * explicit `-MF`/`-MQ` where the defaults would otherwise change. Writes the preprocessed text
-   * on stdout and the depfile (if any) to `depfile`. Response files are already expanded.
+   * on stdout, the depfile (if any) to `depfile`, and the preprocessor's diagnostics on stderr
+   * (a failure here is the user's compile error). Response files are already expanded.
    */
   preprocessArgv: string[];
   /**
@@ -72,6 +78,7 @@ export interface RemotePlan {
    * (replace it with the toolchain's compiler), then the code-generation flags, `-x <lang>-cpp-output
    * -c <remoteInput> -o <remoteOutput>`. The preprocessed text carries the source paths and, with
    * `-g`, the local working directory, so debug info names local paths as a local compile does.
+   * Its diagnostics carry no source excerpts (`  2 | int x ...`): the builder has no source.
    */
   compileArgv: string[];
   /** `in.i`, `in.ii`, `in.mi` or `in.mii`. */
@@ -256,110 +263,76 @@ const R = {
   config: 'clang config file or working directory',
 } as const;
 
+const local = (why: string): Role => ({ local: why });
+
+/** [role, arity, names]: options gcc or clang document, by what they need. */
+const TABLE: [Role, Arity, string][] = [
+  // preprocessor-only
+  ['pre', 'none', '-nostdinc -nostdinc++ -nostdlibinc -nobuiltininc -undef -trigraphs -H -I- -remap'],
+  ['pre', 'none', '-fworking-directory -fno-working-directory -fpch-preprocess -fpch-deps'],
+  ['pre', 'none', '-fcanonical-system-headers -fno-canonical-system-headers -MV -Mmodules -Mno-modules'],
+  ['pre', 'separate', '-Xpreprocessor -ivfsoverlay -iframework -iframeworkwithsysroot -resource-dir'],
+  ['pre', 'separate', '-gcc-toolchain -cxx-isystem -isystem-after'],
+  ['pre', 'either', '-I -isystem -iquote -idirafter -include -imacros -iprefix -iwithprefixbefore'],
+  ['pre', 'either', '-iwithprefix -imultilib -imultiarch -D -U -A -F'],
+  ['pre', 'joined', '--include-directory= --include-directory-after= --define-macro= --undefine-macro='],
+  ['pre', 'joined', '--include= --imacros= --assert= --gcc-toolchain= -fmacro-prefix-map='],
+  ['pre', 'joined', '-finput-charset= -fmax-include-depth='],
+  // only the remote compile (the assembler runs there)
+  ['compile', 'separate', '-Xassembler'],
+  ['compile', 'joined', '-Wa,'],
+  // both, with a separate value
+  ['both', 'separate', '-target -mllvm --param'],
+  ['both', 'joined', '-Xarch_'], // its value is the next argument: see analyzeCompile
+  // linker-only: kept for the preprocessing run (clang warns there as a -c compile would)
+  ['link', 'none', '-s -r -rdynamic -nostdlib -nostartfiles -nodefaultlibs -nolibc -symbolic'],
+  ['link', 'none', '-shared-libgcc'],
+  ['link', 'separate', '-Xlinker -u -z -rpath -framework -install_name -exported_symbols_list'],
+  ['link', 'either', '-L -l -T'],
+  ['link', 'joined', '-Wl, -fuse-ld= --ld-path= -rtlib= -unwindlib= -static-lib'],
+  // only changes -E output
+  ['drop', 'none', '-P'],
+  // local
+  [local(R.noObject), 'none', '-fsyntax-only --analyze -emit-llvm -emit-ast'],
+  [local(R.saveTemps), 'joined', '-save-temps'],
+  [local(R.traditional), 'none', '-no-integrated-cpp -traditional -traditional-cpp'],
+  [local(R.cOnlyE), 'none', '-C -CC'],
+  [local(R.info), 'none', '-v -### --version --help -Q -time'],
+  [local(R.info), 'joined', '-print- --print- -dump --help= -time='],
+  [local(R.extraOutput), 'separate', '-aux-info -MJ -serialize-diagnostics --serialize-diagnostics'],
+  [local(R.extraOutput), 'separate', '-index-store-path -gen-cdb-fragment-path -Xanalyzer'],
+  [local(R.extraOutput), 'joined', '-gsplit-dwarf -fstack-usage -fcallgraph-info -fsave-optimization-record'],
+  [local(R.extraOutput), 'joined', '-ftime-trace -fdump- -fcompare-debug'],
+  [local(R.extraOutput), 'joined', '-fdiagnostics-format=json-file -fdiagnostics-format=sarif-file'],
+  [local(R.profile), 'none', '--coverage -ftest-coverage -fbranch-probabilities -fcoverage-mapping'],
+  [local(R.profile), 'joined', '-fprofile -fauto-profile -fcs-profile-'],
+  [local(R.plugin), 'joined', '-fplugin -fpass-plugin='],
+  [local(R.localFile), 'joined', '-fsanitize-blacklist= -fsanitize-ignorelist= -fprofile-list='],
+  [local(R.localFile), 'joined', '-fsanitize-coverage-allowlist= -fsanitize-coverage-blocklist='],
+  [local(R.localFile), 'joined', '-fsanitize-coverage-ignorelist= -fsanitize-coverage-whitelist='],
+  [local(R.localFile), 'joined', '-fsanitize-coverage-blacklist= -fxray-attr-list='],
+  [local(R.localFile), 'joined', '-fxray-always-instrument= -fxray-never-instrument='],
+  [local(R.helpers), 'separate', '-wrapper -specs --specs'],
+  [local(R.helpers), 'joined', '-specs= --specs='],
+  [local(R.helpers), 'either', '-B'],
+  [local(R.native), 'none', '-march=native -mtune=native -mcpu=native'],
+  [local(R.modules), 'joined', '-fmodules -fcxx-modules -fmodule- -fimplicit-module -fprebuilt-module-path='],
+  [local(R.modules), 'none', '-gmodules'],
+  [local(R.pch), 'separate', '-include-pch'],
+  [local(R.preprocessed), 'none', '-fpreprocessed -fdirectives-only'],
+  [local(R.config), 'separate', '--config -working-directory'],
+  [local(R.config), 'joined', '--config='],
+  [local(R.dump), 'joined', '-d'],
+];
+
 const EXACT = new Map<string, Spec>();
 const PREFIX: [string, Spec][] = [];
-function def(names: string, role: Role, arity: Arity): void {
-  for (const n of names.split(/\s+/).filter(Boolean)) {
+for (const [role, arity, names] of TABLE) {
+  for (const n of names.split(' ')) {
     if (arity === 'none' || arity === 'separate') EXACT.set(n, { role, arity });
     else PREFIX.push([n, { role, arity }]);
   }
 }
-const local = (why: string): Role => ({ local: why });
-
-// preprocessor-only
-def('-nostdinc -nostdinc++ -nostdlibinc -nobuiltininc -undef -trigraphs -H -I- -remap', 'pre', 'none');
-def('-fworking-directory -fno-working-directory -fpch-preprocess -fpch-deps', 'pre', 'none');
-def('-fcanonical-system-headers -fno-canonical-system-headers', 'pre', 'none');
-def(
-  '-Xpreprocessor -ivfsoverlay -iframework -iframeworkwithsysroot -resource-dir -gcc-toolchain',
-  'pre',
-  'separate',
-);
-def('-cxx-isystem -isystem-after', 'pre', 'separate');
-def(
-  '-I -isystem -iquote -idirafter -include -imacros -iprefix -iwithprefixbefore -iwithprefix',
-  'pre',
-  'either',
-);
-def('-imultilib -imultiarch -D -U -A -F', 'pre', 'either');
-def('--include-directory= --include-directory-after= --define-macro= --undefine-macro=', 'pre', 'joined');
-def('--include= --imacros= --assert= --gcc-toolchain= -fmacro-prefix-map= -finput-charset=', 'pre', 'joined');
-def('-fmax-include-depth=', 'pre', 'joined');
-def('-MV -Mmodules -Mno-modules', 'pre', 'none');
-// only the remote compile (the assembler runs there)
-def('-Xassembler', 'compile', 'separate');
-def('-Wa,', 'compile', 'joined');
-// both, with a separate value
-def('-target -mllvm --param', 'both', 'separate');
-def('-Xarch_', 'both', 'joined'); // its value is the next argument: handled below
-// linker-only: ignored by gcc and clang with -c
-def(
-  '-s -r -rdynamic -nostdlib -nostartfiles -nodefaultlibs -nolibc -symbolic -shared-libgcc',
-  'link',
-  'none',
-);
-def('-Xlinker -u -z -rpath -framework -install_name -exported_symbols_list', 'link', 'separate');
-def('-L -l -T', 'link', 'either');
-def('-Wl, -fuse-ld= --ld-path= -rtlib= -unwindlib= -static-lib', 'link', 'joined');
-// only changes -E output
-def('-P', 'drop', 'none');
-// local
-def('-fsyntax-only --analyze -emit-llvm -emit-ast', local(R.noObject), 'none');
-def('-save-temps -save-temps=', local(R.saveTemps), 'joined');
-def('-no-integrated-cpp -traditional -traditional-cpp', local(R.traditional), 'none');
-def('-C -CC', local(R.cOnlyE), 'none');
-def('-v -### --version --help -Q -time', local(R.info), 'none');
-def('-print- --print- -dump --help= -time=', local(R.info), 'joined');
-def(
-  '-aux-info -MJ -serialize-diagnostics --serialize-diagnostics -index-store-path',
-  local(R.extraOutput),
-  'separate',
-);
-def('-gen-cdb-fragment-path -Xanalyzer', local(R.extraOutput), 'separate');
-def(
-  '-gsplit-dwarf -fstack-usage -fcallgraph-info -fsave-optimization-record -ftime-trace',
-  local(R.extraOutput),
-  'joined',
-);
-def(
-  '-fdump- -fcompare-debug -fdiagnostics-format=json-file -fdiagnostics-format=sarif-file',
-  local(R.extraOutput),
-  'joined',
-);
-def('--coverage -ftest-coverage -fbranch-probabilities -fcoverage-mapping', local(R.profile), 'none');
-def('-fprofile -fauto-profile -fcs-profile-', local(R.profile), 'joined');
-def('-fplugin -fpass-plugin=', local(R.plugin), 'joined');
-def(
-  '-fsanitize-blacklist= -fsanitize-ignorelist= -fsanitize-coverage-allowlist=',
-  local(R.localFile),
-  'joined',
-);
-def(
-  '-fsanitize-coverage-blocklist= -fsanitize-coverage-ignorelist= -fsanitize-coverage-whitelist=',
-  local(R.localFile),
-  'joined',
-);
-def(
-  '-fsanitize-coverage-blacklist= -fprofile-list= -fxray-attr-list= -fxray-always-instrument=',
-  local(R.localFile),
-  'joined',
-);
-def('-fxray-never-instrument=', local(R.localFile), 'joined');
-def('-wrapper -specs --specs', local(R.helpers), 'separate');
-def('-specs= --specs=', local(R.helpers), 'joined');
-def('-B', local(R.helpers), 'either');
-def('-march=native -mtune=native -mcpu=native', local(R.native), 'none');
-def(
-  '-fmodules -fcxx-modules -fmodules-ts -fmodule- -fimplicit-module -fprebuilt-module-path=',
-  local(R.modules),
-  'joined',
-);
-def('-gmodules', local(R.modules), 'none');
-def('-include-pch', local(R.pch), 'separate');
-def('-fpreprocessed -fdirectives-only', local(R.preprocessed), 'none');
-def('--config -working-directory', local(R.config), 'separate');
-def('--config=', local(R.config), 'joined');
-def('-d', local(R.dump), 'joined');
 PREFIX.sort((a, b) => b[0].length - a[0].length);
 
 /** clang `-Xclang` values that load code into the compiler. */
@@ -606,7 +579,8 @@ export function analyzeCompile(argv: string[], opts: AnalyzeOptions): CompilePla
         dropped.push({ arg, from: 'preprocess', reason: 'assembler option, used by the remote compile' });
         break;
       case 'link':
-        dropped.push({ arg, from: 'both', reason: 'linker option, unused with -c' });
+        pre.push(...it.args);
+        dropped.push({ arg, from: 'compile', reason: 'linker option, unused with -c' });
         break;
       case 'drop':
         dropped.push({ arg, from: 'both', reason: 'only changes -E output' });
@@ -614,6 +588,11 @@ export function analyzeCompile(argv: string[], opts: AnalyzeOptions): CompilePla
     }
   }
   pre.push('-E', ...extra);
+  // gcc's -E output names the working directory for debug info (-fworking-directory); clang's
+  // does not, so the builder would record its own directory unless told the local one.
+  const debug = comp.some((a) => /^-g(?!0$)/.test(a) && !a.startsWith('-gen'));
+  const hasDir = comp.some((a) => /^-f(?:debug|file)-compilation-dir(?:=|$)/.test(a));
+  if (family === 'clang' && debug && !hasDir) comp.push(`-fdebug-compilation-dir=${opts.cwd}`);
   const [cppLang, remoteInput] = CPP_OUTPUT[lang];
   comp.push('-x', cppLang, '-c', remoteInput, '-o', 'out.o');
   return {

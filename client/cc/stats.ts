@@ -36,6 +36,7 @@ import { basename, dirname, join } from 'node:path';
 export type EventKind = 'hit' | 'miss' | 'local' | 'fallback' | 'error';
 /** Why a farm compile fell back to a local one. */
 export type FallbackReason = 'unreachable' | '5xx' | 'no capacity' | 'timeout' | 'other';
+/** Every {@link FallbackReason}, in the order `kiln stats` documents them. */
 export const FALLBACK_REASONS: readonly FallbackReason[] = [
   'unreachable',
   '5xx',

@@ -1,11 +1,13 @@
 /** The command table. */
 import type { Command } from '../command.ts';
 import { builder } from './builder.ts';
+import { cc } from './cc.ts';
 import { dev } from './dev.ts';
 import { farmStatus } from './farm-status.ts';
 import { gateway } from './gateway.ts';
 import { logs } from './logs.ts';
 import { run } from './run.ts';
+import { stats } from './stats.ts';
 import { status } from './status.ts';
 import { stop } from './stop.ts';
 import { toolchainLs } from './toolchain-ls.ts';
@@ -18,6 +20,8 @@ export const COMMANDS: Command<never>[] = [
   status,
   logs,
   stop,
+  cc,
+  stats,
   toolchainPackage,
   toolchainPush,
   toolchainLs,

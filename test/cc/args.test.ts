@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import {
@@ -141,7 +141,7 @@ describe('distributable compiles', () => {
       p.preprocessArgv,
       w(
         'gcc -O2 -g -Wall -Iinc -isystem sys -DX=1 -UY -include cfg.h -fPIC -std=c11 -MMD -MP src/a.c' +
-          ' -E -MF obj/a.d -MQ obj/a.o',
+          ' -lm -Wl,-z,now -E -MF obj/a.d -MQ obj/a.o',
       ),
     );
     assert.deepEqual(
@@ -159,14 +159,14 @@ describe('distributable compiles', () => {
       '-include cfg.h': 'compile',
       '-MMD': 'compile',
       '-MP': 'compile',
-      '-lm': 'both',
-      '-Wl,-z,now': 'both',
+      '-lm': 'compile',
+      '-Wl,-z,now': 'compile',
       '-Wa,--noexecstack': 'preprocess',
     });
     const text = describePlan(p);
     assert.match(text, /^kiln cc: distributing c compile of \/w\/src\/a\.c$/m);
     assert.match(text, /^ {2}compile {5}gcc -O2 -g -Wall -fPIC -std=c11 -Wa,--noexecstack -x cpp-output/m);
-    assert.match(text, /^ {2}dropped {5}-lm from both: linker option, unused with -c$/m);
+    assert.match(text, /^ {2}dropped {5}-lm from compile: linker option, unused with -c$/m);
   });
 
   it('the default object is <stem>.o in the working directory, like gcc', () => {
@@ -226,8 +226,24 @@ describe('distributable compiles', () => {
       ' -ffile-prefix-map=/w=. -mllvm -inline-threshold=5 -Xclang -fno-pch-timestamp' +
       ' --param max-inline-insns-single=10 -O3 -flto=thin';
     const p = remote(`clang ${flags} -fmacro-prefix-map=/w=. -c a.c`);
-    assert.deepEqual(p.compileArgv, w(`clang ${flags} -x cpp-output -c in.i -o out.o`));
+    assert.deepEqual(
+      p.compileArgv,
+      w(`clang ${flags} -fdebug-compilation-dir=/w -x cpp-output -c in.i -o out.o`),
+    );
     assert.deepEqual(p.preprocessArgv, w(`clang ${flags} -fmacro-prefix-map=/w=. a.c -E`));
+  });
+
+  it('clang with -g is told the local working directory (its -E output does not carry it)', () => {
+    assert.deepEqual(
+      remote('clang -g -c a.c').compileArgv,
+      w('clang -g -fdebug-compilation-dir=/w -x cpp-output -c in.i -o out.o'),
+    );
+    assert.deepEqual(remote('clang -g0 -c a.c').compileArgv, w('clang -g0 -x cpp-output -c in.i -o out.o'));
+    assert.deepEqual(
+      remote('clang -gline-tables-only -fdebug-compilation-dir=. -c a.c').compileArgv,
+      w('clang -gline-tables-only -fdebug-compilation-dir=. -x cpp-output -c in.i -o out.o'),
+    );
+    assert.deepEqual(remote('gcc -g -c a.c').compileArgv, w('gcc -g -x cpp-output -c in.i -o out.o'));
   });
 
   it('--sysroot and -isysroot steer only the local preprocessing', () => {
@@ -388,13 +404,15 @@ function stripDebug(object: Buffer): Buffer {
 }
 
 /** Does what `kiln cc` will do with a plan: local -E, then the compile in a fresh "builder" directory. */
-function runPlan(p: RemotePlan, cwd: string): void {
-  const pre = run(p.preprocessArgv, cwd);
+function runPlan(p: RemotePlan, cwd: string): string {
+  const pre = spawnSync(p.preprocessArgv[0]!, p.preprocessArgv.slice(1), { cwd, maxBuffer: 64 << 20 });
+  assert.equal(pre.status, 0, pre.stderr.toString());
   const builder = mkdtempSync(join(tmpdir(), 'kiln-cc-builder-'));
   try {
-    writeFileSync(join(builder, p.remoteInput), pre);
-    run(p.compileArgv, builder);
-    writeFileSync(p.output, readFileSync(join(builder, p.remoteOutput)));
+    writeFileSync(join(builder, p.remoteInput), pre.stdout);
+    const comp = spawnSync(p.compileArgv[0]!, p.compileArgv.slice(1), { cwd: builder });
+    if (comp.status === 0) writeFileSync(p.output, readFileSync(join(builder, p.remoteOutput)));
+    return pre.stderr.toString() + comp.stderr.toString();
   } finally {
     rmSync(builder, { recursive: true, force: true });
   }
@@ -405,16 +423,17 @@ describe('against the real gcc', { skip: !hasGcc && 'gcc/g++ not installed' }, (
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'kiln-cc-args-'));
     const files: Record<string, string> = {
-      // Macro expansions keep their length, so even -g objects are byte-identical (see the caveat in args.ts).
+      // Macro expansions keep their length, so -g objects of C files are byte-identical too.
       'inc/h.h': '#define X 1\n#define N 2\n',
       'inc/pre.h': '#define PRE 7\n',
       'src/a.c': '#include "h.h"\nint f(void) { return X + N; }\nconst char *name(void) { return "a"; }\n',
       'src/m.c':
-        '#include "h.h"\n#ifdef FOO\nint foo = FOO + PRE;\n#endif\nconst char *s = STR;\nconst char *file = __FILE__;\n',
+        '#include "h.h"\n#ifdef FOO\nint foo = FOO + PRE;\n#endif\nconst char *s = STR, *file = __FILE__;\n',
       'src/b.cc':
         '#include <vector>\n#include "h.h"\nint g() { std::vector<int> v{X}; return (int)v.size(); }\n',
       'src/c.c': 'int h(int a) { return a + 1; }\n',
       'src/noext': '#include "h.h"\nint k(void) { return N; }\n',
+      'src/warn.c': '#warning from the preprocessor\nint w(void) { int unused; return 0; }\n',
       'args.rsp': '-c src/m.c -Iinc "-DSTR=\\"a b\\"" @more.rsp -MD -o \'obj/r r.o\'\n',
       'more.rsp': "-DFOO=3 '-include' inc/pre.h\n",
     };
@@ -426,80 +445,51 @@ describe('against the real gcc', { skip: !hasGcc && 'gcc/g++ not installed' }, (
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  /** `~` first: with -g, only the debug sections may differ (see the caveat in args.ts). */
-  const cases: string[][] = [
-    ['gcc', '-c', 'src/a.c', '-Iinc'],
-    ['gcc', '-c', 'src/a.c', '-Iinc', '-MD'],
-    ['gcc', '-c', 'src/a.c', '-Iinc', '-MMD', '-MP', '-o', 'obj/a.o'],
-    ['gcc', '-c', 'src/a.c', '-Iinc', '-MD', '-o', 'obj.dir/b'],
-    ['gcc', '-c', 'src/a.c', '-Iinc', '-MD', '-o', 'obj.dir/b.obj'],
-    ['gcc', '-c', 'src/a.c', '-Iinc', '-MD', '-MMD', '-o', 'obj/a.o'],
-    ['gcc', '-Iinc', '-MD', '-MF', 'deps/x.dep', '-c', 'src/a.c', '-o', 'obj/a.o'],
-    ['gcc', '-Iinc', '-MD', '-MT', 'custom', '-MQ', 'q$x', '-MP', '-c', 'src/a.c', '-o', 'obj/a.o'],
-    ['gcc', '-Iinc', '-MD', '-c', 'src/a.c', '-o', 'obj/we$ird.o'],
-    ['gcc', '-Wp,-MD,obj/.a.o.d', '-nostdinc', '-Iinc', '-O2', '-c', '-o', 'obj/a.o', 'src/a.c'],
-    ['gcc', '-Wp,-MMD,obj/.a.o.d', '-Iinc', '-c', '-o', 'obj/a.o', 'src/a.c'],
-    ['gcc', '-x', 'c', '-c', 'src/noext', '-Iinc', '-MD'],
-    ['gcc', '-xc', '-c', 'src/noext', '-Iinc', '-MMD', '-oobj/n.o'],
-    [
-      'gcc',
-      '-c',
-      'src/m.c',
-      '-Iinc',
-      '-DFOO=2',
-      '-DSTR="x"',
-      '-include',
-      'inc/pre.h',
-      '-fPIC',
-      '-O2',
-      '-o',
-      'obj/m.o',
-    ],
-    [
-      'gcc',
-      '-c',
-      'src/m.c',
-      '-Iinc',
-      '-DSTR="x"',
-      '-UFOO',
-      '-O1',
-      '-lm',
-      '-Wl,--as-needed',
-      '-o',
-      'obj/m.o',
-      '-MD',
-    ],
-    ['gcc', '-g', '-O2', '-c', 'src/a.c', '-Iinc', '-MD', '-o', 'obj/a.o'],
-    ['~', 'gcc', '-g3', '-c', 'src/a.c', '-Iinc', '-o', 'obj/a.o'],
-    ['gcc', '-g', '-ffile-prefix-map=DIR=.', '-c', 'src/m.c', '-Iinc', '-DSTR="x"', '-o', 'obj/m.o'],
-    [
-      'gcc',
-      '-g',
-      '-fdebug-prefix-map=DIR=/src',
-      '-c',
-      'DIR/src/a.c',
-      '-IDIR/inc',
-      '-MD',
-      '-o',
-      'DIR/obj/a.o',
-    ],
-    ['gcc', '-O2', '-frecord-gcc-switches', '-c', 'src/m.c', '-Iinc', '-DSTR="x"', '-o', 'obj/m.o'],
-    ['gcc', '@args.rsp'],
-    ['g++', '-c', 'src/b.cc', '-Iinc', '-MMD', '-O2', '-std=c++17', '-o', 'obj/b.o'],
-    ['~', 'g++', '-g', '-c', 'src/b.cc', '-Iinc', '-MD'],
-    ['g++', '-c', 'src/c.c', '-MMD', '-o', 'obj/c.o'],
+  /** DIR is the project directory. `~`: -g with C++ headers, where only the debug sections may differ. */
+  const cases = [
+    'gcc -c src/a.c -Iinc',
+    'gcc -c src/a.c -Iinc -MD',
+    'gcc -c src/a.c -Iinc -MMD -MP -o obj/a.o',
+    'gcc -c src/a.c -Iinc -MD -o obj.dir/b',
+    'gcc -c src/a.c -Iinc -MD -o obj.dir/b.obj',
+    'gcc -c src/a.c -Iinc -MD -MMD -o obj/a.o',
+    'gcc -Iinc -MD -MF deps/x.dep -c src/a.c -o obj/a.o',
+    'gcc -Iinc -MD -MT custom -MQ q$x -MP -c src/a.c -o obj/a.o',
+    'gcc -Iinc -MD -c src/a.c -o obj/we$ird.o',
+    'gcc -Wp,-MD,obj/.a.o.d -nostdinc -Iinc -O2 -c -o obj/a.o src/a.c',
+    'gcc -Wp,-MMD,obj/.a.o.d -Iinc -c -o obj/a.o src/a.c',
+    'gcc -x c -c src/noext -Iinc -MD',
+    'gcc -xc -c src/noext -Iinc -MMD -oobj/n.o',
+    'gcc -c src/m.c -Iinc -DFOO=2 -DSTR="x" -include inc/pre.h -fPIC -O2 -o obj/m.o',
+    'gcc -c src/m.c -Iinc -DSTR="x" -UFOO -O1 -lm -L/usr/lib -Wl,--as-needed -o obj/m.o -MD',
+    'gcc -g -O2 -c src/a.c -Iinc -MD -o obj/a.o',
+    '~ gcc -g3 -c src/a.c -Iinc -o obj/a.o',
+    'gcc -g -ffile-prefix-map=DIR=. -c src/m.c -Iinc -DSTR="x" -o obj/m.o',
+    'gcc -g -fdebug-prefix-map=DIR=/src -c DIR/src/a.c -IDIR/inc -MD -o DIR/obj/a.o',
+    'gcc -O2 -frecord-gcc-switches -c src/m.c -Iinc -DSTR="x" -o obj/m.o',
+    'gcc @args.rsp',
+    'g++ -c src/b.cc -Iinc -MMD -O2 -std=c++17 -o obj/b.o',
+    '~ g++ -g -c src/b.cc -Iinc -MD',
+    'g++ -c src/c.c -MMD -o obj/c.o',
   ];
-  for (const tmpl of cases) {
-    const debugMayDiffer = tmpl[0] === '~';
-    const title = debugMayDiffer
-      ? `${tmpl.slice(1).join(' ')} (same code and data; debug info may differ)`
-      : tmpl.join(' ');
+  for (const cmd of cases) {
+    const debugMayDiffer = cmd.startsWith('~ ');
+    const title = debugMayDiffer ? `${cmd.slice(2)} (same code and data; debug info may differ)` : cmd;
     it(title, () => {
-      const argv = tmpl.filter((a) => a !== '~').map((a) => a.replaceAll('DIR', dir));
+      const argv = w(cmd.replace(/^~ /, '').replaceAll('DIR', dir));
       const p = analyzeCompile(argv, { cwd: dir });
       assert.ok(p.distributable, describePlan(p));
-      const real = created(dir, () => run(argv, dir));
-      const ours = created(dir, () => runPlan(p, dir));
+      let realErr = '';
+      const real = created(dir, () => {
+        const r = spawnSync(argv[0]!, argv.slice(1), { cwd: dir });
+        assert.equal(r.status, 0, r.stderr.toString());
+        realErr = r.stderr.toString();
+      });
+      let ourErr = '';
+      const ours = created(dir, () => {
+        ourErr = runPlan(p, dir);
+      });
+      assert.equal(ourErr, realErr, 'the same diagnostics');
       // The same files, with the same bytes: object, depfile (path, targets, prerequisites).
       assert.deepEqual([...ours.keys()].sort(), [...real.keys()].sort());
       for (const [name, bytes] of real) {
@@ -518,24 +508,47 @@ describe('against the real gcc', { skip: !hasGcc && 'gcc/g++ not installed' }, (
   }
 
   it('g++ compiles .c as C++ (mangled names), and so does the plan', () => {
-    const p = analyzeCompile(['g++', '-c', 'src/c.c', '-o', 'obj/c.o'], { cwd: dir });
+    const p = analyzeCompile(w('g++ -c src/c.c -o obj/c.o'), { cwd: dir });
     assert.ok(p.distributable && p.lang === 'c++');
-    runPlan(p, dir);
+    const made = created(dir, () => runPlan(p, dir));
+    assert.deepEqual([...made.keys()], ['obj/c.o']);
+    writeFileSync(join(dir, 'obj/c.o'), made.get('obj/c.o')!);
     const nm = spawnSync('nm', [join(dir, 'obj/c.o')]).stdout.toString();
     rmSync(join(dir, 'obj/c.o'));
     assert.match(nm, /_Z1hi/);
   });
 
+  it('diagnostics: preprocessor ones come from the local run; compiler ones lack the source excerpt', () => {
+    // The builder has no copy of the source, so gcc prints no `  2 | int w(void) ...` lines there:
+    // `kiln cc` must rerun a failed or warning compile locally if it wants them (see the report).
+    const argv = w('gcc -Wall -c src/warn.c -o obj/warn.o');
+    const p = analyzeCompile(argv, { cwd: dir });
+    assert.ok(p.distributable);
+    let realErr = '';
+    created(dir, () => {
+      realErr = spawnSync(argv[0]!, argv.slice(1), { cwd: dir }).stderr.toString();
+    });
+    let ourErr = '';
+    created(dir, () => {
+      ourErr = runPlan(p, dir);
+    });
+    const messages = (text: string): string[] => text.split('\n').filter((l) => l && !/^ +(\d+ )?\|/.test(l));
+    assert.match(realErr, /#warning from the preprocessor/);
+    assert.match(realErr, /unused variable/);
+    assert.deepEqual(messages(ourErr), messages(realErr));
+    assert.notEqual(ourErr, realErr);
+  });
+
   it('a preprocessing error is reported by the local -E run, as gcc reports it', () => {
     writeFileSync(join(dir, 'src/bad.c'), '#include "nope.h"\n');
-    const argv = ['gcc', '-c', 'src/bad.c', '-MD', '-o', 'obj/bad.o'];
+    const argv = w('gcc -c src/bad.c -MD -o obj/bad.o');
     const p = analyzeCompile(argv, { cwd: dir });
     assert.ok(p.distributable);
     const real = spawnSync(argv[0]!, argv.slice(1), { cwd: dir });
     const pre = spawnSync(p.preprocessArgv[0]!, p.preprocessArgv.slice(1), { cwd: dir });
     assert.equal(pre.status, real.status);
+    assert.notEqual(pre.status, 0);
     assert.equal(pre.stderr.toString(), real.stderr.toString());
     rmSync(join(dir, 'src/bad.c'));
-    assert.equal(statSync(join(dir, 'obj')).isDirectory(), true);
   });
 });

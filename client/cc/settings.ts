@@ -1,0 +1,51 @@
+/**
+ * What `kiln cc` needs from the client settings, read cheaply (it runs once per compile): the
+ * gateway, the token, and the `[toolchains]` map from compiler names to presets.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { basename, join } from 'node:path';
+import { parse as parseToml } from 'smol-toml';
+
+export interface CcSettings {
+  gateway: string | null;
+  token: string | null;
+  /** Preset for each compiler name (`gcc` → `gcc-12@linux-x86_64`). */
+  toolchains: Record<string, string>;
+  /** Seconds a remote compile may take before kiln gives up and compiles locally. @default 120 */
+  timeoutSec: number;
+  verbose: boolean;
+}
+
+export function ccSettings(cwd: string, env: NodeJS.ProcessEnv): CcSettings {
+  const xdg = env.XDG_CONFIG_HOME ?? join(env.HOME ?? homedir(), '.config');
+  const file =
+    env.KILN_CONFIG ?? [join(cwd, 'kiln.toml'), join(xdg, 'kiln', 'kiln.toml')].find((f) => existsSync(f));
+  let data: Record<string, unknown> = {};
+  if (file) {
+    try {
+      data = parseToml(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    } catch {
+      data = {}; // a broken kiln.toml must not break a build: kiln cc then compiles locally
+    }
+  }
+  const str = (v: unknown): string | null => (typeof v === 'string' && v !== '' ? v : null);
+  const map =
+    typeof data.toolchains === 'object' && data.toolchains !== null
+      ? (data.toolchains as Record<string, unknown>)
+      : {};
+  const toolchains: Record<string, string> = {};
+  for (const [k, v] of Object.entries(map)) if (typeof v === 'string') toolchains[k] = v;
+  return {
+    gateway: (str(env.KILN_GATEWAY) ?? str(data.gateway))?.replace(/\/+$/, '') ?? null,
+    token: str(env.KILN_TOKEN) ?? str(data.token),
+    toolchains,
+    timeoutSec: Number(env.KILN_CC_TIMEOUT ?? 120) || 120,
+    verbose: env.KILN_CC_VERBOSE === '1' || env.KILN_VERBOSE === '1',
+  };
+}
+
+/** The preset for a compiler as invoked (`/usr/bin/gcc-12` → the entry for `gcc-12`). */
+export function presetFor(compiler: string, s: CcSettings): string | undefined {
+  return s.toolchains[basename(compiler)] ?? s.toolchains[compiler];
+}

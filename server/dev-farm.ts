@@ -55,6 +55,8 @@ export interface DevFarm {
   builders: ChildProcess[];
   /** The builder id each child registered as. */
   builderIds: Map<ChildProcess, string>;
+  /** Stops only the gateway (tests of clients that must survive it). */
+  stopGateway(): Promise<void>;
   /** Starts one more builder; resolves when it has registered. */
   addBuilder(): Promise<ChildProcess>;
   stop(): Promise<void>;
@@ -148,7 +150,24 @@ export async function startDevFarm(o: DevFarmOptions = {}): Promise<DevFarm> {
       });
     };
     await Promise.all(Array.from({ length: o.builders ?? 1 }, addBuilder));
-    return { url: gw.url, token, redis, prefix, storage, dataDir, builders, builderIds, addBuilder, stop };
+    const stopGateway = async (): Promise<void> => {
+      const g = gw;
+      gw = null;
+      await g?.close();
+    };
+    return {
+      url: gw.url,
+      token,
+      redis,
+      prefix,
+      storage,
+      dataDir,
+      builders,
+      builderIds,
+      addBuilder,
+      stopGateway,
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;

@@ -41,3 +41,12 @@ if (missing.length > 0) {
     process.exit(1);
   }
 }
+
+// The native front of `kiln cc` (Linux/macOS): rebuilt when its source is newer than the binary.
+const shimSrc = 'client/cc/native/kiln-cc.c';
+const shim = 'client/cc/native/kiln-cc';
+if (has('gcc') && (!existsSync(shim) || statSync(shim).mtimeMs < statSync(shimSrc).mtimeMs)) {
+  const kilnJs = new URL('../client/bin/kiln.js', import.meta.url).pathname;
+  const r = spawnSync('gcc', ['-O2', '-o', shim, shimSrc, `-DKILN_JS="${kilnJs}"`], { stdio: 'inherit' });
+  if (r.status !== 0) console.error('setup: could not build client/cc/native/kiln-cc; kiln cc still works through node');
+}

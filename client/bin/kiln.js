@@ -7,7 +7,10 @@ register();
 const args = process.argv.slice(2);
 const { ccArgv } = await import('../cc/detect.ts');
 const compile = ccArgv(args);
-if (compile) {
+if (args[0] === 'cc-daemon') {
+  const { runDaemon } = await import('../cc/daemon.ts');
+  await runDaemon(process.env, Number(process.env.KILN_CC_DAEMON_IDLE_MS) || undefined);
+} else if (compile) {
   const { runCcCli } = await import('../cc/cli.ts');
   await runCcCli(compile);
 } else {

@@ -50,7 +50,7 @@ function classify(status: number, body: unknown): Fallback {
 async function remote(plan: RemotePlan, argv: string[], s: CcSettings, io: CcIo): Promise<number> {
   const pre = await preprocess(plan.preprocessArgv, io.cwd, io.env, io.stderr);
   if (pre.code !== 0) {
-    recordEvent('error');
+    recordEvent('error', undefined, { env: io.env });
     return pre.code; // the preprocessor's diagnostics are the compiler's: the user's error
   }
   if (pre.text.byteLength > INLINE_MAX)
@@ -114,7 +114,7 @@ async function remote(plan: RemotePlan, argv: string[], s: CcSettings, io: CcIo)
   io.stdout.write(Buffer.from(job.result.stdout, 'base64'));
   io.stderr.write(Buffer.from(job.result.stderr, 'base64'));
   if (job.exitCode !== 0) {
-    recordEvent('error');
+    recordEvent('error', undefined, { env: io.env });
     return job.exitCode; // a compile error: the same diagnostics and exit code as a local gcc
   }
   const obj = job.result.files.find((f) => f.path === plan.remoteOutput);
@@ -122,7 +122,7 @@ async function remote(plan: RemotePlan, argv: string[], s: CcSettings, io: CcIo)
   const tmp = `${plan.output}.kiln-${process.pid}.tmp`;
   await writeFile(tmp, Buffer.from(obj.data, 'base64'));
   await rename(tmp, plan.output);
-  recordEvent(job.state === 'cached' ? 'hit' : 'miss');
+  recordEvent(job.state === 'cached' ? 'hit' : 'miss', undefined, { env: io.env });
   return 0;
 }
 
@@ -134,11 +134,11 @@ export async function kilnCc(argv: string[], io: CcIo): Promise<number> {
   const local = (): Promise<number> =>
     runLocal(argv, { cwd: io.cwd, stdout: io.stdout, stderr: io.stderr, env: io.env });
   if (!plan.distributable) {
-    recordEvent('local', plan.reason);
+    recordEvent('local', plan.reason, { env: io.env });
     return local();
   }
   if (!s.gateway) {
-    recordEvent('fallback', 'unreachable');
+    recordEvent('fallback', 'unreachable', { env: io.env });
     if (s.verbose) io.stderr.write('kiln cc: no gateway configured (KILN_GATEWAY); compiling locally\n');
     return local();
   }
@@ -146,7 +146,7 @@ export async function kilnCc(argv: string[], io: CcIo): Promise<number> {
     return await remote(plan, argv, s, io);
   } catch (err) {
     if (!(err instanceof Fallback)) throw err;
-    recordEvent('fallback', err.why);
+    recordEvent('fallback', err.why, { env: io.env });
     if (s.verbose) io.stderr.write(`kiln cc: farm failed (${err.why}: ${err.message}); compiling locally\n`);
     return local();
   }

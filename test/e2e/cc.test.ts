@@ -16,6 +16,7 @@ import { readStats } from '../../client/cc/stats.ts';
 
 const run = promisify(execFile);
 const KILN = fileURLToPath(new URL('../../client/bin/kiln.js', import.meta.url));
+const SHIM = fileURLToPath(new URL('../../client/cc/native/kiln-cc', import.meta.url));
 const FILES = 8;
 
 async function project(dir: string): Promise<void> {
@@ -53,6 +54,8 @@ describe('kiln cc under make', { timeout: 300_000 }, () => {
       KILN_GATEWAY: farm.url,
       KILN_TOKEN: farm.token,
       KILN_STATS_FILE: join(work, 'stats.json'),
+      KILN_CC_SOCKET: join(work, 'cc.sock'),
+      KILN_CC_DAEMON_IDLE_MS: '3000',
     };
   });
   after(async () => {
@@ -68,7 +71,7 @@ describe('kiln cc under make', { timeout: 300_000 }, () => {
     await project(local);
     await cp(local, farmed, { recursive: true });
     await make(local, ['CC=gcc']);
-    await make(farmed, [`CC=node ${KILN} cc gcc`]);
+    await make(farmed, [`CC=${SHIM} gcc`]); // the native front and its daemon, as make uses them
     for (const f of (await readdir(local)).filter((n) => n.endsWith('.o') || n.endsWith('.d'))) {
       assert.deepEqual(await readFile(join(farmed, f)), await readFile(join(local, f)), `${f} is identical`);
     }
@@ -117,7 +120,7 @@ describe('kiln cc under make', { timeout: 300_000 }, () => {
       env: statsEnv,
     });
     await farm.stopGateway();
-    await make(dir, [`CC=node ${KILN} cc gcc`], statsEnv);
+    await make(dir, [`CC=${SHIM} gcc`], statsEnv);
     const app = await run(join(dir, 'app'));
     assert.equal(app.stdout, '3\n');
     const out = await run('node', [KILN, 'stats', '--json'], { env: statsEnv });

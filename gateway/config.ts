@@ -3,6 +3,18 @@ import { z } from 'zod';
 import { authConfigSchema } from './auth/config.ts';
 import { cacheConfigSchema } from './action-cache.ts';
 
+/** Where the farm's Redis is; shared by gateway and builder configs. */
+export const redisConfigSchema = z
+  .object({
+    url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL'),
+    /** Key prefix of this farm. @default "kiln" */
+    prefix: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+$/)
+      .default('kiln'),
+  })
+  .strict();
+
 export const storageConfigSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('local'), dir: z.string().min(1) }).strict(),
   z
@@ -58,16 +70,7 @@ export const gatewayConfigSchema = z
       })
       .strict()
       .default({ host: '127.0.0.1', port: 8420 }),
-    redis: z
-      .object({
-        url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL'),
-        /** @default "kiln" */
-        prefix: z
-          .string()
-          .regex(/^[A-Za-z0-9_.-]+$/)
-          .default('kiln'),
-      })
-      .strict(),
+    redis: redisConfigSchema,
     storage: storageConfigSchema,
     auth: authConfigSchema,
     limits: gatewayLimitsSchema.default(gatewayLimitsSchema.parse({})),

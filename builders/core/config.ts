@@ -3,7 +3,7 @@ import { cpus, hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { PLATFORMS } from '../../protocol/job.ts';
-import { storageConfigSchema } from '../../gateway/config.ts';
+import { redisConfigSchema, storageConfigSchema } from '../../gateway/config.ts';
 
 function hostPlatform(): (typeof PLATFORMS)[number] {
   if (process.platform === 'freebsd') return 'freebsd-amd64';
@@ -34,15 +34,7 @@ export const builderConfigSchema = z
       .default(10 * 1024 ** 3),
     /** Lease length; heartbeats renew it at half this. @default 10000 */
     leaseMs: z.number().int().min(500).max(600_000).default(10_000),
-    redis: z
-      .object({
-        url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL'),
-        prefix: z
-          .string()
-          .regex(/^[A-Za-z0-9_.-]+$/)
-          .default('kiln'),
-      })
-      .strict(),
+    redis: redisConfigSchema,
     storage: storageConfigSchema,
     sandbox: z
       .object({

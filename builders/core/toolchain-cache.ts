@@ -9,13 +9,11 @@
  *   .tmp-<hex>/          a download or unpack in progress (removed at start)
  *   .trash-<hex>/        an evicted toolchain being removed (removed at start)
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { lstat, mkdir, readFile, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import type { ReadableStream as NodeWebStream } from 'node:stream/web';
+import { downloadVerified } from './download.ts';
 import { extractTar } from '../../archive/extract.ts';
 import type { ArchiveLimits } from '../../archive/limits.ts';
 import { isDigest } from '../../protocol/digest.ts';
@@ -206,26 +204,16 @@ async function download(
   tmp: string,
   limits: Partial<ArchiveLimits>,
 ): Promise<Meta> {
-  const body = await store.get(toolchainKey(digest));
-  if (!body) throw new KilnError('ERR_NOT_FOUND', `toolchain ${digest} is not in the store: push it again`);
   const archive = join(tmp, 'archive');
-  const hash = createHash('sha256');
-  let archiveBytes = 0;
-  const meter = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      hash.update(chunk);
-      archiveBytes += chunk.length;
-      cb(null, chunk);
-    },
-  });
-  await pipeline(Readable.fromWeb(body as NodeWebStream<Uint8Array>), meter, createWriteStream(archive));
-  const actual = hash.digest('hex');
-  if (actual !== digest) {
-    throw new KilnError(
-      'ERR_DIGEST_MISMATCH',
-      `toolchain ${digest} is corrupt in the store (its ${archiveBytes} bytes hash to ${actual}): push it again`,
-    );
-  }
+  const missing = new KilnError('ERR_NOT_FOUND', `toolchain ${digest} is not in the store: push it again`);
+  const archiveBytes = await downloadVerified(
+    store,
+    toolchainKey(digest),
+    digest,
+    archive,
+    `toolchain ${digest}`,
+    missing,
+  );
   try {
     const r = await extractTar(createReadStream(archive), join(tmp, 'root'), limits);
     return { digest, bytes: r.bytes, entries: r.entries, archiveBytes };

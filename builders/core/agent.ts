@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { mkdir } from 'node:fs/promises';
 import type { Redis } from 'ioredis';
+import { KilnError } from '../../protocol/errors.ts';
 import type { BuilderInfo } from '../../protocol/keys.ts';
 import type { BlobStore } from '../../storage/port.ts';
 import type { RedisFarm } from '../../redis/farm.ts';
@@ -104,7 +105,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     () => {
       info.warm = toolchains.warm();
       renewLease(o.farm, info, o.leaseMs).catch((err: Error) => {
-        if (err.message.includes('lost its lease')) {
+        if (err instanceof KilnError && err.code === 'ERR_CONFLICT') {
           leaseLost = err;
           stopping = true;
           for (const c of running.values()) c.abort();

@@ -30,7 +30,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect, createServer } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -499,6 +499,7 @@ const median = (xs: number[]): number => {
 const PROFILE_REPS = 5;
 /** A mid-sized translation unit of Lua. */
 const PROFILE_FILE = 'lapi.c';
+const TSX_ONLY = "const { register } = await import('tsx/esm/api'); register();";
 
 async function profileCompile(farm: DevFarm, tree: string): Promise<void> {
   const src = join(tree, 'src');
@@ -529,6 +530,11 @@ async function profileCompile(farm: DevFarm, tree: string): Promise<void> {
     const load = loadavg()[0]!;
     await step('node -e 0 (bare Node start)', () => timed(process.execPath, ['-e', '0']));
     await step('gcc --version', () => timed('gcc', ['--version']));
+    await step(
+      'node + tsx register, no kiln code',
+      () => timed(process.execPath, ['--input-type=module', '-e', TSX_ONLY], { cwd: REPO }),
+      'what running TypeScript unbuilt costs',
+    );
     await step(
       'kiln cc gcc --version (client start, runs locally)',
       () => timed(kilnCmd!, [...kilnArgs, '--version'], { env }),
@@ -585,8 +591,14 @@ async function profileCompile(farm: DevFarm, tree: string): Promise<void> {
     rows.push(['  of the miss: the rest (HTTP, JSON, base64, wake-up)', rt - q - r, NaN, '']);
 
     // The whole thing, as make runs it.
-    const cc = (nonce: string): Promise<Timed> =>
-      timed(kilnCmd!, [...kilnArgs, ...argv.slice(1), `-DKILN_BENCH_NONCE=${nonce}`], { cwd: src, env });
+    // A -D does not change the action key (the farm compiles preprocessed text): a miss needs new
+    // text, so each miss compiles a copy under a new name (the line markers carry it).
+    const cc = async (nonce: string): Promise<Timed> => {
+      const copy = `kbench-${nonce}.c`;
+      if (!existsSync(join(scratch, copy))) await copyFile(join(src, PROFILE_FILE), join(scratch, copy));
+      const args = [...flags, `-I${src}`, '-c', '-o', join(scratch, 'y.o'), copy];
+      return timed(kilnCmd!, [...kilnArgs, ...args], { cwd: scratch, env });
+    };
     await step('kiln cc gcc -c (end to end, miss)', (i) => cc(`${tag}cc${i}`), 'CPU: client side only');
     await cc(`${tag}cchit`);
     await step('kiln cc gcc -c (end to end, hit)', () => cc(`${tag}cchit`), 'CPU: client side only');

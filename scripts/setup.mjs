@@ -22,7 +22,13 @@ const lock = 'package-lock.json';
 const marker = 'node_modules/.package-lock.json';
 if (!existsSync(marker) || statSync(marker).mtimeMs < statSync(lock).mtimeMs) {
   console.error('setup: installing npm packages (npm ci)');
-  execFileSync('npm', ['ci', '--no-audit', '--no-fund'], { stdio: 'inherit' });
+  const ci = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { stdio: 'inherit' });
+  if (ci.status !== 0) {
+    // A registry that serves only this platform's optional binaries (e.g. @deno/*) makes `npm ci`
+    // refuse the lock file; `npm install --no-save` installs the same locked versions and skips them.
+    console.error('setup: npm ci failed; installing the locked versions with npm install --no-save');
+    execFileSync('npm', ['install', '--no-save', '--no-audit', '--no-fund'], { stdio: 'inherit' });
+  }
 }
 
 const wanted = process.argv.includes('--test') ? [...DEBIAN, ...DEBIAN_TEST] : DEBIAN;

@@ -36,12 +36,12 @@ export type StorageConfig = z.infer<typeof storageConfigSchema>;
 
 export const gatewayLimitsSchema = z
   .object({
-    /** Largest JSON request body. @default 1 MiB */
+    /** Largest JSON request body; the inline inputs of the fast path count (kiln cc sends up to 6 MiB of preprocessed source). @default 16 MiB */
     maxJsonBytes: z
       .number()
       .int()
       .min(1024)
-      .default(1 << 20),
+      .default(16 << 20),
     /** Largest blob uploaded through the gateway (bigger ones go by presigned URL). @default 64 MiB */
     maxInlineBlobBytes: z
       .number()

@@ -1,7 +1,9 @@
 /**
  * Configuration files (TOML) with environment overrides, validated with every problem reported
- * at once, each with its path. An environment variable `KILN_A__B=value` sets `a.b` (keys are
- * lower-cased, `__` nests; the value is parsed as JSON when it can be, else taken as a string).
+ * at once, each with its path. `KILN_A__B=value` sets `a.b` (`__` nests; each part is lower-cased
+ * and `_x` becomes `X`, so `KILN_LIMITS__MAX_ATTEMPTS` sets `limits.maxAttempts`); a variable with
+ * no `__` sets a top-level key that is not a section, when the schema has one by that name
+ * (`KILN_SLOTS`, `KILN_WORK_DIR`). The value is parsed as JSON when it can be, else a string.
  */
 import { readFileSync } from 'node:fs';
 import { parse as parseToml } from 'smol-toml';
@@ -15,12 +17,21 @@ function camel(s: string): string {
   return s.toLowerCase().replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
 }
 
-/** Applies `KILN_X__Y` variables (not the plain ones such as KILN_TOKEN) to `base`. */
-export function envOverrides(base: Obj, env: NodeJS.ProcessEnv, prefix = 'KILN_'): Obj {
+/**
+ * Applies `KILN_X__Y` variables to `base`, and `KILN_X` ones for the plain top-level keys named in
+ * `topLevel` (so client settings such as KILN_TOKEN never reach a server config).
+ */
+export function envOverrides(
+  base: Obj,
+  env: NodeJS.ProcessEnv,
+  prefix = 'KILN_',
+  topLevel: readonly string[] = [],
+): Obj {
   const out = structuredClone(base);
   for (const [name, raw] of Object.entries(env)) {
-    if (!name.startsWith(prefix) || raw === undefined || !name.includes('__')) continue;
+    if (!name.startsWith(prefix) || raw === undefined) continue;
     const path = name.slice(prefix.length).split('__').map(camel);
+    if (path.length === 1 && !topLevel.includes(path[0]!)) continue;
     let node: Obj = out;
     for (const seg of path.slice(0, -1)) {
       if (typeof node[seg] !== 'object' || node[seg] === null) node[seg] = {};
@@ -35,6 +46,19 @@ export function envOverrides(base: Obj, env: NodeJS.ProcessEnv, prefix = 'KILN_'
     node[path.at(-1)!] = value;
   }
   return out;
+}
+
+/** The top-level keys of an object schema that are not sections (objects) themselves. */
+function plainKeys(schema: z.ZodType): string[] {
+  const shape = (schema as unknown as { shape?: Record<string, z.ZodType> }).shape;
+  if (!shape) return [];
+  return Object.entries(shape)
+    .filter(([, t]) => {
+      let inner = t as unknown as { def?: { type?: string; innerType?: unknown } };
+      while (inner.def?.innerType) inner = inner.def.innerType as typeof inner;
+      return inner.def?.type !== 'object';
+    })
+    .map(([k]) => k);
 }
 
 /** Reads a TOML file (if given), applies the environment, validates. */
@@ -56,7 +80,7 @@ export function loadConfig<S extends z.ZodType>(
       throw new KilnError('ERR_CONFIG', `${opts.file} is not valid TOML: ${(err as Error).message}`);
     }
   }
-  data = envOverrides(data, opts.env ?? process.env);
+  data = envOverrides(data, opts.env ?? process.env, 'KILN_', plainKeys(schema));
   const r = schema.safeParse(data);
   if (r.success) return r.data;
   const problems = formatIssues(r.error.issues);

@@ -1,5 +1,5 @@
 /**
- * The gateway's HTTP API suite: one real farm (redis-server, local store, bwrap builder) behind a
+ * The gateway's HTTP API suite: one real farm (redis-server, s3rver, bwrap builder) behind a
  * gateway started by `launcher` — in-process Node, or a Deno process. Every case asserts status,
  * body and, where it matters, what the builder did.
  */
@@ -13,6 +13,7 @@ import { startDevFarm, type DevFarm, type GatewayLauncher } from '../../server/d
 import { redisKeys } from '../../protocol/keys.ts';
 import { signJobToken } from '../../protocol/token.ts';
 import { startJwksServer, strayKey, type JwksServer } from '../helpers/jwks.ts';
+import { startS3rver, type S3rverHandle } from '../helpers/s3rver.ts';
 import { api, codeOf, readLog, waitJob, type Client } from '../helpers/http.ts';
 
 const OTHER_TOKEN = 'other-tenant-token-' + randomBytes(8).toString('hex');
@@ -40,12 +41,23 @@ export function gatewayApiSuite(label: string, launcher?: GatewayLauncher): void
   describe(`gateway HTTP API on ${label}`, { timeout: 170_000 }, () => {
     let farm: DevFarm;
     let jwks: JwksServer;
+    let s3: S3rverHandle;
     let c: Client;
     let other: Client;
 
     before(async () => {
       jwks = await startJwksServer();
+      s3 = await startS3rver();
       farm = await startDevFarm({
+        s3: {
+          type: 's3',
+          bucket: s3.bucket,
+          prefix: '',
+          region: 'us-east-1',
+          endpoint: s3.endpoint,
+          accessKeyId: s3.accessKeyId,
+          secretAccessKey: s3.secretAccessKey,
+        },
         builders: 1,
         slots: 3,
         port: 0,
@@ -70,6 +82,7 @@ export function gatewayApiSuite(label: string, launcher?: GatewayLauncher): void
     after(async () => {
       await farm?.stop();
       await jwks?.stop();
+      await s3?.stop();
     });
 
     it('answers health, readiness and status', async () => {
@@ -116,7 +129,7 @@ export function gatewayApiSuite(label: string, launcher?: GatewayLauncher): void
       await bad({ json: { argv: ['true'], limits: { timeoutSec: 'soon' } } }, 400, 'ERR_VALIDATION');
       await bad({ json: { argv: ['true'], outputs: ['../etc/passwd'] } }, 400, 'ERR_VALIDATION');
       await bad(
-        { json: { argv: ['x'.repeat(100)], env: { PAD: 'y'.repeat(9_000_000) } } },
+        { json: { argv: ['x'.repeat(100)], env: { PAD: 'y'.repeat(17_000_000) } } },
         413,
         'ERR_TOO_LARGE',
       );

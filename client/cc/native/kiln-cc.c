@@ -152,12 +152,15 @@ int main(int argc, char **argv) {
   int fd = connect_or_start(path);
   if (fd < 0 || write_all(fd, b.data, b.len) < 0) return run_node(argc, argv);
 
+  int answered = 0;
   for (;;) {
     char head[5];
     if (read_all(fd, head, 5) < 0) {
+      if (!answered) return run_node(argc, argv); /* nothing was said yet: do it all again without the daemon */
       fprintf(stderr, "kiln-cc: the kiln cc daemon went away mid-compile\n");
       return 70;
     }
+    answered = 1;
     uint32_t n;
     memcpy(&n, head + 1, 4);
     char *payload = malloc(n + 1);

@@ -128,7 +128,7 @@ export async function startDevFarm(o: DevFarmOptions = {}): Promise<DevFarm> {
       return new Promise((resolve, reject) => {
         const child = spawn(process.execPath, [KILN_BIN, 'builder', '--config', builderToml], {
           stdio: ['ignore', 'ignore', 'pipe'],
-          env: { ...process.env, NODE_OPTIONS: '' },
+          env: { ...process.env, NODE_OPTIONS: '', KILN_PARENT_PID: String(process.pid) },
         });
         builders.push(child);
         let buf = '';

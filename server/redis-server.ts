@@ -34,13 +34,23 @@ export async function startLocalRedis(bin = 'redis-server'): Promise<LocalRedis>
   }
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'kiln-redis-'));
-  const child = spawn(
-    bin,
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    dir,
+  ];
+  // With setpriv (util-linux), the server dies with us even if we are SIGKILLed.
+  const withParent = spawnSync('setpriv', ['--pdeathsig', 'TERM', 'true']).status === 0;
+  const child = withParent
+    ? spawn('setpriv', ['--pdeathsig', 'TERM', bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   await new Promise<void>((resolve, reject) => {
     const onData = (d: Buffer): void => {

@@ -3,7 +3,7 @@ import { builderConfigSchema } from '../../builders/core/config.ts';
 import { loadConfig } from '../../server/load-config.ts';
 import { startBuilder } from '../../server/builder.ts';
 import type { Command } from '../command.ts';
-import { logger, untilStopped } from './daemon.ts';
+import { logger, untilStopped, watchParent } from './daemon.ts';
 
 export const builder: Command<{ config?: string }> = {
   command: 'builder',
@@ -13,14 +13,19 @@ export const builder: Command<{ config?: string }> = {
     const cfg = loadConfig(builderConfigSchema, { ...(a.config ? { file: a.config } : {}), env: io.env });
     const log = logger(io, `builder ${cfg.name}`);
     const b = await startBuilder(cfg, log);
+    watchParent(io, log);
+    // Stopping waits for running jobs to end and the lease to be given up, but never forever
+    // (Redis may be gone too).
+    const close = (): Promise<unknown> =>
+      Promise.race([b.close(), new Promise((r) => setTimeout(r, 15_000).unref())]);
     try {
       await untilStopped(io, b.agent.done);
     } catch (err) {
       log(`stopping: ${(err as Error).message}`);
-      await b.close();
+      await close();
       return 1;
     }
-    await b.close();
+    await close();
     return 0;
   },
 };

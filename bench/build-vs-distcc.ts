@@ -22,7 +22,8 @@
  *
  * KILN_BENCH_CC: the compiler command of the kiln variants, in place of `gcc` (so another kiln
  * client can be benched; split on white space where the bench runs it itself).
- * @default "node <repo>/client/bin/kiln.js cc gcc"
+ * @default "<repo>/client/cc/native/kiln-cc gcc" (the native front and its daemon) when it is
+ * built, else "node <repo>/client/bin/kiln.js cc gcc"
  *
  * Files: bench/.work/lua5.4/ (the download, reused; the upstream tree extracted once),
  * bench/.work/runs/ (one tree per build, with make.log, kept for inspection until the next run).
@@ -60,7 +61,10 @@ const PROFILE: 'auto' | 'always' | 'never' = process.argv.includes('--no-profile
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const WORK = join(REPO, 'bench', '.work');
 const KILN_BIN = join(REPO, 'client', 'bin', 'kiln.js');
-const KILN_CC = process.env.KILN_BENCH_CC || `${process.execPath} ${KILN_BIN} cc gcc`;
+/** The native front (built by scripts/setup.mjs) is how make runs kiln on Linux; else the Node client. */
+const SHIM = join(REPO, 'client', 'cc', 'native', 'kiln-cc');
+const KILN_CC =
+  process.env.KILN_BENCH_CC || (existsSync(SHIM) ? `${SHIM} gcc` : `${process.execPath} ${KILN_BIN} cc gcc`);
 /** The Makefile's own `CC` is `gcc -std=gnu99`: every variant keeps the flag. */
 const STD = '-std=gnu99';
 /** Kiln cold must be at most this many times local (issue 5). */
@@ -138,6 +142,46 @@ function freePort(): Promise<number> {
       srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
     });
   });
+}
+
+let clockTicks = 0;
+
+/** CPU (ms) of processes plus the children they have reaped, from /proc (Linux). */
+async function procCpuMs(pids: number[]): Promise<number> {
+  if (!clockTicks) clockTicks = Number((await run('getconf', ['CLK_TCK'])).stdout.trim()) || 100;
+  let ticks = 0;
+  for (const pid of pids) {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => null);
+    if (!stat) continue;
+    // After "(comm) ": state ppid pgrp … utime(14) stime(15) cutime(16) cstime(17), 1-based.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+  }
+  return (ticks * 1000) / clockTicks;
+}
+
+/** Busy CPU (ms) of the whole machine since boot, from /proc/stat: every process, ours or not. */
+async function machineCpuMs(): Promise<number> {
+  if (!clockTicks) await procCpuMs([]);
+  const first = (await readFile('/proc/stat', 'utf8'))
+    .split('\n')[0]!
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = first;
+  return ((user + nice + system + irq + softirq + steal) * 1000) / clockTicks;
+}
+
+/** The processes of a process group. */
+async function groupPids(pgid: number): Promise<number[]> {
+  const pids: number[] = [];
+  for (const d of await readdir('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    const stat = await readFile(`/proc/${d}/stat`, 'utf8').catch(() => null);
+    if (stat && Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) === pgid) pids.push(Number(d));
+  }
+  return pids;
 }
 
 function canConnect(port: number): Promise<boolean> {
@@ -260,6 +304,10 @@ interface Build {
   dir: string;
   wallMs: number;
   cpuMs: number;
+  /** CPU of the servers: distccd, or the farm's agents, redis and gateway (not the sandboxed jobs). */
+  serverCpuMs?: number;
+  /** Busy CPU of the whole machine during the build (anything else running included). */
+  machineCpuMs: number;
   load: number;
   /** distcc: jobs distccd completed. kiln: compiles the farm served (hits + misses). */
   remote?: number;
@@ -282,8 +330,13 @@ async function freshTree(upstream: string, name: string): Promise<string> {
   return dir;
 }
 
-async function make(dir: string, cc: string, env: NodeJS.ProcessEnv): Promise<Timed> {
+async function make(
+  dir: string,
+  cc: string,
+  env: NodeJS.ProcessEnv,
+): Promise<Timed & { machineCpuMs: number }> {
   const log = join(dir, 'make.log');
+  const m0 = await machineCpuMs();
   const t = await timed('make', ['-C', 'src', `-j${JOBS}`, `CC=${cc} ${STD}`, 'linux'], {
     cwd: dir,
     env,
@@ -293,7 +346,7 @@ async function make(dir: string, cc: string, env: NodeJS.ProcessEnv): Promise<Ti
     const text = await readFile(log, 'utf8').catch(() => '');
     throw new Error(`make failed (exit ${t.code}) in ${dir}:\n${text.slice(-3000)}`);
   }
-  return t;
+  return { ...t, machineCpuMs: (await machineCpuMs()) - m0 };
 }
 
 /** Exercises the interpreter (strings, tables, coroutines, integers, utf8, pack, errors). */
@@ -338,6 +391,8 @@ async function sameObjects(dir: string, ref: string): Promise<string> {
 
 interface Distccd {
   hosts: string;
+  /** CPU so far of distccd and its workers. */
+  cpuMs(): Promise<number>;
   log: string;
   clientDir: string;
   stop(): Promise<void>;
@@ -381,7 +436,10 @@ async function startDistccd(): Promise<Distccd> {
   cleanups.add(stop);
   for (let i = 0; i < 100; i++) {
     if (spawnError || child.exitCode !== null) break;
-    if (await canConnect(port)) return { hosts: `127.0.0.1:${port}/${JOBS}`, log, clientDir, stop };
+    if (await canConnect(port)) {
+      const cpuMs = async (): Promise<number> => procCpuMs(await groupPids(child.pid!));
+      return { hosts: `127.0.0.1:${port}/${JOBS}`, cpuMs, log, clientDir, stop };
+    }
     await sleep(50);
   }
   const text = await readFile(log, 'utf8').catch(() => '');
@@ -396,8 +454,10 @@ async function distccBuild(upstream: string, rep: number): Promise<Build> {
     const env: NodeJS.ProcessEnv = { ...baseEnv(), DISTCC_HOSTS: d.hosts, DISTCC_DIR: d.clientDir };
     delete env.DISTCC_VERBOSE;
     const load = loadavg()[0]!;
+    const cpu0 = await d.cpuMs();
     const t = await make(dir, 'distcc gcc', env);
     await sleep(200); // the log's last lines
+    const serverCpuMs = (await d.cpuMs()) - cpu0;
     const log = await readFile(d.log, 'utf8').catch(() => '');
     const makeLog = await readFile(join(dir, 'make.log'), 'utf8');
     const ok = log.match(/COMPILE_OK/g)?.length ?? 0;
@@ -409,6 +469,8 @@ async function distccBuild(upstream: string, rep: number): Promise<Build> {
       dir,
       wallMs: t.wallMs,
       cpuMs: t.cpuMs,
+      serverCpuMs,
+      machineCpuMs: t.machineCpuMs,
       load,
       remote: ok,
       fallbacks: fellBack,
@@ -442,6 +504,8 @@ function kilnEnv(farm: DevFarm, statsFile: string): NodeJS.ProcessEnv {
     KILN_TOKEN: farm.token,
     KILN_STATS_FILE: statsFile,
     XDG_CONFIG_HOME: join(WORK, 'empty-config'), // no kiln.toml: no preset, the builders' host gcc
+    KILN_CC_SOCKET: join(WORK, 'cc.sock'), // this bench's own kiln cc daemon, gone 20 s after the last build
+    KILN_CC_DAEMON_IDLE_MS: '20000',
   };
 }
 
@@ -463,7 +527,14 @@ async function kilnBuild(upstream: string, farm: DevFarm, variant: Variant, rep:
   const statsFile = join(dir, 'kiln-stats.json');
   await mkdir(join(WORK, 'empty-config'), { recursive: true });
   const load = loadavg()[0]!;
+  const farmPids = [...farm.builders.map((b) => b.pid), farm.redis.child.pid].filter(
+    (p): p is number => p !== undefined,
+  );
+  const cpu0 =
+    (await procCpuMs(farmPids)) + process.cpuUsage().user / 1000 + process.cpuUsage().system / 1000;
   const t = await make(dir, KILN_CC, kilnEnv(farm, statsFile));
+  const cpu1 =
+    (await procCpuMs(farmPids)) + process.cpuUsage().user / 1000 + process.cpuUsage().system / 1000;
   const s = await readKilnStats(statsFile);
   const why = [
     Object.keys(s.fallbackReasons).length ? `fallbacks: ${reasons(s.fallbackReasons)}` : '',
@@ -477,6 +548,8 @@ async function kilnBuild(upstream: string, farm: DevFarm, variant: Variant, rep:
     dir,
     wallMs: t.wallMs,
     cpuMs: t.cpuMs,
+    serverCpuMs: cpu1 - cpu0,
+    machineCpuMs: t.machineCpuMs,
     load,
     remote: s.remote,
     hits: s.cacheHits,
@@ -635,6 +708,7 @@ function line(b: Build, localMs: number | null): string {
     .join(', ');
   return (
     `${b.variant.padEnd(10)} ${secs(b.wallMs).padStart(7)} s ${ratio.padStart(7)}  cpu ${secs(b.cpuMs).padStart(6)} s` +
+    ` + server ${b.serverCpuMs === undefined ? '-' : secs(b.serverCpuMs)} s, machine ${secs(b.machineCpuMs)} s` +
     `  load ${b.load.toFixed(2).padStart(5)}  objs=local ${(b.same ?? '-').padStart(5)}  check ${b.check}` +
     (counts ? `  [${counts}]` : '') +
     (b.detail ? `  (${b.detail})` : '')
@@ -682,7 +756,16 @@ async function main(): Promise<void> {
     const dir = await freshTree(upstream, `local-${rep}`);
     const load = loadavg()[0]!;
     const t = await make(dir, 'gcc', baseEnv());
-    const local: Build = { variant: 'local', rep, dir, wallMs: t.wallMs, cpuMs: t.cpuMs, load, check: '' };
+    const local: Build = {
+      variant: 'local',
+      rep,
+      dir,
+      wallMs: t.wallMs,
+      cpuMs: t.cpuMs,
+      machineCpuMs: t.machineCpuMs,
+      load,
+      check: '',
+    };
     await record(local, undefined);
 
     const d = await distccBuild(upstream, rep);
@@ -729,7 +812,7 @@ async function main(): Promise<void> {
         .join(' ')}`,
   );
   console.log(
-    `${'variant'.padEnd(10)} ${'wall s'.padStart(7)} ${'× local'.padStart(8)} ${'cpu s'.padStart(7)}  ${'remote'.padStart(6)} ${'hits'.padStart(5)} ${'local'.padStart(5)} ${'fallb.'.padStart(6)}  load before`,
+    `${'variant'.padEnd(10)} ${'wall s'.padStart(7)} ${'× local'.padStart(8)} ${'cpu s'.padStart(7)} ${'server'.padStart(7)} ${'machine'.padStart(7)}  ${'remote'.padStart(6)} ${'hits'.padStart(5)} ${'local'.padStart(5)} ${'fallb.'.padStart(6)}  load before`,
   );
   const med: Partial<Record<Variant, number>> = {};
   for (const v of ['local', 'distcc', 'kiln cold', 'kiln warm'] as const) {
@@ -746,13 +829,18 @@ async function main(): Promise<void> {
     };
     console.log(
       `${v.padEnd(10)} ${secs(w).padStart(7)} ${`${(w / localMed).toFixed(2)}×`.padStart(8)} ` +
-        `${secs(median(bs.map((b) => b.cpuMs))).padStart(7)}  ${n((b) => b.remote).padStart(6)} ` +
+        `${secs(median(bs.map((b) => b.cpuMs))).padStart(7)} ` +
+        `${(bs[0]!.serverCpuMs === undefined ? '-' : secs(median(bs.map((b) => b.serverCpuMs ?? 0)))).padStart(7)} ` +
+        `${secs(median(bs.map((b) => b.machineCpuMs))).padStart(7)}  ` +
+        `${n((b) => b.remote).padStart(6)} ` +
         `${n((b) => b.hits).padStart(5)} ${n((b) => b.local).padStart(5)} ${n((b) => b.fallbacks).padStart(6)}  ` +
         bs.map((b) => b.load.toFixed(2)).join(' '),
     );
   }
   console.log(
-    'cpu s: CPU of make and its children (the kiln and distcc clients included; distccd and the farm not).',
+    'CPU seconds. cpu: make and its children (the kiln and distcc clients included). server: distccd, or the\n' +
+      "farm's builder agents, redis and in-process gateway (NOT the sandboxed compilers: their CPU does not reach\n" +
+      "the agent's rusage). machine: every busy CPU of this machine during the build, other work included.",
   );
   if (med.local && med['kiln cold'] && med.distcc && med['kiln warm']) {
     const cold = med['kiln cold'] / med.local;

@@ -54,5 +54,6 @@ const shim = 'client/cc/native/kiln-cc';
 if (has('gcc') && (!existsSync(shim) || statSync(shim).mtimeMs < statSync(shimSrc).mtimeMs)) {
   const kilnJs = new URL('../client/bin/kiln.js', import.meta.url).pathname;
   const r = spawnSync('gcc', ['-O2', '-o', shim, shimSrc, `-DKILN_JS="${kilnJs}"`], { stdio: 'inherit' });
-  if (r.status !== 0) console.error('setup: could not build client/cc/native/kiln-cc; kiln cc still works through node');
+  if (r.status !== 0)
+    console.error('setup: could not build client/cc/native/kiln-cc; kiln cc still works through node');
 }

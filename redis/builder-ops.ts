@@ -2,11 +2,11 @@
 import type { Redis } from 'ioredis';
 import type { BuilderInfo } from '../protocol/keys.ts';
 import { STREAM_GROUP } from '../protocol/keys.ts';
-import type { JobMessage } from '../gateway/ports.ts';
+import type { JobMessage, JobRecord } from '../gateway/ports.ts';
 import type { RedisFarm } from './farm.ts';
 import { FINISHED_TTL_SEC } from './farm.ts';
 import { scriptError, LUA } from './codes.ts';
-import { resultPairs, type JobResultFields } from './job-hash.ts';
+import { parseJobHash, resultPairs, type JobResultFields } from './job-hash.ts';
 
 /** How long a builder's token key outlives its last heartbeat, so tokens it signed still verify. @default 2 days */
 export const BUILDER_KEY_TTL_SEC = 2 * 86_400;
@@ -165,4 +165,9 @@ export async function appendLog(
 /** True when someone asked to stop the job. */
 export async function cancelRequested(farm: RedisFarm, jobId: string): Promise<boolean> {
   return (await farm.redis.hget(farm.keys.job(jobId), 'cancel')) === '1';
+}
+
+/** The whole job as the builder runs it, inline files included. */
+export async function jobToRun(farm: RedisFarm, jobId: string): Promise<JobRecord | null> {
+  return parseJobHash(await farm.redis.hgetall(farm.keys.job(jobId)));
 }

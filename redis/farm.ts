@@ -5,7 +5,7 @@ import type { BuilderInfo, Keys } from '../protocol/keys.ts';
 import { redisKeys } from '../protocol/keys.ts';
 import { defineScripts, type Scripts } from './scripts.ts';
 import { scriptError } from './codes.ts';
-import { newJobFields, parseJobHash } from './job-hash.ts';
+import { newJobFields, parseJobHash, STATUS_FIELDS, statusHash } from './job-hash.ts';
 import { appendMarker, readLogEntries } from './log-stream.ts';
 import { createJobEvents, type JobEvents } from './events.ts';
 
@@ -58,7 +58,7 @@ export function createRedisFarm(redis: Redis, sub: Redis, prefix = 'kiln'): Redi
       await redis.multi().hset(keys.job(rec.id), newJobFields(rec)).expire(keys.job(rec.id), ttlSec).exec();
     },
     async getJob(id) {
-      return parseJobHash(await redis.hgetall(keys.job(id)));
+      return parseJobHash(statusHash(await redis.hmget(keys.job(id), ...STATUS_FIELDS)));
     },
     async deleteJob(id) {
       await redis.del(keys.job(id), keys.jobLog(id));

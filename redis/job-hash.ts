@@ -7,10 +7,14 @@ export function newJobFields(rec: NewJob): Record<string, string> {
   const extra: Record<string, string> = {};
   if (rec.action) extra.action = rec.action;
   if (rec.cacheScope) extra.cacheScope = rec.cacheScope;
+  // Inline files (the fast path's preprocessed source) live in their own field: only the builder
+  // reads them, and every status read of the gateway skips them.
+  const { inline, ...spec } = rec.spec;
+  if (inline) extra.inline = JSON.stringify(inline);
   return {
     ...extra,
     id: rec.id,
-    spec: JSON.stringify(rec.spec),
+    spec: JSON.stringify(spec),
     state: 'queued',
     attempt: '1',
     bid: rec.bid,
@@ -25,12 +29,48 @@ function json<T>(raw: string | undefined, fallback: T): T {
   return JSON.parse(raw) as T;
 }
 
-/** Parses a job hash; null for an empty (missing) hash. */
+/** Every field but `inline`: what status reads fetch. */
+export const STATUS_FIELDS = [
+  'id',
+  'spec',
+  'state',
+  'attempt',
+  'bid',
+  'sub',
+  'tenant',
+  'createdAt',
+  'startedAt',
+  'finishedAt',
+  'exitCode',
+  'signal',
+  'error',
+  'outputs',
+  'missingOutputs',
+  'logTruncated',
+  'cancel',
+  'action',
+  'cacheScope',
+  'result',
+] as const;
+
+/** HMGET values of {@link STATUS_FIELDS} as a hash object (missing fields left out). */
+export function statusHash(values: (string | null)[]): Record<string, string> {
+  const h: Record<string, string> = {};
+  STATUS_FIELDS.forEach((f, i) => {
+    const v = values[i];
+    if (v !== null && v !== undefined) h[f] = v;
+  });
+  return h;
+}
+
+/** Parses a job hash; null for an empty (missing) hash. With an `inline` field, the spec gets its inline files back. */
 export function parseJobHash(h: Record<string, string>): JobRecord | null {
   if (!h.id || !h.spec || !h.state) return null;
   return {
     id: h.id,
-    spec: JSON.parse(h.spec) as JobRecord['spec'],
+    spec: (h.inline
+      ? { ...JSON.parse(h.spec), inline: JSON.parse(h.inline) }
+      : JSON.parse(h.spec)) as JobRecord['spec'],
     state: h.state as JobState,
     attempt: Number(h.attempt ?? 1),
     bid: h.bid ?? '',

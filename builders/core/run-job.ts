@@ -14,6 +14,7 @@ import {
   appendLog,
   cancelRequested,
   completeJob,
+  jobToRun,
   startJob,
   type Pulled,
 } from '../../redis/builder-ops.ts';
@@ -62,7 +63,7 @@ export async function runJob(ctx: JobContext, msg: Pulled): Promise<void> {
     await ackJob(farm, bid, msg.streamId);
     return;
   }
-  const rec = await farm.getJob(msg.jobId);
+  const rec = await jobToRun(farm, msg.jobId);
   if (!rec) return finish();
   const started = await startJob(farm, msg.jobId, msg.attempt, bid);
   if (started !== 1) {

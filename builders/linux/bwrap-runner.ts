@@ -20,7 +20,7 @@ import { KilnError } from '../../protocol/errors.ts';
 import type { SandboxRequest, SandboxResult, SandboxRunner } from '../core/sandbox.ts';
 import { bwrapArgs } from './bwrap-args.ts';
 import { createCgroupManager, type JobGroup } from './cgroup.ts';
-import { createFifos, type Fifo } from './fifo.ts';
+import { takeFifos, type Fifo } from './fifo.ts';
 import { prepareJobDir, rootEntries } from './job-dir.ts';
 import { processTreeGroup } from './process-tree.ts';
 import { DEFAULT_PROFILES_DIR, loadProfile, type Profile } from './profile.ts';
@@ -123,7 +123,7 @@ export function createBwrapRunner(opts: BwrapRunnerOptions = {}): SandboxRunner 
       })) ?? processTreeGroup();
     let fifos: Fifo[] | undefined;
     try {
-      fifos = await createFifos(2, uid, gid).catch((err: unknown) => {
+      fifos = await takeFifos(2, uid, gid).catch((err: unknown) => {
         noteOnce(
           'fifo',
           `kiln: cannot make FIFOs (${(err as Error).message}); job output goes through sockets`,

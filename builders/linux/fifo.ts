@@ -80,3 +80,28 @@ function fifo(readFd: number, writeFd: number): Fifo {
     },
   };
 }
+
+/** Ready pipe sets per (count, uid, gid), made ahead of need so a job does not wait for mkfifo. */
+const pools = new Map<string, { ready: Fifo[][]; making: number }>();
+/** Sets kept ready per key. @default 2 */
+const POOL_SIZE = 2;
+
+/** Like {@link createFifos}, from a small pool that is topped up in the background. */
+export async function takeFifos(count: number, uid: number, gid: number): Promise<Fifo[]> {
+  const key = `${count}:${uid}:${gid}`;
+  let pool = pools.get(key);
+  if (!pool) {
+    pool = { ready: [], making: 0 };
+    pools.set(key, pool);
+  }
+  const ready = pool.ready.shift();
+  const p = pool;
+  while (p.ready.length + p.making < POOL_SIZE) {
+    p.making++;
+    createFifos(count, uid, gid)
+      .then((f) => p.ready.push(f))
+      .catch(() => undefined) // the next take makes its own and reports the error
+      .finally(() => p.making--);
+  }
+  return ready ?? createFifos(count, uid, gid);
+}

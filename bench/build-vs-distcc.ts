@@ -32,11 +32,13 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { analyzeCompile } from '../client/cc/args.ts';
+import type { Stats } from '../client/cc/stats.ts';
+import { freePort } from '../server/free-port.ts';
 import { startDevFarm, type DevFarm } from '../server/dev-farm.ts';
 import type { CreatedJob, JobView } from '../protocol/job.ts';
 
@@ -131,17 +133,6 @@ async function timed(
   const wallMs = performance.now() - t0;
   const m = /([\d.]+) ([\d.]+) ([\d.]+)\s*$/.exec(r.stdout);
   return { code: r.code, wallMs, cpuMs: m ? (Number(m[2]) + Number(m[3])) * 1000 : NaN };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
 }
 
 let clockTicks = 0;
@@ -485,17 +476,7 @@ async function distccBuild(upstream: string, rep: number): Promise<Build> {
 // ---------------------------------------------------------------------------------------------
 // kiln
 
-interface KilnStats {
-  compiles: number;
-  cacheHits: number;
-  cacheMisses: number;
-  remote: number;
-  local: number;
-  fallbacks: number;
-  errors: number;
-  localReasons: Record<string, number>;
-  fallbackReasons: Record<string, number>;
-}
+type KilnStats = Stats;
 
 function kilnEnv(farm: DevFarm, statsFile: string): NodeJS.ProcessEnv {
   return {

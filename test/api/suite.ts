@@ -13,7 +13,7 @@ import { startDevFarm, type DevFarm, type GatewayLauncher } from '../../server/d
 import { redisKeys } from '../../protocol/keys.ts';
 import { signJobToken } from '../../protocol/token.ts';
 import { startJwksServer, strayKey, type JwksServer } from '../helpers/jwks.ts';
-import { startS3rver, type S3rverHandle } from '../helpers/s3rver.ts';
+import { s3Storage, startS3rver, type S3rverHandle } from '../helpers/s3rver.ts';
 import { api, codeOf, readLog, waitJob, type Client } from '../helpers/http.ts';
 
 const OTHER_TOKEN = 'other-tenant-token-' + randomBytes(8).toString('hex');
@@ -49,15 +49,7 @@ export function gatewayApiSuite(label: string, launcher?: GatewayLauncher): void
       jwks = await startJwksServer();
       s3 = await startS3rver();
       farm = await startDevFarm({
-        s3: {
-          type: 's3',
-          bucket: s3.bucket,
-          prefix: '',
-          region: 'us-east-1',
-          endpoint: s3.endpoint,
-          accessKeyId: s3.accessKeyId,
-          secretAccessKey: s3.secretAccessKey,
-        },
+        s3: s3Storage(s3),
         builders: 1,
         slots: 3,
         port: 0,

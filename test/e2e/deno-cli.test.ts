@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { startDevFarm, type DevFarm } from '../../server/dev-farm.ts';
 import { kiln } from '../helpers/cli.ts';
 import { denoGatewayLauncher } from '../helpers/deno-gateway.ts';
-import { startS3rver, type S3rverHandle } from '../helpers/s3rver.ts';
+import { s3Storage, startS3rver, type S3rverHandle } from '../helpers/s3rver.ts';
 
 describe('kiln CLI against a gateway on Deno (S3 store)', { timeout: 120_000 }, () => {
   let s3: S3rverHandle;
@@ -22,15 +22,7 @@ describe('kiln CLI against a gateway on Deno (S3 store)', { timeout: 120_000 }, 
     s3 = await startS3rver();
     farm = await startDevFarm({
       port: 0,
-      s3: {
-        type: 's3',
-        bucket: s3.bucket,
-        prefix: '',
-        region: 'us-east-1',
-        endpoint: s3.endpoint,
-        accessKeyId: s3.accessKeyId,
-        secretAccessKey: s3.secretAccessKey,
-      },
+      s3: s3Storage(s3),
       serveGateway: denoGatewayLauncher(),
     });
     work = await mkdtemp(join(tmpdir(), 'kiln-e2e-deno-'));

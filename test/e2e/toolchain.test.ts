@@ -41,38 +41,26 @@ describe('toolchains end to end', { timeout: 600_000 }, () => {
     const p = await kiln(['toolchain', 'package', compiler, '-o', file, '--json'], opts);
     assert.equal(p.code, 0, p.stderr);
     const pkg = JSON.parse(p.stdout) as { digest: string; compilerPath: string };
-    const push = await kiln(
-      [
-        'toolchain',
-        'push',
-        file,
-        '--name',
-        name,
-        '--platform',
-        'linux-x86_64',
-        '--compiler',
-        pkg.compilerPath,
-        '--json',
-      ],
-      opts,
-    );
-    assert.equal(push.code, 0, push.stderr);
-    assert.ok((JSON.parse(push.stdout) as { uploaded: number }).uploaded > 1_000_000);
-    const again = await kiln(
-      [
-        'toolchain',
-        'push',
-        file,
-        '--name',
-        name,
-        '--platform',
-        'linux-x86_64',
-        '--compiler',
-        pkg.compilerPath,
-        '--json',
-      ],
-      opts,
-    );
+    const push = (): Promise<{ code: number; stdout: string; stderr: string }> =>
+      kiln(
+        [
+          'toolchain',
+          'push',
+          file,
+          '--name',
+          name,
+          '--platform',
+          'linux-x86_64',
+          '--compiler',
+          pkg.compilerPath,
+          '--json',
+        ],
+        opts,
+      );
+    const first = await push();
+    assert.equal(first.code, 0, first.stderr);
+    assert.ok((JSON.parse(first.stdout) as { uploaded: number }).uploaded > 1_000_000);
+    const again = await push();
     assert.equal(
       (JSON.parse(again.stdout) as { uploaded: number }).uploaded,
       0,

@@ -74,3 +74,24 @@ export async function startS3rver(opts: { bucket?: string } = {}): Promise<S3rve
     },
   };
 }
+
+/** The storage config of a farm that keeps its objects in this s3rver. */
+export function s3Storage(s3: S3rverHandle): {
+  type: 's3';
+  bucket: string;
+  prefix: string;
+  region: string;
+  endpoint: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+} {
+  return {
+    type: 's3',
+    bucket: s3.bucket,
+    prefix: '',
+    region: 'us-east-1',
+    endpoint: s3.endpoint,
+    accessKeyId: s3.accessKeyId,
+    secretAccessKey: s3.secretAccessKey,
+  };
+}

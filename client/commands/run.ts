@@ -7,7 +7,7 @@ import { say, type Command } from '../command.ts';
 import { UserError } from '../errors.ts';
 import { followToTerminal } from '../follow.ts';
 import { placeOutputs } from '../outputs.ts';
-import { apiFor } from '../session.ts';
+import { apiFor, defaultPlatform } from '../session.ts';
 import { exitCodeOf } from './exit-code.ts';
 
 interface RunArgs {
@@ -82,7 +82,8 @@ export const run: Command<RunArgs> = {
       outputs: (a.output ?? []).map(String),
       limits: a.timeout !== undefined ? { timeoutSec: a.timeout } : {},
     };
-    if (a.platform) spec.platform = a.platform as JobSpecInput['platform'];
+    const platform = a.platform ?? defaultPlatform(io);
+    if (platform) spec.platform = platform as JobSpecInput['platform'];
     if (a.toolchain) spec.toolchain = a.toolchain;
     if (a.cwd) spec.cwd = a.cwd;
     const inputDir = a.input ? resolve(io.cwd, a.input) : null;

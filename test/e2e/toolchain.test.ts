@@ -101,6 +101,26 @@ describe('toolchains end to end', { timeout: 600_000 }, () => {
     );
   });
 
+  it('kiln cc compiles with the preset kiln.toml maps the compiler to; the object equals a local one', async () => {
+    const dir = join(work, 'cc');
+    await mkdir(dir);
+    await writeFile(
+      join(dir, 'm.c'),
+      '#include <string.h>\nsize_t m(const char *s) { return strlen(s) * 3; }\n',
+    );
+    await writeFile(join(dir, 'kiln.toml'), '[toolchains]\ngcc = "gcc-host@linux-x86_64"\n');
+    const env = { KILN_STATS_FILE: join(dir, 'stats.json'), KILN_CC_VERBOSE: '1' };
+    const r = await kiln(['cc', 'gcc', '-O2', '-c', 'm.c', '-o', 'm.o'], { ...opts, cwd: dir, env });
+    assert.equal(r.code, 0, r.stderr);
+    const stats = JSON.parse((await kiln(['stats', '--json'], { ...opts, cwd: dir, env })).stdout) as {
+      cacheMisses: number;
+      fallbacks: number;
+    };
+    assert.deepEqual([stats.cacheMisses, stats.fallbacks], [1, 0], r.stderr);
+    execFileSync('gcc', ['-O2', '-c', 'm.c', '-o', 'local.o'], { cwd: dir });
+    assert.deepEqual(await readFile(join(dir, 'm.o')), await readFile(join(dir, 'local.o')));
+  });
+
   it('placement prefers the builder where the toolchain is warm', async () => {
     const ids: string[] = [];
     await new Promise((r) => setTimeout(r, 1200)); // a heartbeat advertises the warm toolchain

@@ -33,7 +33,12 @@ export async function call(api: Api, path: string, init: RequestInit = {}): Prom
       headers: headers(api, (init.headers as Record<string, string>) ?? {}),
     });
   } catch (err) {
-    const why = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+    const cause = (err as { cause?: { code?: string; errors?: { code?: string }[] } }).cause;
+    const why =
+      cause?.code ??
+      cause?.errors?.[0]?.code ??
+      (cause as Error | undefined)?.message ??
+      (err as Error).message;
     throw new FarmError(
       0,
       'ERR_UNREACHABLE',

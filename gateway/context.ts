@@ -22,5 +22,6 @@ export interface GatewayDeps {
 
 /** Hono environment of the gateway app. */
 export interface GatewayEnv {
-  Variables: { principal: Principal };
+  /** Routes authenticate per request (deps.authenticate); nothing is kept on the context. */
+  Variables: Record<string, never>;
 }

@@ -38,8 +38,8 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { analyzeCompile } from '../client/cc/args.ts';
 import type { Stats } from '../client/cc/stats.ts';
-import { freePort } from '../server/free-port.ts';
-import { startDevFarm, type DevFarm } from '../server/dev-farm.ts';
+import { freePort } from '../wiring/free-port.ts';
+import { startDevFarm, type DevFarm } from '../wiring/dev-farm.ts';
 import type { CreatedJob, JobView } from '../protocol/job.ts';
 
 // ---------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { stringify } from 'smol-toml';
 import type { GatewayConfig } from '../gateway/config.ts';
-import { startDevFarm, type GatewayLauncher } from '../server/dev-farm.ts';
+import { startDevFarm, type GatewayLauncher } from '../wiring/dev-farm.ts';
 import { denoGatewayLauncher } from '../test/helpers/deno-gateway.ts';
 
 const KILN_BIN = fileURLToPath(new URL('../client/bin/kiln.js', import.meta.url));

@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startDevFarm } from '../server/dev-farm.ts';
+import { startDevFarm } from '../wiring/dev-farm.ts';
 import { createBwrapRunner } from '../builders/linux/bwrap-runner.ts';
 import { limitsSchema } from '../protocol/job.ts';
 import { HEADER, row, summarise, type Summary } from './stats.ts';

@@ -7,7 +7,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startDevFarm } from '../server/dev-farm.ts';
+import { startDevFarm } from '../wiring/dev-farm.ts';
 import { kilnInProcess } from './cli.ts';
 
 async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {

@@ -4,7 +4,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 
-// [command that proves it is installed, Debian package]
+// [what proves it is installed (a command on PATH, or an absolute path), Debian package]
 const DEBIAN = [
   ['redis-server', 'redis-server'],
   ['bwrap', 'bubblewrap'],
@@ -12,10 +12,16 @@ const DEBIAN = [
   ['file', 'file'],
 ];
 // Only the tests need these (`setup.mjs --test`).
-const DEBIAN_TEST = [['aarch64-linux-gnu-gcc', 'gcc-aarch64-linux-gnu']];
+// The cross gcc alone has no target libc headers: its libc6-dev package is named on its own, so a
+// machine where recommends are off still gets `bits/libc-header-start.h`.
+const DEBIAN_TEST = [
+  ['aarch64-linux-gnu-gcc', 'gcc-aarch64-linux-gnu'],
+  ['/usr/aarch64-linux-gnu/include/stdio.h', 'libc6-dev-arm64-cross'],
+];
 
-function has(cmd) {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+function has(probe) {
+  if (probe.startsWith('/')) return existsSync(probe);
+  return spawnSync('sh', ['-c', `command -v ${probe}`], { stdio: 'ignore' }).status === 0;
 }
 
 const lock = 'package-lock.json';

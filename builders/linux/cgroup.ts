@@ -123,8 +123,13 @@ export function createCgroupManager(opts: CgroupManagerOptions = {}): CgroupMana
       for (const e of await readdir(join(d, parent), { withFileTypes: true }).catch(() => [])) {
         const g = join(d, parent, e.name);
         if (!e.isDirectory() || (await readText(join(g, 'cgroup.procs'))).trim() !== '') continue;
-        const old = Date.now() - (await stat(g)).ctimeMs >= staleAfterMs;
-        if (old && (await rmdirOk(g))) removed++;
+        // Another builder sharing the parent may remove (or reuse) the group meanwhile: a group
+        // that is gone is simply skipped, never an error.
+        const made = await stat(g).then(
+          (s) => s.ctimeMs,
+          () => null,
+        );
+        if (made !== null && Date.now() - made >= staleAfterMs && (await rmdirOk(g))) removed++;
       }
     }
     if (removed > 0) log(`kiln: removed ${removed} empty job cgroup(s) left under ${parent}`);
@@ -134,10 +139,13 @@ export function createCgroupManager(opts: CgroupManagerOptions = {}): CgroupMana
     const fallback = 'jobs run WITHOUT memory/pids limits, tracked by process tree';
     detected ??= (async (): Promise<CgroupMode> => {
       try {
-        if (await exists(join(root, 'cgroup.controllers'))) {
-          if (await detectV2()) return sweep().then(() => 'v2' as const);
-        } else if (await detectV1()) {
-          return sweep().then(() => 'v1' as const);
+        const mode = (await exists(join(root, 'cgroup.controllers')))
+          ? (await detectV2()) && ('v2' as const)
+          : (await detectV1()) && ('v1' as const);
+        if (mode) {
+          // Sweeping is housekeeping: its failure never makes cgroups unusable.
+          await sweep().catch((err: Error) => log(`kiln: cgroup sweep under ${parent}: ${err.message}`));
+          return mode;
         }
         log(`kiln: no usable cgroup (v1 or v2) under ${root}; ${fallback}`);
       } catch (err) {

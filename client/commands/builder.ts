@@ -1,7 +1,7 @@
 /** `kiln builder [--config builder.toml]` — run a builder agent on this host. */
 import { builderConfigSchema } from '../../builders/core/config.ts';
-import { loadConfig } from '../../server/load-config.ts';
-import { startBuilder } from '../../server/builder.ts';
+import { loadConfig } from '../../wiring/load-config.ts';
+import { startBuilder } from '../../wiring/builder.ts';
 import type { Command } from '../command.ts';
 import { logger, untilStopped, watchParent } from './daemon.ts';
 

@@ -1,5 +1,5 @@
 /** `kiln dev` — a whole farm on this machine, until Ctrl-C. */
-import { startDevFarm } from '../../server/dev-farm.ts';
+import { startDevFarm } from '../../wiring/dev-farm.ts';
 import { say, type Command } from '../command.ts';
 import { UserError } from '../errors.ts';
 import { runExample } from './dev-example.ts';

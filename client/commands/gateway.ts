@@ -1,7 +1,7 @@
 /** `kiln gateway [--config gateway.toml]` — serve the gateway on Node. */
 import { gatewayConfigSchema } from '../../gateway/config.ts';
 import { serveGatewayNode } from '../../gateway/adapters/node/serve.ts';
-import { loadConfig } from '../../server/load-config.ts';
+import { loadConfig } from '../../wiring/load-config.ts';
 import type { Command } from '../command.ts';
 import { logger, untilStopped } from './daemon.ts';
 

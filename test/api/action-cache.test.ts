@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { startDevFarm, type DevFarm } from '../../server/dev-farm.ts';
+import { startDevFarm, type DevFarm } from '../../wiring/dev-farm.ts';
 import { api, codeOf, type Client } from '../helpers/http.ts';
 
 const CI = 'ci-token-' + randomBytes(8).toString('hex');

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import tar from 'tar-stream';
 import { Redis } from 'ioredis';
-import { startDevFarm, type DevFarm, type GatewayLauncher } from '../../server/dev-farm.ts';
+import { startDevFarm, type DevFarm, type GatewayLauncher } from '../../wiring/dev-farm.ts';
 import { redisKeys } from '../../protocol/keys.ts';
 import { signJobToken } from '../../protocol/token.ts';
 import { startJwksServer, strayKey, type JwksServer } from '../helpers/jwks.ts';

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { startDevFarm, type DevFarm } from '../../server/dev-farm.ts';
+import { startDevFarm, type DevFarm } from '../../wiring/dev-farm.ts';
 import { readStats } from '../../client/cc/stats.ts';
 
 const run = promisify(execFile);

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startDevFarm, type DevFarm } from '../../server/dev-farm.ts';
+import { startDevFarm, type DevFarm } from '../../wiring/dev-farm.ts';
 import { kiln } from '../helpers/cli.ts';
 
 describe('kiln CLI against a local farm', { timeout: 170_000 }, () => {

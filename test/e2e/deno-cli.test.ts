@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startDevFarm, type DevFarm } from '../../server/dev-farm.ts';
+import { startDevFarm, type DevFarm } from '../../wiring/dev-farm.ts';
 import { kiln } from '../helpers/cli.ts';
 import { denoGatewayLauncher } from '../helpers/deno-gateway.ts';
 import { s3Storage, startS3rver, type S3rverHandle } from '../helpers/s3rver.ts';

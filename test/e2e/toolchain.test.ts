@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startDevFarm, type DevFarm } from '../../server/dev-farm.ts';
+import { startDevFarm, type DevFarm } from '../../wiring/dev-farm.ts';
 import { packTreeToBuffer } from '../../archive/pack.ts';
 import { kiln } from '../helpers/cli.ts';
 

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { GatewayConfig } from '../../gateway/config.ts';
-import type { GatewayLauncher } from '../../server/dev-farm.ts';
+import type { GatewayLauncher } from '../../wiring/dev-farm.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const DENO = resolve(ROOT, 'node_modules/.bin/deno');

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { startLocalRedis, type LocalRedis } from '../../server/redis-server.ts';
+import { startLocalRedis, type LocalRedis } from '../../wiring/redis-server.ts';
 import { createRedisFarm, type RedisFarm } from '../../redis/farm.ts';
 import { registerBuilder, startJob, completeJob, renewLease } from '../../redis/builder-ops.ts';
 import type { BuilderInfo } from '../../protocol/keys.ts';

@@ -22,7 +22,7 @@ import { toolchainRm } from '../../client/commands/toolchain-rm.ts';
 import { resolveToolchain } from '../../gateway/toolchains/resolve.ts';
 import { KilnError } from '../../protocol/errors.ts';
 import { createRedisPresetStore } from '../../redis/presets.ts';
-import { startDevFarm, type DevFarm } from '../../server/dev-farm.ts';
+import { startDevFarm, type DevFarm } from '../../wiring/dev-farm.ts';
 import { createS3Store } from '../../storage/s3.ts';
 import { api, codeOf, type Client } from '../helpers/http.ts';
 import { startS3rver, type S3rverHandle } from '../helpers/s3rver.ts';

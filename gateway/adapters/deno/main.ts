@@ -3,7 +3,7 @@
  *
  * Configuration comes from the environment only (no file at the edge): `KILN_GATEWAY_CONFIG`
  * holds the whole config as JSON (optional), then each `KILN_A__B=value` sets `a.b` on top of
- * it (see server/load-config.ts). Prints `listening on http://HOST:PORT` to stderr once
+ * it (see wiring/load-config.ts). Prints `listening on http://HOST:PORT` to stderr once
  * listening; on SIGTERM or SIGINT it stops accepting, lets requests in flight finish for up to
  * {@link GRACE_MS}, closes Redis and exits 0 (a second signal exits 1 at once).
  *
@@ -11,8 +11,8 @@
  *     gateway/adapters/deno/main.ts      (permissions: docs/edge.md)
  */
 import { gatewayConfigSchema } from '../../config.ts';
-import { wireGateway } from '../../../server/gateway.ts';
-import { loadConfig } from '../../../server/load-config.ts';
+import { wireGateway } from '../../../wiring/gateway.ts';
+import { loadConfig } from '../../../wiring/load-config.ts';
 
 /** How long a shutdown waits for requests in flight (long-polls, log followers). */
 const GRACE_MS = 3000;

@@ -2,7 +2,7 @@
 import { serve } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import type { GatewayConfig } from '../../config.ts';
-import { wireGateway } from '../../../server/gateway.ts';
+import { wireGateway } from '../../../wiring/gateway.ts';
 
 export async function serveGatewayNode(
   cfg: GatewayConfig,

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../../server/load-config.ts';
+import { loadConfig } from '../../wiring/load-config.ts';
 import { builderConfigSchema } from '../../builders/core/config.ts';
 import { gatewayConfigSchema } from '../../gateway/config.ts';
 

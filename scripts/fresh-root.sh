@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Runs the README's commands the way a new user's machine would: in a fresh Debian 12 root that
+# has none of kiln's Debian packages (debootstrap --variant=minbase), with only Node and npm added
+# (the README's one prerequisite: this machine's own node and npm are copied in). The committed
+# HEAD is cloned into it with ../shared beside it, then `npm test` (default) or `npm run dev`
+# runs as root inside its own mount namespace, so setup.mjs must install everything itself.
+#
+#   sudo scripts/fresh-root.sh            # npm test in a fresh root
+#   sudo scripts/fresh-root.sh dev        # npm run dev for 90 s, then checks its example job's binary ran
+#   sudo scripts/fresh-root.sh test e2e   # npm test -- e2e
+#
+# The minbase root is made once and kept as a tarball (KILN_FRESH_CACHE, default
+# /var/tmp/kiln-fresh-root.tar); every run unpacks a pristine copy of it, so nothing one run
+# installed is there for the next.
+set -euo pipefail
+[ "$(id -u)" = 0 ] || { echo "fresh-root: run as root (debootstrap, chroot and mounts need it)"; exit 1; }
+command -v debootstrap >/dev/null || { echo "fresh-root: apt-get install -y debootstrap"; exit 1; }
+top=$(cd "$(dirname "$0")/.." && pwd)
+mode=${1:-test}
+shift || true
+cache=${KILN_FRESH_CACHE:-/var/tmp/kiln-fresh-root.tar}
+mirror=${KILN_FRESH_MIRROR:-http://deb.debian.org/debian}
+work=$(mktemp -d /var/tmp/kiln-fresh.XXXXXX)
+root=$work/root
+trap 'rm -rf --one-file-system "$work"' EXIT
+
+if [ ! -f "$cache" ]; then
+  echo "fresh-root: making a minbase Debian 12 root (once; cached in $cache)"
+  debootstrap --variant=minbase bookworm "$work/base" "$mirror" >"$work/debootstrap.log" 2>&1 ||
+    { tail -20 "$work/debootstrap.log"; exit 1; }
+  tar -C "$work/base" -cf "$cache.tmp" . && mv "$cache.tmp" "$cache"
+  rm -rf --one-file-system "$work/base"
+fi
+mkdir -p "$root"
+tar -C "$root" -xf "$cache"
+
+# Node and npm, as the README requires them; nothing else of this machine.
+node_bin=$(readlink -f "$(command -v node)")
+npm_dir=$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")
+install -D -m 0755 "$node_bin" "$root/usr/local/bin/node"
+mkdir -p "$root/usr/local/lib/node_modules"
+cp -a "$npm_dir" "$root/usr/local/lib/node_modules/npm"
+ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$root/usr/local/bin/npm"
+ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$root/usr/local/bin/npx"
+cp /etc/resolv.conf "$root/etc/resolv.conf"
+
+# A clean clone of what is committed, with shared/ beside it as CI has it.
+mkdir -p "$root/work"
+git clone -q "$top" "$root/work/main"
+[ -d "$top/../shared" ] && cp -a "$top/../shared" "$root/work/shared"
+
+case "$mode" in
+  test) inner="npm test -- $*" ;;
+  dev) inner="(timeout -s INT 90 npm run dev >/tmp/dev.log 2>&1 || true); cat /tmp/dev.log; grep -q 'hello from a kiln builder' /tmp/dev.log" ;;
+  *) echo "fresh-root: unknown mode $mode (test or dev)"; exit 2 ;;
+esac
+echo "fresh-root: running '$inner' in $root"
+unshare -m --propagation private bash -euo pipefail -c "
+  mount -t proc proc '$root/proc'
+  mount --rbind /sys '$root/sys'
+  mount --rbind /dev '$root/dev'
+  mount -t tmpfs tmpfs '$root/tmp'
+  exec chroot '$root' /usr/bin/env -i HOME=/root CI=true TERM=dumb \
+    PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin \
+    bash -c 'cd /work/main && $inner'
+"

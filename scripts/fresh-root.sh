@@ -42,7 +42,13 @@ mkdir -p "$root/usr/local/lib/node_modules"
 cp -a "$npm_dir" "$root/usr/local/lib/node_modules/npm"
 ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$root/usr/local/bin/npm"
 ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$root/usr/local/bin/npx"
-cp /etc/resolv.conf "$root/etc/resolv.conf"
+# The workplace's own machine settings (how this network reaches the registries: resolver, CA
+# bundle, npm and apt settings) come along; they belong to every machine here, not to kiln.
+for f in /etc/resolv.conf /etc/npmrc /root/.npmrc /etc/ssl/certs/ca-certificates.crt \
+  /etc/apt/apt.conf.d/99artifact-registry /etc/apt/sources.list.d/debian.sources; do
+  [ -f "$f" ] && install -D -m 0644 "$f" "$root$f"
+done
+[ -f "$root/etc/apt/sources.list.d/debian.sources" ] && rm -f "$root/etc/apt/sources.list"
 
 # A clean clone of what is committed, with shared/ beside it as CI has it.
 mkdir -p "$root/work"

@@ -3,7 +3,7 @@ import type { BlobStore } from '../storage/port.ts';
 import type { Principal } from './auth/principal.ts';
 import type { GatewayLimits } from './config.ts';
 import type { CacheConfig } from './action-cache.ts';
-import type { FarmState } from './ports.ts';
+import type { FarmState } from '../protocol/gateway-port.ts';
 import type { PresetStore } from './toolchains/presets.ts';
 
 export interface GatewayDeps {

@@ -6,7 +6,7 @@ import { decodeProtectedHeader } from 'jose';
 import { KilnError } from '../protocol/errors.ts';
 import { JOB_TOKEN_TYP, peekJobToken, verifyJobToken } from '../protocol/token.ts';
 import type { GatewayDeps } from './context.ts';
-import type { JobRecord } from './ports.ts';
+import type { JobRecord } from '../protocol/farm.ts';
 
 function bearer(req: Request): string | null {
   const h = req.headers.get('authorization');

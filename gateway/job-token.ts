@@ -2,7 +2,7 @@
 import { KilnError } from '../protocol/errors.ts';
 import type { JobSpec } from '../protocol/job.ts';
 import { signJobToken } from '../protocol/token.ts';
-import type { FarmState } from './ports.ts';
+import type { FarmState } from '../protocol/gateway-port.ts';
 
 /** Slack added to a job's time limit for a token's lifetime, seconds. */
 export const TOKEN_SLACK_SEC = 600;

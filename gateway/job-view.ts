@@ -1,7 +1,7 @@
 /** The public view of a job record. */
 import type { JobView } from '../protocol/job.ts';
 import { TERMINAL_STATES } from '../protocol/job.ts';
-import type { JobRecord } from './ports.ts';
+import type { JobRecord } from '../protocol/farm.ts';
 
 export function toJobView(r: JobRecord): JobView {
   return {

@@ -1,6 +1,6 @@
 /** Placement with a bounded wait: retry while every builder is busy, then 503 + Retry-After. */
 import { KilnError } from '../protocol/errors.ts';
-import type { FarmState } from './ports.ts';
+import type { FarmState } from '../protocol/gateway-port.ts';
 
 /** Reserves a slot for `jobId`; waits up to `waitMs` for capacity. */
 export async function placeWithWait(

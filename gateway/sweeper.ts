@@ -3,7 +3,7 @@
  * is placed again (a new token for the new builder) up to `maxAttempts`, or failed. One gateway at a
  * time sweeps (a short Redis lock); any gateway may.
  */
-import type { FarmState } from './ports.ts';
+import type { FarmState } from '../protocol/gateway-port.ts';
 import { isFinished } from './job-view.ts';
 import { issueJobToken } from './job-token.ts';
 

@@ -1,5 +1,6 @@
 /** Long-poll: the job once it has finished, or as it is when `waitSec` has passed. */
-import type { FarmState, JobRecord } from './ports.ts';
+import type { FarmState } from '../protocol/gateway-port.ts';
+import type { JobRecord } from '../protocol/farm.ts';
 import { isFinished } from './job-view.ts';
 
 export async function waitForJob(

@@ -59,16 +59,3 @@ export function redisKeys(prefix = 'kiln'): Keys {
     toolchainOwner: (digest) => `${p}:tco:${digest}`,
   };
 }
-
-/** What a builder advertises in the registry. */
-export interface BuilderInfo {
-  id: string;
-  platform: string;
-  slots: number;
-  version: string;
-  hostname: string;
-  draining: boolean;
-  /** Digests of toolchains unpacked and ready on this builder. */
-  warm: string[];
-  startedAt: string;
-}

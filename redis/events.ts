@@ -4,7 +4,7 @@
  * check state, then wait: a listener counts messages that arrive between the two.
  */
 import type { Redis } from 'ioredis';
-import type { EventListener } from '../gateway/ports.ts';
+import type { EventListener } from '../protocol/farm.ts';
 
 export interface JobEvents {
   /** Subscribes to `channel`; resolves once the subscription is active. */

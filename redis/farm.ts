@@ -1,21 +1,18 @@
 /** {@link FarmState} on Redis: what the gateway needs from the shared state. */
 import type { Redis } from 'ioredis';
-import type { FarmState, JobRecord, BuilderView } from '../gateway/ports.ts';
-import type { BuilderInfo, Keys } from '../protocol/keys.ts';
+import type { FarmState } from '../protocol/gateway-port.ts';
+import type { BuilderInfo, BuilderView } from '../protocol/farm.ts';
 import { redisKeys } from '../protocol/keys.ts';
-import { defineScripts, type Scripts } from './scripts.ts';
+import { defineScripts } from './scripts.ts';
 import { scriptError } from './codes.ts';
 import { newJobFields, parseJobHash, STATUS_FIELDS, statusHash } from './job-hash.ts';
 import { appendMarker, readLogEntries } from './log-stream.ts';
 import { createJobEvents, type JobEvents } from './events.ts';
-
-/** How long a finished job stays readable. @default 86400 */
-export const FINISHED_TTL_SEC = 86_400;
+import { encodeControl } from './control.ts';
+import { FINISHED_TTL_SEC } from './ttl.ts';
 
 export interface RedisFarm extends FarmState {
-  readonly keys: Keys;
-  readonly scripts: Scripts;
-  readonly redis: Redis;
+  /** Closes the subscriber connection (the command connection is the caller's). */
   close(): void;
 }
 
@@ -30,9 +27,6 @@ export function createRedisFarm(redis: Redis, sub: Redis, prefix = 'kiln'): Redi
   const now = (): string => new Date().toISOString();
 
   return {
-    keys,
-    scripts,
-    redis,
     async placeJob(jobId, platform, toolchain) {
       const r = await scripts.placeJob(
         keys.leases,
@@ -81,7 +75,7 @@ export function createRedisFarm(redis: Redis, sub: Redis, prefix = 'kiln'): Redi
       return String(r) as Awaited<ReturnType<FarmState['cancelJob']>>;
     },
     async signalBuilder(bid, jobId) {
-      await redis.publish(keys.builderControl(bid), JSON.stringify({ cancel: jobId }));
+      await redis.publish(keys.builderControl(bid), encodeControl({ type: 'stop', jobId }));
     },
     async expireBuilders(at) {
       const flat = (await scripts.removeBuilders(
@@ -166,5 +160,3 @@ export function unflattenRemoved(flat: (string | number)[]): { bid: string; jobs
   }
   return out;
 }
-
-export type { JobRecord };

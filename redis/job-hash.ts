@@ -1,5 +1,5 @@
 /** Conversion between a job's Redis hash and {@link JobRecord}. */
-import type { JobRecord, NewJob } from '../gateway/ports.ts';
+import type { JobRecord, JobResultFields, NewJob } from '../protocol/farm.ts';
 import type { JobState } from '../protocol/job.ts';
 
 /** The hash fields of a new job. */
@@ -90,20 +90,6 @@ export function parseJobHash(h: Record<string, string>): JobRecord | null {
     cacheScope: h.cacheScope || null,
     result: json(h.result, null),
   };
-}
-
-/** The result fields a builder writes when a job ends. */
-export interface JobResultFields {
-  state: Exclude<JobState, 'queued' | 'running' | 'cached'>;
-  exitCode: number | null;
-  signal: string | null;
-  error: { code: string; message: string } | null;
-  outputs: JobRecord['outputs'];
-  missingOutputs: string[];
-  logTruncated: boolean;
-  finishedAt: string;
-  /** Inline stdout/stderr/files, when the job asked for them. */
-  result?: JobRecord['result'];
 }
 
 /** Flattens result fields into field/value pairs for complete-job-1.lua. */

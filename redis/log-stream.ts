@@ -1,6 +1,6 @@
 /** A job's log stream: binary-safe entries `k` (o|e|restart|end), `a` (attempt), `d` (bytes). */
 import type { Redis } from 'ioredis';
-import type { LogEntry } from '../gateway/ports.ts';
+import type { LogEntry } from '../protocol/farm.ts';
 
 const KIND: Record<string, LogEntry['kind']> = { o: 'out', e: 'err', restart: 'restart', end: 'end' };
 

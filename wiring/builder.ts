@@ -1,6 +1,6 @@
 /** Wires a builder agent to Redis, the blob store and the platform's sandbox runner. */
 import { connectRedis } from '../redis/connect.ts';
-import { createRedisFarm } from '../redis/farm.ts';
+import { createRedisBuilderFarm } from '../redis/builder-farm.ts';
 import type { BuilderConfig } from '../builders/core/config.ts';
 import { startAgent, type Agent } from '../builders/core/agent.ts';
 import type { SandboxRunner } from '../builders/core/sandbox.ts';
@@ -23,11 +23,9 @@ export async function startBuilder(
   const redis = await connectRedis({ url, name: 'kiln-builder' });
   const sub = await connectRedis({ url, name: 'kiln-builder-sub' });
   const pull = await connectRedis({ url, name: 'kiln-builder-pull' });
-  const farm = createRedisFarm(redis, sub, cfg.redis.prefix);
+  const farm = createRedisBuilderFarm({ redis, pull, sub }, cfg.redis.prefix);
   const agent = await startAgent({
     farm,
-    pullConn: pull,
-    subConn: sub,
     store: openStore(cfg.storage),
     runner:
       runner ??
@@ -48,7 +46,7 @@ export async function startBuilder(
     agent,
     async close() {
       await agent.stop();
-      farm.close();
+      sub.disconnect();
       pull.disconnect();
       redis.disconnect();
     },

@@ -1,5 +1,5 @@
 /** Builds the blob store named by a storage config. */
-import type { StorageConfig } from '../gateway/config.ts';
+import type { StorageConfig } from '../protocol/farm-config.ts';
 import type { BlobStore } from '../storage/port.ts';
 import { createS3Store } from '../storage/s3.ts';
 import { createLocalDirStore } from '../storage/local-dir.ts';

@@ -5,23 +5,17 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { mkdir } from 'node:fs/promises';
-import type { Redis } from 'ioredis';
 import { KilnError } from '../../protocol/errors.ts';
-import type { BuilderInfo } from '../../protocol/keys.ts';
+import type { BuilderInfo } from '../../protocol/farm.ts';
+import type { BuilderFarm } from '../../protocol/builder-port.ts';
 import type { BlobStore } from '../../storage/port.ts';
-import type { RedisFarm } from '../../redis/farm.ts';
-import { endLease, pullJobs, registerBuilder, renewLease } from '../../redis/builder-ops.ts';
 import type { SandboxRunner } from './sandbox.ts';
 import { runJob } from './run-job.ts';
 import { createBlobCache } from './materialize.ts';
 import { createToolchainCache } from './toolchain-cache.ts';
 
 export interface AgentOptions {
-  farm: RedisFarm;
-  /** A connection used only for the blocking pull. */
-  pullConn: Redis;
-  /** A connection in subscriber mode for stop requests (may be the farm's subscriber). */
-  subConn: Redis;
+  farm: BuilderFarm;
   store: BlobStore;
   runner: SandboxRunner;
   name: string;
@@ -70,18 +64,10 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
   let stopping = false;
   let freed: (() => void) | null = null;
 
-  const control = o.farm.keys.builderControl(id);
-  o.subConn.on('message', (channel: string, message: string) => {
-    if (channel !== control) return;
-    try {
-      const { cancel } = JSON.parse(message) as { cancel?: string };
-      if (cancel) running.get(cancel)?.abort();
-    } catch {
-      o.log(`ignored a malformed control message`);
-    }
+  const unwatch = await o.farm.watchControl(id, (msg) => {
+    if (msg.type === 'stop') running.get(msg.jobId)?.abort();
   });
-  await o.subConn.subscribe(control);
-  await registerBuilder(o.farm, info, key, o.leaseMs);
+  await o.farm.register(info, key, o.leaseMs);
   o.log(`builder ${id} registered: ${o.platform}, ${o.slots} slot(s)`);
 
   const ctx = {
@@ -104,7 +90,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
   const heartbeat = setInterval(
     () => {
       info.warm = toolchains.warm();
-      renewLease(o.farm, info, o.leaseMs).catch((err: Error) => {
+      o.farm.renew(info, o.leaseMs).catch((err: Error) => {
         if (err instanceof KilnError && err.code === 'ERR_CONFLICT') {
           leaseLost = err;
           stopping = true;
@@ -125,7 +111,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
       }
       let batch;
       try {
-        batch = await pullJobs(o.pullConn, o.farm, id, o.slots - active.size, 1000);
+        batch = await o.farm.pull(id, o.slots - active.size, 1000);
       } catch (err) {
         if (stopping) break;
         o.log(`pull failed: ${(err as Error).message}`);
@@ -158,8 +144,8 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
       freed?.();
       for (const c of running.values()) c.abort();
       await done.catch(() => undefined);
-      await o.subConn.unsubscribe(control).catch(() => undefined);
-      await endLease(o.farm, id).catch(() => undefined);
+      await unwatch().catch(() => undefined);
+      await o.farm.endLease(id).catch(() => undefined);
     },
   };
 }

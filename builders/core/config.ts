@@ -3,7 +3,7 @@ import { cpus, hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { PLATFORMS } from '../../protocol/job.ts';
-import { redisConfigSchema, storageConfigSchema } from '../../gateway/config.ts';
+import { redisConfigSchema, storageConfigSchema } from '../../protocol/farm-config.ts';
 
 function hostPlatform(): (typeof PLATFORMS)[number] {
   if (process.platform === 'freebsd') return 'freebsd-amd64';

@@ -7,7 +7,7 @@ import { actionKey, type ActionResult } from '../../protocol/action.ts';
 import type { BlobRef, InlineResult } from '../../protocol/job.ts';
 import { blobKey } from '../../protocol/store-keys.ts';
 import type { BlobStore } from '../../storage/port.ts';
-import type { JobRecord } from '../../gateway/ports.ts';
+import type { JobRecord } from '../../protocol/farm.ts';
 import { collectOutputs } from './collect-outputs.ts';
 import { readInlineResult } from './inline-io.ts';
 

@@ -3,7 +3,7 @@
  * `maxBatch` bytes, in order, and everything past `limitBytes` is dropped (reported once).
  */
 export interface LogSink {
-  (kind: 'o' | 'e', data: Uint8Array): Promise<void>;
+  (kind: 'out' | 'err', data: Uint8Array): Promise<void>;
 }
 
 export interface LogPump {
@@ -16,7 +16,7 @@ export interface LogPump {
 
 /** @param flushMs batching window. @default 20  @param maxBatch bytes per append. @default 65536 */
 export function createLogPump(sink: LogSink, limitBytes: number, flushMs = 20, maxBatch = 65_536): LogPump {
-  let pending: { kind: 'o' | 'e'; parts: Uint8Array[]; size: number }[] = [];
+  let pending: { kind: 'out' | 'err'; parts: Uint8Array[]; size: number }[] = [];
   let timer: ReturnType<typeof setTimeout> | null = null;
   let chain: Promise<void> = Promise.resolve();
   let bytes = 0;
@@ -34,7 +34,7 @@ export function createLogPump(sink: LogSink, limitBytes: number, flushMs = 20, m
     }
   };
 
-  const push = (kind: 'o' | 'e', data: Uint8Array): void => {
+  const push = (kind: 'out' | 'err', data: Uint8Array): void => {
     const last = pending.at(-1);
     if (last && last.kind === kind && last.size + data.byteLength <= maxBatch) {
       last.parts.push(data);
@@ -48,7 +48,7 @@ export function createLogPump(sink: LogSink, limitBytes: number, flushMs = 20, m
 
   return {
     write(stream, chunk) {
-      const kind = stream === 'stdout' ? 'o' : 'e';
+      const kind = stream === 'stdout' ? 'out' : 'err';
       if (truncated) return;
       const room = limitBytes - bytes;
       if (chunk.byteLength > room) {
@@ -56,7 +56,7 @@ export function createLogPump(sink: LogSink, limitBytes: number, flushMs = 20, m
         bytes = limitBytes;
         truncated = true;
         push(
-          'e',
+          'err',
           new TextEncoder().encode(`\nkiln: output over ${limitBytes} bytes; the rest was dropped\n`),
         );
         return;

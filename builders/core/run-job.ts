@@ -8,17 +8,8 @@ import { join } from 'node:path';
 import { KilnError } from '../../protocol/errors.ts';
 import { verifyJobToken } from '../../protocol/token.ts';
 import type { BlobStore } from '../../storage/port.ts';
-import type { RedisFarm } from '../../redis/farm.ts';
-import {
-  ackJob,
-  appendLog,
-  cancelRequested,
-  completeJob,
-  jobToRun,
-  startJob,
-  type Pulled,
-} from '../../redis/builder-ops.ts';
-import type { JobResultFields } from '../../redis/job-hash.ts';
+import type { JobResultFields } from '../../protocol/farm.ts';
+import type { BuilderFarm, PulledJob } from '../../protocol/builder-port.ts';
 import type { SandboxResult, SandboxRunner } from './sandbox.ts';
 import { createLogPump } from './log-pump.ts';
 import type { BlobCache } from './materialize.ts';
@@ -28,7 +19,7 @@ import { finishOutputs } from './finish-outputs.ts';
 import { boundedCapture, INLINE_RESULT_MAX } from './inline-io.ts';
 
 export interface JobContext {
-  farm: RedisFarm;
+  farm: BuilderFarm;
   store: BlobStore;
   runner: SandboxRunner;
   bid: string;
@@ -50,31 +41,33 @@ function stateOf(r: SandboxResult): JobResultFields['state'] {
 }
 
 /** Handles one pulled message; never throws for a job's own failure. */
-export async function runJob(ctx: JobContext, msg: Pulled): Promise<void> {
+export async function runJob(ctx: JobContext, msg: PulledJob): Promise<void> {
   const { farm, bid } = ctx;
   const finish = async (): Promise<void> => {
     await farm.releaseSlot(msg.jobId, bid);
-    await ackJob(farm, bid, msg.streamId);
+    await farm.ack(bid, msg.ackId);
   };
   try {
     await verifyJobToken(msg.token, ctx.key, { jti: msg.jobId, bid });
   } catch (err) {
-    ctx.log(`refused message ${msg.streamId} for job ${msg.jobId}: ${(err as Error).message}`);
-    await ackJob(farm, bid, msg.streamId);
+    ctx.log(`refused message ${msg.ackId} for job ${msg.jobId}: ${(err as Error).message}`);
+    await farm.ack(bid, msg.ackId);
     return;
   }
-  const rec = await jobToRun(farm, msg.jobId);
+  const rec = await farm.readJob(msg.jobId);
   if (!rec) return finish();
-  const started = await startJob(farm, msg.jobId, msg.attempt, bid);
-  if (started !== 1) {
-    ctx.log(`job ${msg.jobId} attempt ${msg.attempt} not started (code ${started})`);
+  try {
+    await farm.claim(msg.jobId, msg.attempt, bid);
+  } catch (err) {
+    if (!(err instanceof KilnError)) throw err;
+    ctx.log(`job ${msg.jobId} attempt ${msg.attempt} not started: ${err.message}`);
     return finish();
   }
   const dir = join(ctx.workDir, `${msg.jobId}.${msg.attempt}`);
   const root = join(dir, 'root');
   const spec = rec.spec;
   const pump = createLogPump(
-    (kind, data) => appendLog(farm, msg.jobId, msg.attempt, kind, data),
+    (kind, data) => farm.appendLog(msg.jobId, msg.attempt, kind, data),
     spec.limits.logBytes,
   );
   const ctl = new AbortController();
@@ -85,7 +78,7 @@ export async function runJob(ctx: JobContext, msg: Pulled): Promise<void> {
   try {
     if (spec.toolchain) toolchain = await ctx.toolchains.acquire(spec.toolchain);
     await prepareJobRoot(ctx.store, ctx.blobs, rec.tenant, spec, dir, root);
-    if (await cancelRequested(farm, msg.jobId)) ctl.abort();
+    if (await farm.stopRequested(msg.jobId)) ctl.abort();
     const capture = spec.inlineResult || spec.cache;
     const r = await ctx.runner.run({
       jobId: `${msg.jobId}.${msg.attempt}`,
@@ -145,8 +138,8 @@ export async function runJob(ctx: JobContext, msg: Pulled): Promise<void> {
   }
   await pump.close().catch((err: unknown) => ctx.log(`log of ${msg.jobId}: ${String(err)}`));
   result.finishedAt = new Date().toISOString();
-  if (await completeJob(farm, msg.jobId, msg.attempt, bid, result)) {
-    await farm.appendLogMarker(msg.jobId, 'end', msg.attempt);
+  if (await farm.complete(msg.jobId, msg.attempt, bid, result)) {
+    await farm.endLog(msg.jobId, msg.attempt);
   } else {
     ctx.log(`job ${msg.jobId} attempt ${msg.attempt}: result dropped (the job was placed again or stopped)`);
   }

@@ -9,7 +9,8 @@ import { KilnError } from '../../protocol/errors.ts';
 import type { GatewayDeps, GatewayEnv } from '../context.ts';
 import { authorizeJob } from '../job-access.ts';
 import { isFinished } from '../job-view.ts';
-import type { EventListener, FarmState, LogEntry } from '../ports.ts';
+import type { EventListener, LogEntry } from '../../protocol/farm.ts';
+import type { FarmState } from '../../protocol/gateway-port.ts';
 
 const enc = new TextEncoder();
 const PAGE = 512;

@@ -5,14 +5,17 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { startLocalRedis, type LocalRedis } from '../../wiring/redis-server.ts';
 import { createRedisFarm, type RedisFarm } from '../../redis/farm.ts';
-import { registerBuilder, startJob, completeJob, renewLease } from '../../redis/builder-ops.ts';
-import type { BuilderInfo } from '../../protocol/keys.ts';
+import { createRedisBuilderFarm } from '../../redis/builder-farm.ts';
+import type { BuilderFarm } from '../../protocol/builder-port.ts';
+import type { BuilderInfo } from '../../protocol/farm.ts';
 import { jobSpecSchema } from '../../protocol/job.ts';
 
 describe('redis scripts', () => {
   let server: LocalRedis;
   let redis: Redis;
   let farm: RedisFarm;
+  let bf: BuilderFarm;
+  let bconns: Redis[] = [];
   const key = new Uint8Array(32);
 
   const info = (id: string, over: Partial<BuilderInfo> = {}): BuilderInfo => ({
@@ -33,21 +36,26 @@ describe('redis scripts', () => {
   });
   after(async () => {
     farm?.close();
+    for (const c of bconns) c.disconnect();
     redis.disconnect();
     await server.stop();
   });
   const fresh = (): RedisFarm => {
     farm?.close();
-    farm = createRedisFarm(redis, new Redis(server.url), `t${randomBytes(4).toString('hex')}`);
+    for (const c of bconns) c.disconnect();
+    const prefix = `t${randomBytes(4).toString('hex')}`;
+    farm = createRedisFarm(redis, new Redis(server.url), prefix);
+    bconns = [new Redis(server.url), new Redis(server.url)];
+    bf = createRedisBuilderFarm({ redis, pull: bconns[0]!, sub: bconns[1]! }, prefix);
     return farm;
   };
 
   it('prefers a builder with the toolchain warm, then the least loaded; filters platform and draining', async () => {
     const f = fresh();
-    await registerBuilder(f, info('cold'), key, 60_000);
-    await registerBuilder(f, info('warm', { warm: ['tc1'] }), key, 60_000);
-    await registerBuilder(f, info('bsd', { platform: 'freebsd-amd64' }), key, 60_000);
-    await registerBuilder(f, info('drain', { draining: true, warm: ['tc1'] }), key, 60_000);
+    await bf.register(info('cold'), key, 60_000);
+    await bf.register(info('warm', { warm: ['tc1'] }), key, 60_000);
+    await bf.register(info('bsd', { platform: 'freebsd-amd64' }), key, 60_000);
+    await bf.register(info('drain', { draining: true, warm: ['tc1'] }), key, 60_000);
     assert.equal(await f.placeJob('j1', 'linux-x86_64', 'tc1'), 'warm');
     assert.equal(
       await f.placeJob('j2', 'linux-x86_64', 'tc1'),
@@ -72,8 +80,8 @@ describe('redis scripts', () => {
 
   it('expired leases hand back their jobs; a lost lease cannot be renewed', async () => {
     const f = fresh();
-    await registerBuilder(f, info('a'), key, 50);
-    await registerBuilder(f, info('b'), key, 60_000);
+    await bf.register(info('a'), key, 50);
+    await bf.register(info('b'), key, 60_000);
     await f.placeJob('x1', 'linux-x86_64', '');
     await f.placeJob('x2', 'linux-x86_64', '');
     await new Promise((r) => setTimeout(r, 80));
@@ -81,7 +89,7 @@ describe('redis scripts', () => {
     assert.equal(gone.length, 1);
     assert.equal(gone[0]!.bid, 'a');
     assert.equal(gone[0]!.jobs.length, 1);
-    await assert.rejects(renewLease(f, info('a'), 1000), { code: 'ERR_CONFLICT' });
+    await assert.rejects(bf.renew(info('a'), 1000), { code: 'ERR_CONFLICT' });
     assert.deepEqual(await f.expireBuilders(Date.now()), []);
     assert.ok(await f.builderKey('a'), 'the key outlives the lease so old tokens still verify');
   });
@@ -90,9 +98,13 @@ describe('redis scripts', () => {
     const f = fresh();
     const spec = jobSpecSchema.parse({ argv: ['true'] });
     await f.createJob({ id: 'j', spec, bid: 'b1', sub: 's', tenant: 't', createdAt: 'now' }, 600);
-    assert.equal(await startJob(f, 'j', 1, 'b2'), -2, 'another builder cannot start it');
-    assert.equal(await startJob(f, 'j', 1, 'b1'), 1);
-    assert.equal(await startJob(f, 'j', 1, 'b1'), -2, 'started once');
+    await assert.rejects(
+      bf.claim('j', 1, 'b2'),
+      { code: 'ERR_CONFLICT', message: /stale/ },
+      'another builder cannot start it',
+    );
+    await bf.claim('j', 1, 'b1');
+    await assert.rejects(bf.claim('j', 1, 'b1'), { code: 'ERR_CONFLICT', message: /stale/ }, 'started once');
     assert.equal(await f.requeueJob('j', 1, 3, 'b2', { code: 'ERR_JOB_LOST', message: 'lost' }), 2);
     const done = {
       state: 'succeeded' as const,
@@ -104,10 +116,10 @@ describe('redis scripts', () => {
       logTruncated: false,
       finishedAt: 'later',
     };
-    assert.equal(await completeJob(f, 'j', 1, 'b1', done), false, 'a late duplicate of attempt 1 is dropped');
-    assert.equal(await completeJob(f, 'j', 2, 'b2', done), true);
+    assert.equal(await bf.complete('j', 1, 'b1', done), false, 'a late duplicate of attempt 1 is dropped');
+    assert.equal(await bf.complete('j', 2, 'b2', done), true);
     assert.equal((await f.getJob('j'))!.state, 'succeeded');
-    assert.equal(await completeJob(f, 'j', 2, 'b2', done), false, 'completed once');
+    assert.equal(await bf.complete('j', 2, 'b2', done), false, 'completed once');
     await f.createJob({ id: 'k', spec, bid: 'b1', sub: 's', tenant: 't', createdAt: 'now' }, 600);
     assert.equal(
       await f.requeueJob('k', 1, 1, 'b2', { code: 'ERR_JOB_LOST', message: 'lost' }),
@@ -120,7 +132,11 @@ describe('redis scripts', () => {
     assert.equal(await f.cancelJob('k'), 'failed');
     await f.createJob({ id: 'q', spec, bid: 'b1', sub: 's', tenant: 't', createdAt: 'now' }, 600);
     assert.equal(await f.cancelJob('q'), 'killed');
-    assert.equal(await startJob(f, 'q', 1, 'b1'), -1, 'a job stopped while queued never starts');
+    await assert.rejects(
+      bf.claim('q', 1, 'b1'),
+      { code: 'ERR_CONFLICT', message: /finished/ },
+      'a job stopped while queued never starts',
+    );
     assert.equal(await f.cancelJob('nope'), null);
   });
 });

@@ -1,67 +1,12 @@
 /**
- * The narrow ports the runtime-neutral gateway needs. Implementations are wired by the adapters:
- * redis/farm.ts (Redis) for {@link FarmState}, storage/*.ts for BlobStore.
+ * The gateway's port on the shared farm state: builder registry, placement, job records, logs,
+ * wake-ups. Runtime-neutral, interface only; the Redis implementation is redis/farm.ts, and
+ * test/redis/gateway-port.conformance.ts is the suite every implementation passes.
  */
-import type { JobSpec, JobState, BlobRef, InlineResult } from '../protocol/job.ts';
-import type { BuilderInfo } from '../protocol/keys.ts';
+import type { JobState } from './job.ts';
+import type { BuilderView, EventListener, JobMessage, JobRecord, LogEntry, NewJob } from './farm.ts';
 
-/** A job as stored. */
-export interface JobRecord {
-  id: string;
-  spec: JobSpec;
-  state: JobState;
-  attempt: number;
-  bid: string;
-  sub: string;
-  tenant: string;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  exitCode: number | null;
-  signal: string | null;
-  error: { code: string; message: string } | null;
-  outputs: BlobRef | null;
-  missingOutputs: string[];
-  logTruncated: boolean;
-  cancelRequested: boolean;
-  /** The action digest, for cacheable jobs. */
-  action: string | null;
-  /** Where a builder stores the result of a successful cacheable job. */
-  cacheScope: string | null;
-  /** Output and files inline, for jobs that asked for `inlineResult`. */
-  result: InlineResult | null;
-}
-
-/** What creating a job records. */
-export type NewJob = Pick<JobRecord, 'id' | 'spec' | 'bid' | 'sub' | 'tenant' | 'createdAt'> &
-  Partial<Pick<JobRecord, 'action' | 'cacheScope'>>;
-
-/** One entry of a job's log stream. */
-export type LogEntry =
-  | { id: string; kind: 'out' | 'err'; attempt: number; data: Uint8Array }
-  | { id: string; kind: 'restart'; attempt: number }
-  | { id: string; kind: 'end'; attempt: number };
-
-export interface BuilderView {
-  info: BuilderInfo;
-  load: number;
-  leaseExpiresAt: number;
-}
-
-/** A message on a builder's job stream. */
-export interface JobMessage {
-  jobId: string;
-  attempt: number;
-  token: string;
-}
-
-/** Wake-ups for one job; `next` resolves true on an event (or one that came since the last call). */
-export interface EventListener {
-  next(timeoutMs: number, signal?: AbortSignal): Promise<boolean>;
-  close(): void;
-}
-
-/** Shared farm state: builder registry, placement, job records, logs, wake-ups. */
+/** Shared farm state as the gateway uses it. */
 export interface FarmState {
   /** Reserves a slot for the job on the best builder; throws ERR_NO_CAPACITY. */
   placeJob(jobId: string, platform: string, toolchain: string): Promise<string>;

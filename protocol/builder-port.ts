@@ -1,0 +1,58 @@
+/**
+ * The builder's port on the shared farm state: only what a builder agent does — hold a lease,
+ * pull its messages, move a job through its attempt (claim, log, complete), give the slot back,
+ * acknowledge, and hear stop requests. Runtime-neutral, interface only; the Redis implementation
+ * is redis/builder-farm.ts, and test/redis/builder-port.conformance.ts is the suite every
+ * implementation passes.
+ */
+import type { BuilderInfo, JobMessage, JobRecord, JobResultFields } from './farm.ts';
+
+/** A pulled message and the id to acknowledge it with. */
+export interface PulledJob extends JobMessage {
+  ackId: string;
+}
+
+/** A control message from a gateway to one builder; today only: stop this job. */
+export interface ControlMessage {
+  type: 'stop';
+  jobId: string;
+}
+
+/** What a builder agent needs from the farm. */
+export interface BuilderFarm {
+  /** Registers the builder: its job stream, its token key (kept 2 days) and a lease of `leaseMs`. */
+  register(info: BuilderInfo, key: Uint8Array, leaseMs: number): Promise<void>;
+  /** Renews the lease and refreshes the advertised info; throws ERR_CONFLICT when the lease was lost. */
+  renew(info: BuilderInfo, leaseMs: number): Promise<void>;
+  /** Ends the lease at once, so the sweeper places what the builder still held elsewhere. */
+  endLease(bid: string): Promise<void>;
+  /** Waits up to `blockMs` for at most `count` new messages on the builder's stream. */
+  pull(bid: string, count: number, blockMs: number): Promise<PulledJob[]>;
+  /** The whole job as the builder runs it (inline files included), or null. */
+  readJob(jobId: string): Promise<JobRecord | null>;
+  /**
+   * queued → running for this attempt on this builder. Throws ERR_CONFLICT when the job already
+   * finished or the attempt is stale (placed again elsewhere), ERR_JOB_NOT_FOUND when it is gone.
+   */
+  claim(jobId: string, attempt: number, bid: string): Promise<void>;
+  /** True when someone asked to stop the job. */
+  stopRequested(jobId: string): Promise<boolean>;
+  /** Appends output of an attempt to the job's log and wakes its followers. */
+  appendLog(jobId: string, attempt: number, kind: 'out' | 'err', data: Uint8Array): Promise<void>;
+  /**
+   * Records the result if `attempt` on `bid` is still the job's current one (compare-and-set) and
+   * wakes waiters; false when it was a late duplicate or the job finished meanwhile (dropped).
+   */
+  complete(jobId: string, attempt: number, bid: string, result: JobResultFields): Promise<boolean>;
+  /** Appends the log's `end` entry for the attempt. */
+  endLog(jobId: string, attempt: number): Promise<void>;
+  /** Gives back the slot the job held on `bid`, once; false when it was not held (any more). */
+  releaseSlot(jobId: string, bid: string): Promise<boolean>;
+  /** Acknowledges a pulled message: the LAST step of handling a job. */
+  ack(bid: string, ackId: string): Promise<void>;
+  /**
+   * Delivers the control messages sent to `bid` (stop requests) until the returned function is
+   * called; resolves once listening.
+   */
+  watchControl(bid: string, onMessage: (msg: ControlMessage) => void): Promise<() => Promise<void>>;
+}

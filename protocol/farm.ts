@@ -1,0 +1,90 @@
+/**
+ * The shapes the gateway, the Redis code and the builders share: a job as stored, its log
+ * entries, what a builder advertises and the messages on its stream. Runtime-neutral, types only;
+ * the two ports that use them are protocol/gateway-port.ts and protocol/builder-port.ts.
+ */
+import type { JobSpec, JobState, BlobRef, InlineResult } from './job.ts';
+
+/** A job as stored. */
+export interface JobRecord {
+  id: string;
+  spec: JobSpec;
+  state: JobState;
+  attempt: number;
+  bid: string;
+  sub: string;
+  tenant: string;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  exitCode: number | null;
+  signal: string | null;
+  error: { code: string; message: string } | null;
+  outputs: BlobRef | null;
+  missingOutputs: string[];
+  logTruncated: boolean;
+  cancelRequested: boolean;
+  /** The action digest, for cacheable jobs. */
+  action: string | null;
+  /** Where a builder stores the result of a successful cacheable job. */
+  cacheScope: string | null;
+  /** Output and files inline, for jobs that asked for `inlineResult`. */
+  result: InlineResult | null;
+}
+
+/** What creating a job records. */
+export type NewJob = Pick<JobRecord, 'id' | 'spec' | 'bid' | 'sub' | 'tenant' | 'createdAt'> &
+  Partial<Pick<JobRecord, 'action' | 'cacheScope'>>;
+
+/** The result fields a builder writes when a job ends. */
+export interface JobResultFields {
+  state: Exclude<JobState, 'queued' | 'running' | 'cached'>;
+  exitCode: number | null;
+  signal: string | null;
+  error: { code: string; message: string } | null;
+  outputs: JobRecord['outputs'];
+  missingOutputs: string[];
+  logTruncated: boolean;
+  finishedAt: string;
+  /** Inline stdout/stderr/files, when the job asked for them. */
+  result?: JobRecord['result'];
+}
+
+/** One entry of a job's log stream. */
+export type LogEntry =
+  | { id: string; kind: 'out' | 'err'; attempt: number; data: Uint8Array }
+  | { id: string; kind: 'restart'; attempt: number }
+  | { id: string; kind: 'end'; attempt: number };
+
+/** What a builder advertises in the registry. */
+export interface BuilderInfo {
+  id: string;
+  platform: string;
+  slots: number;
+  version: string;
+  hostname: string;
+  draining: boolean;
+  /** Digests of toolchains unpacked and ready on this builder. */
+  warm: string[];
+  startedAt: string;
+}
+
+/** A registered builder as the gateway sees it. */
+export interface BuilderView {
+  info: BuilderInfo;
+  load: number;
+  leaseExpiresAt: number;
+}
+
+/** A message on a builder's job stream. */
+export interface JobMessage {
+  jobId: string;
+  attempt: number;
+  token: string;
+}
+
+/** Wake-ups for one job; `next` resolves true on an event (or one that came since the last call). */
+export interface EventListener {
+  next(timeoutMs: number, signal?: AbortSignal): Promise<boolean>;
+  close(): void;
+}

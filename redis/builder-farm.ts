@@ -1,0 +1,147 @@
+/** {@link BuilderFarm} on Redis: what a builder agent does in the shared state. */
+import type { Redis } from 'ioredis';
+import type { BuilderFarm, PulledJob } from '../protocol/builder-port.ts';
+import { redisKeys, STREAM_GROUP } from '../protocol/keys.ts';
+import { defineScripts } from './scripts.ts';
+import { LUA, scriptError } from './codes.ts';
+import { parseJobHash, resultPairs } from './job-hash.ts';
+import { appendMarker } from './log-stream.ts';
+import { decodeControl } from './control.ts';
+import { BUILDER_KEY_TTL_SEC, FINISHED_TTL_SEC } from './ttl.ts';
+
+export interface BuilderFarmConnections {
+  /** For commands. */
+  redis: Redis;
+  /** Used only for the blocking pull. */
+  pull: Redis;
+  /** In subscriber mode, for control messages (may be shared with other subscribers). */
+  sub: Redis;
+}
+
+/** Builds the builder's port on three connections; `prefix` namespaces every key. @default 'kiln' */
+export function createRedisBuilderFarm(c: BuilderFarmConnections, prefix = 'kiln'): BuilderFarm {
+  const { redis } = c;
+  const keys = redisKeys(prefix);
+  const scripts = defineScripts(redis);
+
+  const lease = async (info: Parameters<BuilderFarm['renew']>[0], leaseMs: number, mode: string) => {
+    const now = Date.now();
+    return scripts.registerBuilder(
+      keys.leases,
+      keys.builders,
+      keys.load,
+      info.id,
+      JSON.stringify(info),
+      now + leaseMs,
+      now,
+      mode,
+    );
+  };
+
+  return {
+    async register(info, key, leaseMs) {
+      await redis
+        .xgroup('CREATE', keys.builderStream(info.id), STREAM_GROUP, '0', 'MKSTREAM')
+        .catch((err: Error) => {
+          if (!/BUSYGROUP/.test(err.message)) throw err;
+        });
+      const encoded = Buffer.from(key).toString('base64url');
+      await redis.set(keys.builderKey(info.id), encoded, 'EX', BUILDER_KEY_TTL_SEC);
+      await lease(info, leaseMs, 'new');
+    },
+
+    async renew(info, leaseMs) {
+      const r = await lease(info, leaseMs, 'renew');
+      if (r === LUA.LEASE_LOST) throw scriptError('renew', r, info.id);
+      await redis.expire(keys.builderKey(info.id), BUILDER_KEY_TTL_SEC);
+    },
+
+    async endLease(bid) {
+      await redis.zadd(keys.leases, 'XX', 0, bid);
+    },
+
+    async pull(bid, count, blockMs) {
+      const res = (await c.pull.xreadgroup(
+        'GROUP',
+        STREAM_GROUP,
+        bid,
+        'COUNT',
+        count,
+        'BLOCK',
+        blockMs,
+        'STREAMS',
+        keys.builderStream(bid),
+        '>',
+      )) as [string, [string, string[]][]][] | null;
+      const out: PulledJob[] = [];
+      for (const [, entries] of res ?? []) {
+        for (const [ackId, fields] of entries) {
+          const f: Record<string, string> = {};
+          for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
+          out.push({ ackId, jobId: f.job ?? '', attempt: Number(f.attempt ?? 0), token: f.token ?? '' });
+        }
+      }
+      return out;
+    },
+
+    async readJob(jobId) {
+      return parseJobHash(await redis.hgetall(keys.job(jobId)));
+    },
+
+    async claim(jobId, attempt, bid) {
+      const r = Number(await scripts.startJob(keys.job(jobId), attempt, bid, new Date().toISOString()));
+      if (r < 0) throw scriptError('start', r, jobId);
+    },
+
+    async stopRequested(jobId) {
+      return (await redis.hget(keys.job(jobId), 'cancel')) === '1';
+    },
+
+    async appendLog(jobId, attempt, kind, data) {
+      const key = keys.jobLog(jobId);
+      await redis
+        .multi()
+        .xadd(key, '*', 'k', kind === 'out' ? 'o' : 'e', 'a', String(attempt), 'd', Buffer.from(data))
+        .expire(key, FINISHED_TTL_SEC)
+        .exec();
+      await redis.publish(keys.jobEvents(jobId), 'log');
+    },
+
+    async complete(jobId, attempt, bid, result) {
+      const pairs = resultPairs(result);
+      const r = Number(await scripts.completeJob(keys.job(jobId), attempt, bid, FINISHED_TTL_SEC, ...pairs));
+      if (r !== 1) return false;
+      await redis.publish(keys.jobEvents(jobId), 'done');
+      return true;
+    },
+
+    async endLog(jobId, attempt) {
+      await appendMarker(redis, keys.jobLog(jobId), 'end', attempt, FINISHED_TTL_SEC);
+      await redis.publish(keys.jobEvents(jobId), 'end');
+    },
+
+    async releaseSlot(jobId, bid) {
+      return (await scripts.releaseSlot(keys.load, keys.assignments, jobId, bid)) === 1;
+    },
+
+    async ack(bid, ackId) {
+      const stream = keys.builderStream(bid);
+      await redis.multi().xack(stream, STREAM_GROUP, ackId).xdel(stream, ackId).exec();
+    },
+
+    async watchControl(bid, onMessage) {
+      const channel = keys.builderControl(bid);
+      const listener = (ch: string, raw: string): void => {
+        if (ch !== channel) return;
+        const msg = decodeControl(raw);
+        if (msg) onMessage(msg);
+      };
+      c.sub.on('message', listener);
+      await c.sub.subscribe(channel);
+      return async () => {
+        c.sub.off('message', listener);
+        await c.sub.unsubscribe(channel).catch(() => undefined);
+      };
+    },
+  };
+}

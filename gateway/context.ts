@@ -4,7 +4,7 @@ import type { Principal } from './auth/principal.ts';
 import type { GatewayLimits } from './config.ts';
 import type { CacheConfig } from './action-cache.ts';
 import type { FarmState } from '../protocol/gateway-port.ts';
-import type { PresetStore } from './toolchains/presets.ts';
+import type { PresetStore } from '../protocol/preset-store.ts';
 
 export interface GatewayDeps {
   farm: FarmState;

@@ -10,7 +10,7 @@ import { KilnError } from '../protocol/errors.ts';
 import { redisKeys } from '../protocol/keys.ts';
 import { ownerSchema, presetId, presetRecordSchema } from '../protocol/toolchain.ts';
 import type { PresetRecord, ToolchainOwner } from '../protocol/toolchain.ts';
-import type { PresetStore } from '../gateway/toolchains/presets.ts';
+import type { PresetStore } from '../protocol/preset-store.ts';
 
 const CAS_COMMAND = 'kilnCasPreset';
 const CAS_LUA = readFileSync(new URL('./scripts/cas-preset-1.lua', import.meta.url), 'utf8');

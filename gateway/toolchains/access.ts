@@ -3,7 +3,7 @@ import { KilnError } from '../../protocol/errors.ts';
 import type { ToolchainOwner } from '../../protocol/toolchain.ts';
 import type { Principal } from '../auth/principal.ts';
 import type { GatewayDeps } from '../context.ts';
-import type { PresetStore } from './presets.ts';
+import type { PresetStore } from '../../protocol/preset-store.ts';
 
 /** True when `principal` is `owner` (same subject in the same tenant). */
 export function isOwner(principal: Principal, owner: ToolchainOwner): boolean {

@@ -5,7 +5,7 @@ import type { Platform } from '../../protocol/job.ts';
 import { toolchainKey } from '../../protocol/store-keys.ts';
 import { parsePresetId, presetIdProblem, presetNameSchema } from '../../protocol/toolchain.ts';
 import type { BlobStore } from '../../storage/port.ts';
-import type { PresetStore } from './presets.ts';
+import type { PresetStore } from '../../protocol/preset-store.ts';
 
 /** The toolchain a job runs in. */
 export interface ResolvedToolchain {

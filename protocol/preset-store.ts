@@ -1,8 +1,8 @@
 /**
  * The preset-store port: named toolchain presets and who owns each toolchain archive.
- * Implementation: redis/presets.ts. Runtime-neutral.
+ * Implementation: redis/presets.ts. Runtime-neutral, interface only.
  */
-import type { PresetRecord, ToolchainOwner } from '../../protocol/toolchain.ts';
+import type { PresetRecord, ToolchainOwner } from './toolchain.ts';
 
 /** Presets (`name@platform` → record) and toolchain owners, shared by every gateway. */
 export interface PresetStore {

@@ -34,17 +34,19 @@ fi
 mkdir -p "$root"
 tar -C "$root" -xf "$cache"
 
-# Node and npm, as the README requires them; nothing else of this machine.
+# Node and npm, as the README requires them, at the paths this machine has them; nothing else.
 node_bin=$(readlink -f "$(command -v node)")
 npm_dir=$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")
-install -D -m 0755 "$node_bin" "$root/usr/local/bin/node"
-mkdir -p "$root/usr/local/lib/node_modules"
-cp -a "$npm_dir" "$root/usr/local/lib/node_modules/npm"
-ln -sf ../lib/node_modules/npm/bin/npm-cli.js "$root/usr/local/bin/npm"
-ln -sf ../lib/node_modules/npm/bin/npx-cli.js "$root/usr/local/bin/npx"
+install -D -m 0755 "$node_bin" "$root$node_bin"
+mkdir -p "$root$(dirname "$npm_dir")"
+cp -a "$npm_dir" "$root$npm_dir"
+for t in npm npx; do
+  [ -e "$(command -v $t)" ] && cp -P "$(command -v $t)" "$root$(command -v $t)"
+done
+
 # The workplace's own machine settings (how this network reaches the registries: resolver, CA
 # bundle, npm and apt settings) come along; they belong to every machine here, not to kiln.
-for f in /etc/resolv.conf /etc/npmrc /root/.npmrc /etc/ssl/certs/ca-certificates.crt \
+for f in /etc/resolv.conf /etc/npmrc "$(npm config get globalconfig)" /root/.npmrc /etc/ssl/certs/ca-certificates.crt \
   /etc/apt/apt.conf.d/99artifact-registry /etc/apt/sources.list.d/debian.sources; do
   [ -f "$f" ] && install -D -m 0644 "$f" "$root$f"
 done

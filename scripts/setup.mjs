@@ -9,6 +9,8 @@ const DEBIAN = [
   ['redis-server', 'redis-server'],
   ['bwrap', 'bubblewrap'],
   ['gcc', 'gcc'],
+  // gcc only recommends its C library headers: without them it cannot compile `#include <errno.h>`.
+  ['/usr/include/errno.h', 'libc6-dev'],
   ['file', 'file'],
 ];
 // Only the tests need these (`setup.mjs --test`).

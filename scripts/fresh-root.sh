@@ -63,12 +63,16 @@ case "$mode" in
   *) echo "fresh-root: unknown mode $mode (test or dev)"; exit 2 ;;
 esac
 echo "fresh-root: running '$inner' in $root"
+# pivot_root, not chroot: the kernel refuses new user namespaces (bwrap) to a chrooted process.
 unshare -m --propagation private bash -euo pipefail -c "
-  mount -t proc proc '$root/proc'
-  mount --rbind /sys '$root/sys'
-  mount --rbind /dev '$root/dev'
-  mount -t tmpfs tmpfs '$root/tmp'
-  exec chroot '$root' /usr/bin/env -i HOME=/root CI=true TERM=dumb \
+  mount --bind '$root' '$root'
+  cd '$root' && mkdir -p .oldroot && pivot_root . .oldroot && cd /
+  mount -t proc proc /proc
+  mount --rbind /.oldroot/sys /sys
+  mount --rbind /.oldroot/dev /dev
+  mount -t tmpfs tmpfs /tmp
+  umount -l /.oldroot
+  exec /usr/bin/env -i HOME=/root CI=true TERM=dumb \
     PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin \
     bash -c 'cd /work/main && $inner'
 "

@@ -17,6 +17,8 @@ const DEBIAN = [
 // The cross gcc alone has no target libc headers: its libc6-dev package is named on its own, so a
 // machine where recommends are off still gets `bits/libc-header-start.h`.
 const DEBIAN_TEST = [
+  ['make', 'make'],
+  ['ps', 'procps'],
   ['aarch64-linux-gnu-gcc', 'gcc-aarch64-linux-gnu'],
   ['/usr/aarch64-linux-gnu/include/stdio.h', 'libc6-dev-arm64-cross'],
 ];

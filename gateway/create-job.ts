@@ -35,6 +35,7 @@ function cachedView(id: string, spec: JobSpec, hit: ActionResult): JobView {
     error: null,
     outputs: null,
     missingOutputs: hit.missing,
+    rejectedOutputs: [],
     logTruncated: false,
     result: { stdout: hit.stdout, stderr: hit.stderr, files: hit.files },
   };

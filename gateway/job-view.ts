@@ -19,6 +19,7 @@ export function toJobView(r: JobRecord): JobView {
     error: r.error,
     outputs: r.outputs,
     missingOutputs: r.missingOutputs,
+    rejectedOutputs: r.rejectedOutputs,
     logTruncated: r.logTruncated,
     ...(r.result ? { result: r.result } : {}),
   };

@@ -22,6 +22,7 @@ export interface JobRecord {
   error: { code: string; message: string } | null;
   outputs: BlobRef | null;
   missingOutputs: string[];
+  rejectedOutputs: { path: string; reason: string }[];
   logTruncated: boolean;
   cancelRequested: boolean;
   /** The action digest, for cacheable jobs. */
@@ -44,6 +45,7 @@ export interface JobResultFields {
   error: { code: string; message: string } | null;
   outputs: JobRecord['outputs'];
   missingOutputs: string[];
+  rejectedOutputs: { path: string; reason: string }[];
   logTruncated: boolean;
   finishedAt: string;
   /** Inline stdout/stderr/files, when the job asked for them. */

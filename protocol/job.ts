@@ -32,6 +32,13 @@ export const limitsSchema = z
       .min(1024)
       .max(1 << 30)
       .default(16 << 20),
+    /** Maximum bytes of the outputs tar; a larger one is not stored and the job fails. @default 4 GiB */
+    outputBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(2 ** 50)
+      .default(4 * 1024 ** 3),
   })
   .strict();
 export type Limits = z.infer<typeof limitsSchema>;
@@ -140,6 +147,8 @@ export interface JobView {
   outputs: BlobRef | null;
   /** Output paths that were declared but not produced. */
   missingOutputs: string[];
+  /** Declared outputs that exist but were not brought back, and why (a link, a FIFO, a socket…). */
+  rejectedOutputs: { path: string; reason: string }[];
   /** True when some log bytes were dropped because the job exceeded `limits.logBytes`. */
   logTruncated: boolean;
   /** With `inlineResult` (or from the action cache): output and files inline. */

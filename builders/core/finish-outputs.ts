@@ -4,16 +4,18 @@
  * the action cache.
  */
 import { actionKey, type ActionResult } from '../../protocol/action.ts';
-import type { BlobRef, InlineResult } from '../../protocol/job.ts';
+import { limitsSchema, type BlobRef, type InlineResult } from '../../protocol/job.ts';
 import { blobKey } from '../../protocol/store-keys.ts';
 import type { BlobStore } from '../../storage/port.ts';
 import type { JobRecord } from '../../protocol/farm.ts';
 import { collectOutputs } from './collect-outputs.ts';
 import { readInlineResult } from './inline-io.ts';
+import type { RejectedOutput } from './output-path.ts';
 
 export interface FinishedOutputs {
   outputs: BlobRef | null;
   missing: string[];
+  rejected: RejectedOutput[];
   result: InlineResult | undefined;
 }
 
@@ -37,12 +39,21 @@ export async function finishOutputs(
       : null;
   let outputs: BlobRef | null = null;
   let missing = inline?.missing ?? [];
+  let rejected = inline?.rejected ?? [];
   if (!inline || !spec.inlineResult) {
-    const collected = await collectOutputs(store, root, spec.outputs, (d) => blobKey(rec.tenant, d));
+    const collected = await collectOutputs(
+      store,
+      root,
+      spec.outputs,
+      (d) => blobKey(rec.tenant, d),
+      spec.limits.outputBytes ?? limitsSchema.parse({}).outputBytes,
+    );
     outputs = collected.outputs;
     missing = collected.missing;
+    rejected = collected.rejected;
   }
-  if (spec.cache && run.succeeded && inline && rec.action && rec.cacheScope && run.exitCode === 0) {
+  const cacheable = run.succeeded && run.exitCode === 0 && rejected.length === 0;
+  if (spec.cache && cacheable && inline && rec.action && rec.cacheScope) {
     const entry: ActionResult = {
       exitCode: 0,
       ...inline.result,
@@ -51,5 +62,5 @@ export async function finishOutputs(
     };
     await store.put(actionKey(rec.cacheScope, rec.action), new TextEncoder().encode(JSON.stringify(entry)));
   }
-  return { outputs, missing, result: spec.inlineResult && inline ? inline.result : undefined };
+  return { outputs, missing, rejected, result: spec.inlineResult && inline ? inline.result : undefined };
 }

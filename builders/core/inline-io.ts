@@ -2,10 +2,12 @@
  * The fast path's inline files: small inputs written into the job directory, and small results
  * (stdout, stderr, declared output files) read back without a separate blob round trip.
  */
-import { lstat, readFile, writeFile, mkdir } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, mkdir, open, realpath, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { KilnError } from '../../protocol/errors.ts';
 import type { InlineResult, JobSpec } from '../../protocol/job.ts';
+import { resolveOutput, unsupportedKind, type RejectedOutput } from './output-path.ts';
 
 /** Largest total of inline result files and output. @default 4 MiB */
 export const INLINE_RESULT_MAX = 4 << 20;
@@ -60,35 +62,52 @@ export function boundedCapture(max: number): {
 }
 
 /**
- * The declared outputs that are regular files (read without following links), with stdout and
- * stderr; null when it would not fit in {@link INLINE_RESULT_MAX}.
+ * The declared outputs that are regular files (resolved without following a link at any depth),
+ * with stdout and stderr; null when one is a directory or a symlink (those go by the outputs
+ * tar) or when it would not fit in {@link INLINE_RESULT_MAX}.
  */
 export async function readInlineResult(
   root: string,
   outputs: string[],
   stdout: Buffer,
   stderr: Buffer,
-): Promise<{ result: InlineResult; missing: string[] } | null> {
+): Promise<{ result: InlineResult; missing: string[]; rejected: RejectedOutput[] } | null> {
   let total = stdout.byteLength + stderr.byteLength;
   const files: InlineResult['files'] = [];
   const missing: string[] = [];
+  const rejected: RejectedOutput[] = [];
+  const realRoot = await realpath(root);
   for (const rel of outputs) {
-    const st = await lstat(join(root, rel)).catch(() => null);
-    if (!st) {
-      missing.push(rel);
+    const r = await resolveOutput(realRoot, rel);
+    if (r.kind === 'missing') missing.push(rel);
+    if (r.kind === 'rejected') rejected.push({ path: rel, reason: r.reason });
+    if (r.kind !== 'ok') continue;
+    if (r.st.isDirectory() || r.st.isSymbolicLink()) return null;
+    const why = unsupportedKind(r.st);
+    if (why) {
+      rejected.push({ path: rel, reason: why });
       continue;
     }
-    if (!st.isFile()) return null; // directories and links go by the outputs tar
-    await assertNoLinkOnPath(root, rel).catch(() => {
-      throw new KilnError('ERR_ARCHIVE_INVALID', `output ${rel} is behind a link`);
-    });
-    total += st.size;
+    total += r.st.size;
     if (total > INLINE_RESULT_MAX) return null;
-    files.push({
-      path: rel,
-      data: (await readFile(join(root, rel))).toString('base64'),
-      executable: (st.mode & 0o111) !== 0,
-    });
+    const data = await readRegular(r.abs, r.st.size);
+    if (!data) return null;
+    files.push({ path: rel, data: data.toString('base64'), executable: (r.st.mode & 0o111) !== 0 });
   }
-  return { result: { stdout: stdout.toString('base64'), stderr: stderr.toString('base64'), files }, missing };
+  const result = { stdout: stdout.toString('base64'), stderr: stderr.toString('base64'), files };
+  return { result, missing, rejected };
+}
+
+/** The bytes of a regular file opened without following a link, or null when it is not `size` bytes. */
+async function readRegular(abs: string, size: number): Promise<Buffer | null> {
+  const fh = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  try {
+    const st = await fh.stat();
+    if (!st.isFile() || st.size !== size) return null;
+    const buf = Buffer.alloc(size);
+    const { bytesRead } = await fh.read(buf, 0, size, 0);
+    return bytesRead === size ? buf : null;
+  } finally {
+    await fh.close();
+  }
 }

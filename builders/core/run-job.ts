@@ -112,6 +112,7 @@ export async function runJob(ctx: JobContext, msg: PulledJob): Promise<void> {
         : null,
       outputs: out.outputs,
       missingOutputs: out.missing,
+      rejectedOutputs: out.rejected,
       logTruncated: pump.truncated,
       finishedAt: '',
       ...(out.result ? { result: out.result } : {}),
@@ -129,6 +130,7 @@ export async function runJob(ctx: JobContext, msg: PulledJob): Promise<void> {
       error: { code: e.code, message: e.message },
       outputs: null,
       missingOutputs: [],
+      rejectedOutputs: [],
       logTruncated: pump.truncated,
       finishedAt: '',
     };

@@ -123,6 +123,8 @@ export const run: Command<RunArgs> = {
       await placeOutputs(await downloadOutputs(jobApi, id), resolve(io.cwd, a.outputDir ?? a.input ?? '.'));
     }
     for (const m of job.missingOutputs) io.stderr.write(`kiln: declared output ${m} was not produced\n`);
+    for (const r of job.rejectedOutputs ?? [])
+      io.stderr.write(`kiln: declared output ${r.path} was not brought back: it ${r.reason}\n`);
     if (job.error)
       io.stderr.write(`kiln: job ${id} ${job.state}: ${job.error.message} (${job.error.code})\n`);
     else if (job.state === 'timed_out') io.stderr.write(`kiln: job ${id} hit its time limit\n`);

@@ -113,6 +113,7 @@ describe('redis scripts', () => {
       error: null,
       outputs: null,
       missingOutputs: [],
+      rejectedOutputs: [],
       logTruncated: false,
       finishedAt: 'later',
     };

@@ -36,6 +36,7 @@ export const TEST_LIMITS: Limits = {
   memoryMiB: 256,
   pids: 128,
   logBytes: 1 << 20,
+  outputBytes: 1 << 30,
 };
 const T = { timeout: 60_000 };
 

@@ -9,6 +9,7 @@ import type { GatewayDeps, GatewayEnv } from './context.ts';
 import { errorResponse } from './errors.ts';
 import { createMetrics } from './metrics.ts';
 import { blobRoutes } from './routes/blobs.ts';
+import { builderRoutes } from './routes/builders.ts';
 import { healthRoutes } from './routes/health.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { logRoutes } from './routes/logs.ts';
@@ -34,6 +35,7 @@ export function createApp(deps: GatewayDeps): Hono<GatewayEnv> {
   app.route('/api/v1/jobs', jobRoutes(deps));
   app.route('/api/v1/jobs', logRoutes(deps));
   app.route('/api/v1/blobs', blobRoutes(deps));
+  app.route('/api/v1/builders', builderRoutes(deps));
   app.route('/api/v1', toolchainRoutes(deps));
   app.notFound((c) =>
     c.json({ error: { code: 'ERR_NOT_FOUND', message: `no route ${c.req.method} ${c.req.path}` } }, 404),

@@ -60,11 +60,15 @@ export type LogEntry =
 
 /** What a builder advertises in the registry. */
 export interface BuilderInfo {
+  /** `<name>-<random>`: a new one at every start of the agent. */
   id: string;
+  /** The configured name (builder.toml `name`): stable across restarts, what a drain names. */
+  name: string;
   platform: string;
   slots: number;
   version: string;
   hostname: string;
+  /** Set by the builder itself; an admin's drain is the `drained` hash (protocol/keys.ts). */
   draining: boolean;
   /** Digests of toolchains unpacked and ready on this builder. */
   warm: string[];
@@ -76,6 +80,14 @@ export interface BuilderView {
   info: BuilderInfo;
   load: number;
   leaseExpiresAt: number;
+  /** Set when an admin drained this builder's name. */
+  drain: DrainMark | null;
+}
+
+/** Who set a builder draining, and when (ISO time). */
+export interface DrainMark {
+  by: string;
+  at: string;
 }
 
 /** A message on a builder's job stream. */

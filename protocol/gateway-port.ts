@@ -4,7 +4,15 @@
  * test/redis/gateway-port.conformance.ts is the suite every implementation passes.
  */
 import type { JobState } from './job.ts';
-import type { BuilderView, EventListener, JobMessage, JobRecord, LogEntry, NewJob } from './farm.ts';
+import type {
+  BuilderView,
+  DrainMark,
+  EventListener,
+  JobMessage,
+  JobRecord,
+  LogEntry,
+  NewJob,
+} from './farm.ts';
 
 /** Shared farm state as the gateway uses it. */
 export interface FarmState {
@@ -40,6 +48,12 @@ export interface FarmState {
   /** Subscribes to a job's events (log appended, finished); subscribe before checking state. */
   listenJob(id: string): Promise<EventListener>;
   listBuilders(): Promise<BuilderView[]>;
+  /** Sets the builder name draining (placement skips it); keeps an earlier mark. */
+  drainBuilder(name: string, mark: DrainMark): Promise<DrainMark>;
+  /** Clears a drain; false when the name was not drained. */
+  undrainBuilder(name: string): Promise<boolean>;
+  /** Every drained name, registered or not. */
+  listDrains(): Promise<Map<string, DrainMark>>;
   /** Takes a short lock so only one gateway sweeps at a time. */
   tryLock(name: 'sweep', ttlMs: number): Promise<boolean>;
   ping(): Promise<void>;

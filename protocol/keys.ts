@@ -14,6 +14,11 @@ export interface Keys {
   load: string;
   /** HASH job id → builder id, for every placed job not yet released. */
   assignments: string;
+  /**
+   * HASH builder name → {@link DrainMark} JSON: builders an admin set draining. Kept apart from
+   * the info a builder rewrites on every heartbeat, and by name, so it outlives the agent's restart.
+   */
+  drained: string;
   /** STRING a builder's job-token key (base64url), kept after its lease ends so old tokens verify. */
   builderKey(bid: string): string;
   /** STREAM of job messages for one builder (consumer group {@link STREAM_GROUP}). */
@@ -47,6 +52,7 @@ export function redisKeys(prefix = 'kiln'): Keys {
     builders: `${p}:{reg}:builders`,
     load: `${p}:{reg}:load`,
     assignments: `${p}:{reg}:assignments`,
+    drained: `${p}:{reg}:drained`,
     builderKey: (bid) => `${p}:bkey:${bid}`,
     builderStream: (bid) => `${p}:{b:${bid}}:jobs`,
     builderControl: (bid) => `${p}:ctl:${bid}`,

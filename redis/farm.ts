@@ -1,7 +1,7 @@
 /** {@link FarmState} on Redis: what the gateway needs from the shared state. */
 import type { Redis } from 'ioredis';
 import type { FarmState } from '../protocol/gateway-port.ts';
-import type { BuilderInfo, BuilderView } from '../protocol/farm.ts';
+import type { BuilderInfo, BuilderView, DrainMark } from '../protocol/farm.ts';
 import { redisKeys } from '../protocol/keys.ts';
 import { defineScripts } from './scripts.ts';
 import { scriptError } from './codes.ts';
@@ -25,6 +25,10 @@ export function createRedisFarm(redis: Redis, sub: Redis, prefix = 'kiln'): Redi
   const scripts = defineScripts(redis);
   const events: JobEvents = createJobEvents(sub);
   const now = (): string => new Date().toISOString();
+  const listDrains = async (): Promise<Map<string, DrainMark>> => {
+    const all = await redis.hgetall(keys.drained);
+    return new Map(Object.entries(all).map(([name, raw]) => [name, JSON.parse(raw) as DrainMark]));
+  };
 
   return {
     async placeJob(jobId, platform, toolchain) {
@@ -33,6 +37,7 @@ export function createRedisFarm(redis: Redis, sub: Redis, prefix = 'kiln'): Redi
         keys.builders,
         keys.load,
         keys.assignments,
+        keys.drained,
         Date.now(),
         platform,
         toolchain,
@@ -119,24 +124,36 @@ export function createRedisFarm(redis: Redis, sub: Redis, prefix = 'kiln'): Redi
       return events.listen(keys.jobEvents(id));
     },
     async listBuilders() {
-      const [infos, loads, leases] = await Promise.all([
+      const [infos, loads, leases, drains] = await Promise.all([
         redis.hgetall(keys.builders),
         redis.hgetall(keys.load),
         redis.zrange(keys.leases, '0', '-1', 'WITHSCORES'),
+        listDrains(),
       ]);
       const out: BuilderView[] = [];
       for (let i = 0; i + 1 < leases.length; i += 2) {
         const bid = leases[i]!;
         const raw = infos[bid];
         if (!raw) continue;
+        const info = JSON.parse(raw) as BuilderInfo;
         out.push({
-          info: JSON.parse(raw) as BuilderInfo,
+          info,
           load: Number(loads[bid] ?? 0),
           leaseExpiresAt: Number(leases[i + 1]),
+          drain: drains.get(info.name ?? bid) ?? null,
         });
       }
       return out;
     },
+    async drainBuilder(name, mark) {
+      await redis.hsetnx(keys.drained, name, JSON.stringify(mark));
+      const raw = await redis.hget(keys.drained, name);
+      return raw ? (JSON.parse(raw) as DrainMark) : mark;
+    },
+    async undrainBuilder(name) {
+      return (await redis.hdel(keys.drained, name)) === 1;
+    },
+    listDrains,
     async tryLock(name, ttlMs) {
       return (await redis.set(keys.sweepLock + ':' + name, '1', 'PX', ttlMs, 'NX')) === 'OK';
     },

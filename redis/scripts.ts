@@ -1,6 +1,6 @@
 /**
  * Loads every Lua script in redis/scripts/ with ioredis `defineCommand` (EVALSHA with a NOSCRIPT
- * fallback). The file name carries the key count: `place-job-4.lua` → command `placeJob`, 4 keys.
+ * fallback). The file name carries the key count: `place-job-5.lua` → command `placeJob`, 5 keys.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import type { Redis } from 'ioredis';

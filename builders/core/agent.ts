@@ -42,6 +42,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
   const key = new Uint8Array(randomBytes(32));
   const info: BuilderInfo = {
     id,
+    name: o.name,
     platform: o.platform,
     slots: o.slots,
     version: o.version,

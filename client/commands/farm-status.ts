@@ -8,13 +8,17 @@ interface Status {
   store: string;
   builders: {
     id: string;
+    name?: string;
     platform: string;
     slots: number;
     load: number;
     live: boolean;
     draining: boolean;
+    drain: { by: string; at: string } | null;
     version: string;
   }[];
+  /** Drained names, also those with no builder registered now. */
+  drained?: { name: string; by: string; at: string }[];
 }
 
 export const farmStatus: Command<{ json: boolean }> = {
@@ -29,11 +33,12 @@ export const farmStatus: Command<{ json: boolean }> = {
     }
     say(io.stdout, `gateway ${s.version}, store ${s.store}, ${s.builders.length} builder(s)`);
     for (const b of s.builders) {
-      const flags = [b.live ? 'live' : 'lease expired', b.draining ? 'draining' : '']
-        .filter(Boolean)
-        .join(', ');
+      const drain = b.drain ? `draining (by ${b.drain.by})` : b.draining ? 'draining' : '';
+      const flags = [b.live ? 'live' : 'lease expired', drain].filter(Boolean).join(', ');
       say(io.stdout, `  ${b.id.padEnd(28)} ${b.platform.padEnd(14)} ${b.load}/${b.slots} slots  ${flags}`);
     }
+    const idle = (s.drained ?? []).filter((d) => !s.builders.some((b) => b.name === d.name));
+    for (const d of idle) say(io.stdout, `  ${d.name.padEnd(28)} drained by ${d.by}, no builder registered`);
     return 0;
   },
 };

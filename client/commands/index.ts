@@ -3,6 +3,7 @@ import type { Command } from '../command.ts';
 import { builder } from './builder.ts';
 import { cc } from './cc.ts';
 import { dev } from './dev.ts';
+import { farmDrain, farmUndrain } from './farm-drain.ts';
 import { farmStatus } from './farm-status.ts';
 import { gateway } from './gateway.ts';
 import { logs } from './logs.ts';
@@ -27,6 +28,8 @@ export const COMMANDS: Command<never>[] = [
   toolchainLs,
   toolchainRm,
   farmStatus,
+  farmDrain,
+  farmUndrain,
   dev,
   gateway,
   builder,

@@ -20,12 +20,19 @@ export function healthRoutes(deps: GatewayDeps, metrics: Metrics): Hono<GatewayE
   });
   app.get('/api/v1/status', async (c) => {
     await deps.authenticate(c.req.raw);
-    const builders = await deps.farm.listBuilders();
+    const [builders, drains] = await Promise.all([deps.farm.listBuilders(), deps.farm.listDrains()]);
     const now = Date.now();
     return c.json({
       version: deps.version,
       store: deps.store.kind,
-      builders: builders.map((b) => ({ ...b.info, load: b.load, live: b.leaseExpiresAt >= now })),
+      builders: builders.map((b) => ({
+        ...b.info,
+        draining: b.info.draining || b.drain !== null,
+        drain: b.drain,
+        load: b.load,
+        live: b.leaseExpiresAt >= now,
+      })),
+      drained: [...drains].map(([name, mark]) => ({ name, ...mark })),
     });
   });
   app.get('/metrics', async (c) => {

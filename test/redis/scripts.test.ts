@@ -20,6 +20,7 @@ describe('redis scripts', () => {
 
   const info = (id: string, over: Partial<BuilderInfo> = {}): BuilderInfo => ({
     id,
+    name: id,
     platform: 'linux-x86_64',
     slots: 2,
     version: 'test',
@@ -76,6 +77,36 @@ describe('redis scripts', () => {
     assert.equal(await f.placeJob('j8', 'linux-x86_64', 'tc1'), 'warm');
     const loads = Object.fromEntries((await f.listBuilders()).map((b) => [b.info.id, b.load]));
     assert.deepEqual(loads, { cold: 2, warm: 2, bsd: 1, drain: 0 });
+  });
+
+  it('skips a builder whose name an admin drained, through its heartbeats and a new registration', async () => {
+    const f = fresh();
+    await bf.register(info('b1-0000aaaa', { name: 'b1' }), key, 60_000);
+    await bf.register(info('b2-0000bbbb', { name: 'b2', slots: 8 }), key, 60_000);
+    const mark = { by: 'ops', at: '2026-01-01T00:00:00.000Z' };
+    assert.deepEqual(await f.drainBuilder('b2', mark), mark);
+    assert.deepEqual(
+      await f.drainBuilder('b2', { by: 'other', at: 'later' }),
+      mark,
+      'draining again keeps the first mark',
+    );
+    // The builder renews its lease and rewrites its info (draining: false): still drained.
+    await bf.renew(info('b2-0000bbbb', { name: 'b2', slots: 8 }), 60_000);
+    for (let i = 0; i < 2; i++) assert.equal(await f.placeJob(`d${i}`, 'linux-x86_64', ''), 'b1-0000aaaa');
+    await assert.rejects(f.placeJob('d2', 'linux-x86_64', ''), { code: 'ERR_NO_CAPACITY', message: /busy/ });
+    // Restarted agent: a new id under the same name, still drained.
+    await bf.register(info('b2-0000cccc', { name: 'b2', slots: 8 }), key, 60_000);
+    await assert.rejects(f.placeJob('d3', 'linux-x86_64', ''), { code: 'ERR_NO_CAPACITY' });
+    const views = await f.listBuilders();
+    assert.deepEqual(views.map((v) => [v.info.id, v.drain?.by ?? null]).sort(), [
+      ['b1-0000aaaa', null],
+      ['b2-0000bbbb', 'ops'],
+      ['b2-0000cccc', 'ops'],
+    ]);
+    assert.deepEqual([...(await f.listDrains()).keys()], ['b2']);
+    assert.equal(await f.undrainBuilder('b2'), true);
+    assert.equal(await f.undrainBuilder('b2'), false, 'undrained once');
+    assert.match(String(await f.placeJob('d4', 'linux-x86_64', '')), /^b2-/);
   });
 
   it('expired leases hand back their jobs; a lost lease cannot be renewed', async () => {

@@ -4,11 +4,13 @@
   KEYS[2] builders     HASH builder id -> BuilderInfo JSON
   KEYS[3] load         HASH builder id -> slots in use
   KEYS[4] assignments  HASH job id -> builder id
+  KEYS[5] drained      HASH builder name -> drain mark JSON (set by an admin; skipped here)
   ARGV[1] now (ms)  ARGV[2] platform  ARGV[3] toolchain digest or ""  ARGV[4] job id
   Returns: the chosen builder id;
            -1 no live, non-draining builder of that platform; -2 all of them are full;
            -3 the job is already placed.
-  Preference: toolchain warm first, then the lowest load ratio.
+  Preference: toolchain warm first, then the lowest load ratio. A builder is draining when it says
+  so itself (info.draining) or when its name is in KEYS[5]; a draining builder gets no new job.
 ]]
 if redis.call('HEXISTS', KEYS[4], ARGV[4]) == 1 then return -3 end
 local live = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], '+inf')
@@ -17,7 +19,8 @@ for _, bid in ipairs(live) do
   local raw = redis.call('HGET', KEYS[2], bid)
   if raw then
     local info = cjson.decode(raw)
-    if info.platform == ARGV[2] and info.draining ~= true then
+    local drained = redis.call('HEXISTS', KEYS[5], info.name or bid) == 1
+    if info.platform == ARGV[2] and info.draining ~= true and not drained then
       seen = seen + 1
       local used = tonumber(redis.call('HGET', KEYS[3], bid) or '0')
       local slots = tonumber(info.slots) or 0

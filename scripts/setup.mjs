@@ -19,6 +19,7 @@ const DEBIAN = [
 const DEBIAN_TEST = [
   ['make', 'make'],
   ['ps', 'procps'],
+  ['python3', 'python3-minimal'],
   ['aarch64-linux-gnu-gcc', 'gcc-aarch64-linux-gnu'],
   ['/usr/aarch64-linux-gnu/include/stdio.h', 'libc6-dev-arm64-cross'],
 ];

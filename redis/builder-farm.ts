@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { BuilderFarm, PulledJob } from '../protocol/builder-port.ts';
 import { redisKeys, STREAM_GROUP } from '../protocol/keys.ts';
 import { defineScripts } from './scripts.ts';
-import { LUA, scriptError } from './codes.ts';
+import { checkReply, SCRIPT_DONE } from './codes.ts';
 import { parseJobHash, resultPairs } from './job-hash.ts';
 import { appendMarker } from './log-stream.ts';
 import { decodeControl } from './control.ts';
@@ -51,8 +51,7 @@ export function createRedisBuilderFarm(c: BuilderFarmConnections, prefix = 'kiln
     },
 
     async renew(info, leaseMs) {
-      const r = await lease(info, leaseMs, 'renew');
-      if (r === LUA.LEASE_LOST) throw scriptError('renew', r, info.id);
+      checkReply(await lease(info, leaseMs, 'renew'), { builder: info.id });
       await redis.expire(keys.builderKey(info.id), BUILDER_KEY_TTL_SEC);
     },
 
@@ -89,8 +88,8 @@ export function createRedisBuilderFarm(c: BuilderFarmConnections, prefix = 'kiln
     },
 
     async claim(jobId, attempt, bid) {
-      const r = Number(await scripts.startJob(keys.job(jobId), attempt, bid, new Date().toISOString()));
-      if (r < 0) throw scriptError('start', r, jobId);
+      const r = await scripts.startJob(keys.job(jobId), attempt, bid, new Date().toISOString());
+      checkReply(r, { job: jobId });
     },
 
     async stopRequested(jobId) {
@@ -109,8 +108,8 @@ export function createRedisBuilderFarm(c: BuilderFarmConnections, prefix = 'kiln
 
     async complete(jobId, attempt, bid, result) {
       const pairs = resultPairs(result);
-      const r = Number(await scripts.completeJob(keys.job(jobId), attempt, bid, FINISHED_TTL_SEC, ...pairs));
-      if (r !== 1) return false;
+      const r = await scripts.completeJob(keys.job(jobId), attempt, bid, FINISHED_TTL_SEC, ...pairs);
+      if (r !== SCRIPT_DONE) return false;
       await redis.publish(keys.jobEvents(jobId), 'done');
       return true;
     },
@@ -121,7 +120,7 @@ export function createRedisBuilderFarm(c: BuilderFarmConnections, prefix = 'kiln
     },
 
     async releaseSlot(jobId, bid) {
-      return (await scripts.releaseSlot(keys.load, keys.assignments, jobId, bid)) === 1;
+      return (await scripts.releaseSlot(keys.load, keys.assignments, jobId, bid)) === SCRIPT_DONE;
     },
 
     async ack(bid, ackId) {

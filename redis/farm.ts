@@ -4,7 +4,7 @@ import type { FarmState } from '../protocol/gateway-port.ts';
 import type { BuilderInfo, BuilderView, DrainMark } from '../protocol/farm.ts';
 import { redisKeys } from '../protocol/keys.ts';
 import { defineScripts } from './scripts.ts';
-import { scriptError } from './codes.ts';
+import { checkReply, isScriptError, SCRIPT_DONE, SCRIPT_ERRORS } from './codes.ts';
 import { newJobFields, parseJobHash, STATUS_FIELDS, statusHash } from './job-hash.ts';
 import { appendMarker, readLogEntries } from './log-stream.ts';
 import { createJobEvents, type JobEvents } from './events.ts';
@@ -32,22 +32,24 @@ export function createRedisFarm(redis: Redis, sub: Redis, prefix = 'kiln'): Redi
 
   return {
     async placeJob(jobId, platform, toolchain) {
-      const r = await scripts.placeJob(
-        keys.leases,
-        keys.builders,
-        keys.load,
-        keys.assignments,
-        keys.drained,
-        Date.now(),
-        platform,
-        toolchain,
-        jobId,
+      const r = checkReply(
+        await scripts.placeJob(
+          keys.leases,
+          keys.builders,
+          keys.load,
+          keys.assignments,
+          keys.drained,
+          Date.now(),
+          platform,
+          toolchain,
+          jobId,
+        ),
+        { job: jobId, platform },
       );
-      if (typeof r === 'number') throw scriptError('place', r, r === -3 ? jobId : platform);
       return String(r);
     },
     async releaseSlot(jobId, bid) {
-      return (await scripts.releaseSlot(keys.load, keys.assignments, jobId, bid)) === 1;
+      return (await scripts.releaseSlot(keys.load, keys.assignments, jobId, bid)) === SCRIPT_DONE;
     },
     async builderKey(bid) {
       const raw = await redis.get(keys.builderKey(bid));
@@ -76,7 +78,8 @@ export function createRedisFarm(redis: Redis, sub: Redis, prefix = 'kiln'): Redi
     },
     async cancelJob(id) {
       const r = await scripts.cancelJob(keys.job(id), now(), FINISHED_TTL_SEC);
-      if (r === -5) return null;
+      if (r === SCRIPT_ERRORS.NO_JOB) return null;
+      checkReply(r, { job: id });
       return String(r) as Awaited<ReturnType<FarmState['cancelJob']>>;
     },
     async signalBuilder(bid, jobId) {
@@ -105,7 +108,7 @@ export function createRedisFarm(redis: Redis, sub: Redis, prefix = 'kiln'): Redi
           FINISHED_TTL_SEC,
         ),
       );
-      return r >= 0 ? r : null;
+      return isScriptError(r) ? null : r;
     },
     async dropBuilder(bid) {
       await redis.del(keys.builderStream(bid));

@@ -3,7 +3,6 @@
  * string per toolchain owner. Replacing or removing a preset is compare-and-set
  * (scripts/cas-preset-1.lua), so two publishers never overwrite each other unknowingly.
  */
-import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { canonicalJson } from '../protocol/digest.ts';
 import { KilnError } from '../protocol/errors.ts';
@@ -11,11 +10,8 @@ import { redisKeys } from '../protocol/keys.ts';
 import { ownerSchema, presetId, presetRecordSchema } from '../protocol/toolchain.ts';
 import type { PresetRecord, ToolchainOwner } from '../protocol/toolchain.ts';
 import type { PresetStore } from '../protocol/preset-store.ts';
-
-const CAS_COMMAND = 'kilnCasPreset';
-const CAS_LUA = readFileSync(new URL('./scripts/cas-preset-1.lua', import.meta.url), 'utf8');
-
-type CasFn = (key: string, id: string, expected: string, next: string) => Promise<number>;
+import { defineScripts } from './scripts.ts';
+import { SCRIPT_DONE } from './codes.ts';
 
 function parseRecord(id: string, raw: string): PresetRecord {
   let value: unknown;
@@ -32,8 +28,9 @@ function parseRecord(id: string, raw: string): PresetRecord {
 /** Builds the preset store on a connection; `prefix` namespaces the keys (tests use a unique one). @default 'kiln' */
 export function createRedisPresetStore(redis: Redis, prefix = 'kiln'): PresetStore {
   const keys = redisKeys(prefix);
-  redis.defineCommand(CAS_COMMAND, { numberOfKeys: 1, lua: CAS_LUA });
-  const cas = (redis as unknown as Record<string, CasFn>)[CAS_COMMAND]!.bind(redis);
+  const { casPreset } = defineScripts(redis);
+  const cas = async (id: string, expected: string, next: string): Promise<boolean> =>
+    (await casPreset(keys.presets, id, expected, next)) === SCRIPT_DONE;
 
   return {
     async get(id) {
@@ -48,11 +45,11 @@ export function createRedisPresetStore(redis: Redis, prefix = 'kiln'): PresetSto
 
     async put(rec, expected) {
       const id = presetId(rec);
-      return (await cas(keys.presets, id, expected ? canonicalJson(expected) : '', canonicalJson(rec))) === 1;
+      return cas(id, expected ? canonicalJson(expected) : '', canonicalJson(rec));
     },
 
     async delete(expected) {
-      return (await cas(keys.presets, presetId(expected), canonicalJson(expected), '')) === 1;
+      return cas(presetId(expected), canonicalJson(expected), '');
     },
 
     async owner(digest) {

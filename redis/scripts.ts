@@ -1,9 +1,11 @@
 /**
- * Loads every Lua script in redis/scripts/ with ioredis `defineCommand` (EVALSHA with a NOSCRIPT
- * fallback). The file name carries the key count: `place-job-5.lua` → command `placeJob`, 5 keys.
+ * The ONE loader of the Lua scripts in redis/scripts/: each is defined with ioredis
+ * `defineCommand` (EVALSHA with a NOSCRIPT fallback), with the error table of codes.ts in front
+ * of it as `E`. The file name carries the key count: `place-job-5.lua` → command `placeJob`, 5 keys.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import type { Redis } from 'ioredis';
+import { luaErrorTable } from './codes.ts';
 
 const DIR = new URL('./scripts/', import.meta.url);
 
@@ -20,30 +22,47 @@ export interface Scripts {
   completeJob: ScriptFn;
   requeueJob: ScriptFn;
   cancelJob: ScriptFn;
+  casPreset: ScriptFn;
 }
 
-let sources: { name: string; keys: number; lua: string }[] | undefined;
+/** One script file as loaded: its command name, key count and source (preamble included). */
+export interface ScriptSource {
+  name: string;
+  file: string;
+  keys: number;
+  lua: string;
+}
 
-function loadSources(): { name: string; keys: number; lua: string }[] {
+let sources: ScriptSource[] | undefined;
+
+/** Every script of redis/scripts/, read once per process. */
+export function scriptSources(): ScriptSource[] {
   sources ??= readdirSync(DIR)
     .filter((f) => f.endsWith('.lua'))
-    .map((f) => {
-      const m = /^(.+)-(\d+)\.lua$/.exec(f);
-      if (!m) throw new Error(`Lua script name must end in -<numkeys>.lua: ${f}`);
+    .map((file) => {
+      const m = /^(.+)-(\d+)\.lua$/.exec(file);
+      if (!m) throw new Error(`Lua script name must end in -<numkeys>.lua: ${file}`);
       const name = m[1]!.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
-      return { name, keys: Number(m[2]), lua: readFileSync(new URL(f, DIR), 'utf8') };
+      const lua = luaErrorTable() + readFileSync(new URL(file, DIR), 'utf8');
+      return { name, file, keys: Number(m[2]), lua };
     });
   return sources;
 }
 
-/** Defines every script on a connection and returns them typed. */
+const defined = new WeakMap<Redis, Scripts>();
+
+/** Defines every script on a connection (once per connection) and returns them typed. */
 export function defineScripts(redis: Redis): Scripts {
+  const known = defined.get(redis);
+  if (known) return known;
   const out: Record<string, ScriptFn> = {};
-  for (const s of loadSources()) {
+  for (const s of scriptSources()) {
     redis.defineCommand(s.name, { numberOfKeys: s.keys, lua: s.lua });
     const fn = (redis as unknown as Record<string, ScriptFn>)[s.name];
     if (!fn) throw new Error(`script ${s.name} was not defined`);
     out[s.name] = fn.bind(redis);
   }
-  return out as unknown as Scripts;
+  const scripts = out as unknown as Scripts;
+  defined.set(redis, scripts);
+  return scripts;
 }

@@ -3,10 +3,11 @@
   KEYS[1] job hash
   ARGV[1] now (ISO time)  ARGV[2] TTL of a finished job (s)
   Returns: "killed" (it was queued), "running" (its builder must stop it), the final state if it had
-           already finished, or -5 when there is no such job.
+           already finished, or E.NO_JOB.
+  E.*: the error table of redis/codes.ts, defined in front of the script by redis/scripts.ts.
 ]]
 local state = redis.call('HGET', KEYS[1], 'state')
-if not state then return -5 end
+if not state then return E.NO_JOB end
 if state == 'queued' then
   redis.call('HSET', KEYS[1], 'state', 'killed', 'finishedAt', ARGV[1], 'cancel', '1')
   redis.call('EXPIRE', KEYS[1], ARGV[2])

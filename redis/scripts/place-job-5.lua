@@ -7,12 +7,13 @@
   KEYS[5] drained      HASH builder name -> drain mark JSON (set by an admin; skipped here)
   ARGV[1] now (ms)  ARGV[2] platform  ARGV[3] toolchain digest or ""  ARGV[4] job id
   Returns: the chosen builder id;
-           -1 no live, non-draining builder of that platform; -2 all of them are full;
-           -3 the job is already placed.
+           E.NO_BUILDER no live, non-draining builder of that platform; E.ALL_BUSY all of them
+           are full; E.ALREADY_PLACED the job already holds a slot.
   Preference: toolchain warm first, then the lowest load ratio. A builder is draining when it says
   so itself (info.draining) or when its name is in KEYS[5]; a draining builder gets no new job.
+  E.*: the error table of redis/codes.ts, defined in front of the script by redis/scripts.ts.
 ]]
-if redis.call('HEXISTS', KEYS[4], ARGV[4]) == 1 then return -3 end
+if redis.call('HEXISTS', KEYS[4], ARGV[4]) == 1 then return E.ALREADY_PLACED end
 local live = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], '+inf')
 local best, bestWarm, bestRatio, seen = nil, -1, 2, 0
 for _, bid in ipairs(live) do
@@ -40,8 +41,8 @@ for _, bid in ipairs(live) do
   end
 end
 if not best then
-  if seen == 0 then return -1 end
-  return -2
+  if seen == 0 then return E.NO_BUILDER end
+  return E.ALL_BUSY
 end
 redis.call('HINCRBY', KEYS[3], best, 1)
 redis.call('HSET', KEYS[4], ARGV[4], best)

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -90,6 +90,45 @@ describe('cgroup manager on this host', { skip: process.getuid?.() !== 0 ? 'need
     await g.remove();
     await exited(b);
     assert.equal(b.signalCode, 'SIGKILL');
+  });
+
+  // Regression (issue 15, item 5): two builders sharing a parent with stale empty groups swept the
+  // same groups at once; the one that lost a race cached a rejected detection and failed every job.
+  it('two builders sharing a parent with stale empty groups both keep working', T, async () => {
+    const shared = `${parent}-shared`;
+    const seed = createCgroupManager({ parent: shared, log: () => undefined });
+    const mode = await seed.detect();
+    assert.ok(mode === 'v1' || mode === 'v2');
+    const hierarchies =
+      mode === 'v2' ? ['/sys/fs/cgroup'] : ['memory', 'pids'].map((c) => join('/sys/fs/cgroup', c));
+    const stale = Array.from({ length: 120 }, (_, i) => `left-${i}`);
+    for (const h of hierarchies) for (const s of stale) await mkdir(join(h, shared, s), { recursive: true });
+    // "Stale" means created at least staleAfterMs (0) ago: ctime has sub-millisecond digits.
+    const newest = Math.max(...hierarchies.map((h) => statSync(join(h, shared, stale.at(-1)!)).ctimeMs));
+    while (Date.now() <= newest) await new Promise((r) => setImmediate(r));
+    try {
+      const notices: string[] = [];
+      const make = (): ReturnType<typeof createCgroupManager> =>
+        createCgroupManager({ parent: shared, staleAfterMs: 0, log: (n) => notices.push(n) });
+      const [a, b] = [make(), make()];
+      const modes = await Promise.all([a.detect(), b.detect()]);
+      assert.deepEqual(modes, [mode, mode], notices.join('; '));
+      for (const h of hierarchies)
+        for (const s of stale)
+          assert.ok(!existsSync(join(h, shared, s)), `${s} swept; ${notices.join('; ')}`);
+      const groups = await Promise.all([
+        a.create('job.a', { memoryBytes: 64 * MiB, pids: 20 }),
+        b.create('job.b', { memoryBytes: 64 * MiB, pids: 20 }),
+      ]);
+      assert.ok(groups[0] && groups[1], 'both builders still create job groups');
+      await Promise.all(groups.map((g) => g?.remove()));
+      assert.ok(!notices.some((n) => /not usable|WITHOUT/.test(n)), notices.join('; '));
+    } finally {
+      for (const h of hierarchies) {
+        for (const s of stale) await rmdir(join(h, shared, s)).catch(() => undefined);
+        await rmdir(join(h, shared)).catch(() => undefined);
+      }
+    }
   });
 });
 

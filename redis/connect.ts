@@ -9,6 +9,14 @@ export interface RedisOptions {
   name?: string;
   /** Give up connecting after this many ms. @default 5000 */
   connectTimeoutMs?: number;
+  /**
+   * Fail commands at once while disconnected (no offline queue) and after `commandTimeoutMs`, so a
+   * server answers 503 instead of hanging (the gateway). Builders keep the queue: they wait it out.
+   * @default false
+   */
+  failFast?: boolean;
+  /** With `failFast`: a command without an answer after this long fails. @default 5000 */
+  commandTimeoutMs?: number;
 }
 
 /** Opens a connection and waits until it is ready, with a clear error when it cannot be. */
@@ -19,6 +27,7 @@ export async function connectRedis(opts: RedisOptions): Promise<Redis> {
     lazyConnect: true,
     maxRetriesPerRequest: 3,
     enableAutoPipelining: true,
+    ...(opts.failFast ? { enableOfflineQueue: false, commandTimeout: opts.commandTimeoutMs ?? 5000 } : {}),
   });
   redis.on('error', () => {
     /* reported through the failing command; ioredis reconnects by itself */

@@ -41,7 +41,14 @@ export function createJobEvents(sub: Redis): JobEvents {
         },
       };
       own.listeners.add(me);
-      await own.ready;
+      try {
+        await own.ready;
+      } catch (err) {
+        // A subscription that failed (Redis down) must not stay cached for the next caller.
+        own.listeners.delete(me);
+        if (channels.get(channel) === own) channels.delete(channel);
+        throw err;
+      }
       return {
         next(timeoutMs, signal) {
           if (pending > 0) {

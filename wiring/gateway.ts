@@ -6,6 +6,7 @@ import type { Hono } from 'hono';
 import { connectRedis } from '../redis/connect.ts';
 import { createRedisFarm, type RedisFarm } from '../redis/farm.ts';
 import { createRedisPresetStore } from '../redis/presets.ts';
+import { guardUnavailable } from '../redis/unavailable.ts';
 import { createApp } from '../gateway/app.ts';
 import type { GatewayConfig } from '../gateway/config.ts';
 import type { GatewayEnv } from '../gateway/context.ts';
@@ -23,19 +24,21 @@ export interface RunningGateway {
 /** Connects the ports and builds the app (it does not listen: the adapter does). */
 export async function wireGateway(cfg: GatewayConfig, log: (m: string) => void): Promise<RunningGateway> {
   const auth = createAuthenticator(cfg.auth, log);
-  const redis = await connectRedis({ url: cfg.redis.url, name: 'kiln-gateway' });
-  const sub = await connectRedis({ url: cfg.redis.url, name: 'kiln-gateway-sub' });
+  // Fail fast: with Redis down a request is a 503 at once (the client retries), never a hang.
+  const redis = await connectRedis({ url: cfg.redis.url, name: 'kiln-gateway', failFast: true });
+  const sub = await connectRedis({ url: cfg.redis.url, name: 'kiln-gateway-sub', failFast: true });
   const farm = createRedisFarm(redis, sub, cfg.redis.prefix);
+  const guarded = guardUnavailable(farm);
   const store = openStore(cfg.storage);
   const app = createApp({
-    farm,
+    farm: guarded,
     store,
     authenticate: (r) => auth.authenticate(r),
     limits: cfg.limits,
     cache: cfg.cache,
     log,
     version: VERSION,
-    presets: createRedisPresetStore(redis, cfg.redis.prefix),
+    presets: guardUnavailable(createRedisPresetStore(redis, cfg.redis.prefix)),
   });
   const sweeper = startSweeper(farm, {
     periodMs: cfg.limits.sweepMs,

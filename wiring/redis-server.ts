@@ -9,20 +9,38 @@ import { KilnError } from '../protocol/errors.ts';
 export interface LocalRedis {
   url: string;
   port: number;
+  /** Its data directory (the AOF lives there with `appendonly`). */
+  dir: string;
   child: ChildProcess;
+  /** Stops the server and removes its data directory (unless the caller gave one). */
   stop(): Promise<void>;
 }
 
-/** Starts `redis-server` (no persistence) and waits until it accepts connections. */
-export async function startLocalRedis(bin = 'redis-server'): Promise<LocalRedis> {
+export interface LocalRedisOptions {
+  /** @default "redis-server" */
+  bin?: string;
+  /** @default a free port */
+  port?: number;
+  /** Data directory; kept by stop() when given (a restart reads its AOF). @default a temp dir */
+  dir?: string;
+  /** Persist every write to an AOF (`appendfsync always`). @default false */
+  appendonly?: boolean;
+  /** More `--name value` arguments. */
+  extraArgs?: string[];
+}
+
+/** Starts `redis-server` (no persistence unless asked) and waits until it accepts connections. */
+export async function startLocalRedis(opts: LocalRedisOptions | string = {}): Promise<LocalRedis> {
+  const o = typeof opts === 'string' ? { bin: opts } : opts;
+  const bin = o.bin ?? 'redis-server';
   if (spawnSync(bin, ['--version']).error) {
     throw new KilnError(
       'ERR_UNAVAILABLE',
       `${bin} is not installed: run \`apt-get install redis-server\` (Debian/Ubuntu) and try again`,
     );
   }
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'kiln-redis-'));
+  const port = o.port ?? (await freePort());
+  const dir = o.dir ?? mkdtempSync(join(tmpdir(), 'kiln-redis-'));
   const args = [
     '--port',
     String(port),
@@ -31,9 +49,11 @@ export async function startLocalRedis(bin = 'redis-server'): Promise<LocalRedis>
     '--save',
     '',
     '--appendonly',
-    'no',
+    o.appendonly ? 'yes' : 'no',
+    ...(o.appendonly ? ['--appendfsync', 'always'] : []),
     '--dir',
     dir,
+    ...(o.extraArgs ?? []),
   ];
   // With setpriv (util-linux), the server dies with us even if we are SIGKILLed.
   const withParent = spawnSync('setpriv', ['--pdeathsig', 'TERM', 'true']).status === 0;
@@ -57,6 +77,7 @@ export async function startLocalRedis(bin = 'redis-server'): Promise<LocalRedis>
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
+    dir,
     child,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
@@ -64,7 +85,7 @@ export async function startLocalRedis(bin = 'redis-server'): Promise<LocalRedis>
         child.kill('SIGTERM');
         await gone;
       }
-      rmSync(dir, { recursive: true, force: true });
+      if (!o.dir) rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -3,18 +3,36 @@ import { Hono } from 'hono';
 import type { GatewayDeps, GatewayEnv } from '../context.ts';
 import type { Metrics } from '../metrics.ts';
 
+/** How long a readiness probe waits for each dependency: a load balancer wants a fast answer. */
+const READY_PROBE_MS = 3000;
+
+function bounded<T>(p: Promise<T>, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`${what} did not answer within ${READY_PROBE_MS} ms`)),
+      READY_PROBE_MS,
+    );
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
 export function healthRoutes(deps: GatewayDeps, metrics: Metrics): Hono<GatewayEnv> {
   const app = new Hono<GatewayEnv>();
   app.get('/healthz', (c) => c.json({ ok: true }));
   app.get('/readyz', async (c) => {
     try {
-      await deps.farm.ping();
-      await deps.store.stat('health/ready-probe');
+      await bounded(deps.farm.ping(), 'Redis');
+      await bounded(deps.store.stat('health/ready-probe'), 'the blob store');
+      const now = Date.now();
+      if (!(await bounded(deps.farm.listBuilders(), 'Redis')).some((b) => b.leaseExpiresAt >= now))
+        throw new Error('no live builder');
       return c.json({ ok: true });
     } catch (err) {
       return c.json(
         { error: { code: 'ERR_UNAVAILABLE', message: `not ready: ${(err as Error).message}` } },
         503,
+        { 'Retry-After': '1' },
       );
     }
   });

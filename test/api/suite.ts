@@ -79,7 +79,8 @@ export function gatewayApiSuite(label: string, launcher?: GatewayLauncher): void
 
     it('answers health, readiness and status', async () => {
       assert.equal((await api(c, '/healthz')).status, 200);
-      assert.equal((await api(c, '/readyz')).status, 200);
+      const ready = await api(c, '/readyz');
+      assert.equal(ready.status, 200, JSON.stringify(ready.body));
       const s = await api(c, '/api/v1/status');
       assert.equal(s.status, 200);
       const builders = (s.body as { builders: { platform: string; live: boolean }[] }).builders;

@@ -9,8 +9,11 @@
 export interface BlobStore {
   /** A short name for logs and `/api/v1/status` ("s3", "local"). */
   readonly kind: string;
-  /** Size of the object, or null when it does not exist. */
-  stat(key: string): Promise<{ size: number } | null>;
+  /**
+   * Size of the object, or null when it does not exist; `sha256` (hex) when the store keeps a
+   * whole-object checksum for it (S3 objects uploaded by presigned PUT).
+   */
+  stat(key: string): Promise<{ size: number; sha256?: string } | null>;
   /** Stores an object whole (replaces any existing one). Partial writes are never visible. */
   put(key: string, body: Uint8Array | ReadableStream<Uint8Array>, size?: number): Promise<void>;
   /** The object's bytes as a stream, or null when it does not exist. */

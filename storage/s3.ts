@@ -177,8 +177,13 @@ export function createS3Store(opts: S3StoreOptions): S3BlobStore {
     async stat(key) {
       assertStoreKey(key);
       try {
-        const out = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: base + key }));
-        return { size: out.ContentLength ?? 0 };
+        const out = await client.send(
+          new HeadObjectCommand({ Bucket: bucket, Key: base + key, ChecksumMode: 'ENABLED' }),
+        );
+        // A multipart object's checksum is of its parts ("…-N"), not of the object: not comparable.
+        const sum = out.ChecksumSHA256;
+        const whole = sum && !sum.includes('-') && out.ChecksumType !== 'COMPOSITE';
+        return { size: out.ContentLength ?? 0, ...(whole ? { sha256: base64ToHex(sum) } : {}) };
       } catch (err) {
         if (isNotFound(err)) return null;
         throw storeError('stat', key, err);
@@ -307,6 +312,10 @@ function signedHeaders(url: string, known: Record<string, string>): Record<strin
     headers[name] = value;
   }
   return headers;
+}
+
+function base64ToHex(b64: string): string {
+  return Array.from(atob(b64), (ch) => ch.charCodeAt(0).toString(16).padStart(2, '0')).join('');
 }
 
 function hexToBase64(hex: string): string {

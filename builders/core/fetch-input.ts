@@ -6,6 +6,7 @@ import type { BlobRef } from '../../protocol/job.ts';
 import type { BlobStore } from '../../storage/port.ts';
 import { extractTar } from '../../archive/extract.ts';
 import { downloadVerified } from './download.ts';
+import { discardIfCorrupt } from './corrupt-blob.ts';
 
 /** Fetches `ref` from `key`, checks it is exactly those bytes, and extracts it into `dest`. */
 export async function fetchInput(
@@ -17,7 +18,11 @@ export async function fetchInput(
 ): Promise<void> {
   const missing = new KilnError('ERR_BLOBS_MISSING', `input blob ${ref.digest} is not in the store`);
   try {
-    await downloadVerified(store, key, ref.digest, tmpFile, `input blob ${ref.digest}`, missing);
+    await downloadVerified(store, key, ref.digest, tmpFile, `input blob ${ref.digest}`, missing).catch(
+      async (err: unknown) => {
+        throw await discardIfCorrupt(store, key, ref.digest, err);
+      },
+    );
     await extractTar(createReadStream(tmpFile), dest);
   } finally {
     await rm(tmpFile, { force: true });

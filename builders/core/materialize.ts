@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { copyFile, mkdir, rename, rm, stat, symlink, writeFile, chmod } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { KilnError } from '../../protocol/errors.ts';
+import { discardIfCorrupt } from './corrupt-blob.ts';
 import type { BlobRef } from '../../protocol/job.ts';
 import { manifestSchema, type ManifestEntry } from '../../protocol/manifest.ts';
 import { blobKey } from '../../protocol/store-keys.ts';
@@ -31,8 +32,13 @@ async function readBlob(store: BlobStore, key: string, ref: { digest: string }):
     });
   const bytes = new Uint8Array(await new Response(body).arrayBuffer());
   const got = createHash('sha256').update(bytes).digest('hex');
-  if (got !== ref.digest)
-    throw new KilnError('ERR_DIGEST_MISMATCH', `blob ${ref.digest} is corrupt in the store (got ${got})`);
+  if (got !== ref.digest) {
+    const bad = new KilnError(
+      'ERR_DIGEST_MISMATCH',
+      `blob ${ref.digest} is corrupt in the store (got ${got})`,
+    );
+    throw await discardIfCorrupt(store, key, ref.digest, bad);
+  }
   return bytes;
 }
 

@@ -63,7 +63,10 @@ export function blobRoutes(deps: GatewayDeps): Hono<GatewayEnv> {
     await Promise.all(
       unique.map(async (b) => {
         const key = blobKey(principal.tenant, b.digest);
-        if (await store.stat(key)) return;
+        // Present means whole: the size (and the store's checksum, where it keeps one) must match,
+        // so an object truncated by a store that died mid-write is uploaded again.
+        const st = await store.stat(key);
+        if (st && st.size === b.size && (st.sha256 === undefined || st.sha256 === b.digest)) return;
         missing.push(b.digest);
         const signed = await store.presignPut(key, { size: b.size, sha256: b.digest, ttlSec: 900 });
         uploads[b.digest] = signed ?? { method: 'PUT', url: `/api/v1/blobs/${b.digest}`, headers: {} };

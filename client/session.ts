@@ -2,10 +2,30 @@
 import type { Api } from './api.ts';
 import type { Io } from './command.ts';
 import { loadClientConfig } from './config.ts';
+import { UserError } from './errors.ts';
+
+/** KILN_RETRY_SEC: how long calls are retried while the gateway is away (default 60). */
+function retrySeconds(raw: string): number {
+  const n = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(n) || n < 0)
+    throw new UserError(`KILN_RETRY_SEC must be a number of seconds (0 or more), not ${JSON.stringify(raw)}`);
+  return n;
+}
 
 export function apiFor(io: Io, tokenOverride?: string): Api {
   const cfg = loadClientConfig(io.cwd, io.env);
-  return { base: cfg.gateway, token: tokenOverride ?? cfg.token };
+  let told = 0;
+  return {
+    base: cfg.gateway,
+    token: tokenOverride ?? cfg.token,
+    ...(io.env.KILN_RETRY_SEC !== undefined ? { retryMs: retrySeconds(io.env.KILN_RETRY_SEC) * 1000 } : {}),
+    onRetry(err) {
+      // One notice every few seconds is enough to say why the command is waiting.
+      if (Date.now() - told < 5000) return;
+      told = Date.now();
+      io.stderr.write(`kiln: ${err.message}; retrying\n`);
+    },
+  };
 }
 
 /** The default job platform from kiln.toml (`platform = "linux-aarch64"`), if any. */

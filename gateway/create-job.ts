@@ -11,6 +11,7 @@ import { blobKey } from '../protocol/store-keys.ts';
 import { lookupAction, scopesFor } from './action-cache.ts';
 import type { Principal } from './auth/principal.ts';
 import type { GatewayDeps } from './context.ts';
+import type { JobRecord } from './ports.ts';
 import { issueJobToken } from './job-token.ts';
 import { toJobView } from './job-view.ts';
 import { placeWithWait } from './place.ts';
@@ -52,13 +53,34 @@ async function checkInputs(deps: GatewayDeps, tenant: string, spec: JobSpec): Pr
   }
 }
 
-/** Creates (or answers from the cache) a job; waits up to `waitSec` for it to finish. */
+/** How long an idempotency key names its job: as long as a finished job stays readable. */
+const IDEMPOTENCY_TTL_SEC = 86_400;
+
+/** A key already used: the job it made (a new token for it), or 503 while it is still being made. */
+async function replay(
+  deps: GatewayDeps,
+  principal: Principal,
+  jobId: string,
+): Promise<{ rec: JobRecord; token: string }> {
+  const rec = await deps.farm.getJob(jobId);
+  if (!rec || rec.tenant !== principal.tenant)
+    throw new KilnError('ERR_UNAVAILABLE', 'a job with this Idempotency-Key is still being created', {
+      retryAfter: 1,
+    });
+  return { rec, token: await issueJobToken(deps.farm, rec, rec.bid) };
+}
+
+/**
+ * Creates (or answers from the cache) a job; waits up to `waitSec` for it to finish. With an
+ * `idempotencyKey`, a repeated request answers the job the first one made instead of a new one.
+ */
 export async function createJob(
   deps: GatewayDeps,
   principal: Principal,
   asked: JobSpec,
   waitSec: number,
   signal?: AbortSignal,
+  idempotencyKey?: string,
 ): Promise<{ status: 200 | 201; body: CreatedJob }> {
   const { farm, limits } = deps;
   await checkInputs(deps, principal.tenant, asked);
@@ -83,21 +105,39 @@ export async function createJob(
       return { status: 200, body: { job: cachedView(`ac-${action.slice(0, 16)}`, spec, hit), token: '' } };
   }
   const id = crypto.randomUUID();
-  const bid = await placeWithWait(farm, id, spec.platform, toolchain, limits.placementWaitMs);
+  if (idempotencyKey) {
+    // Pending while this request places the job: longer than placement can take.
+    const pendingSec = Math.ceil(limits.placementWaitMs / 1000) + 60;
+    const earlier = await farm.claimIdempotencyKey(principal.tenant, idempotencyKey, id, pendingSec);
+    if (earlier !== null) {
+      const again = await replay(deps, principal, earlier);
+      const rec = await waitForJob(farm, again.rec, waitSec, signal);
+      return { status: 201, body: { job: toJobView(rec), token: again.token } };
+    }
+  }
   const job = { id, spec, sub: principal.sub, tenant: principal.tenant };
   let token: string;
   try {
-    token = await issueJobToken(farm, job, bid);
-    const ttl = (spec.limits.timeoutSec + spec.limits.graceSec) * limits.maxAttempts + 86_400;
-    await farm.createJob(
-      { ...job, bid, createdAt: new Date().toISOString(), action, cacheScope: scope },
-      ttl,
-    );
-    await farm.enqueue(bid, { jobId: id, attempt: 1, token });
+    const bid = await placeWithWait(farm, id, spec.platform, toolchain, limits.placementWaitMs);
+    try {
+      token = await issueJobToken(farm, job, bid);
+      const ttl = (spec.limits.timeoutSec + spec.limits.graceSec) * limits.maxAttempts + 86_400;
+      await farm.createJob(
+        { ...job, bid, createdAt: new Date().toISOString(), action, cacheScope: scope },
+        ttl,
+      );
+      await farm.enqueue(bid, { jobId: id, attempt: 1, token });
+    } catch (err) {
+      await farm.releaseSlot(id, bid).catch(() => undefined);
+      throw err;
+    }
   } catch (err) {
-    await farm.releaseSlot(id, bid).catch(() => undefined);
+    if (idempotencyKey)
+      await farm.settleIdempotencyKey(principal.tenant, idempotencyKey, id, 0).catch(() => undefined);
     throw err;
   }
+  if (idempotencyKey)
+    await farm.settleIdempotencyKey(principal.tenant, idempotencyKey, id, IDEMPOTENCY_TTL_SEC);
   let rec = await farm.getJob(id);
   if (!rec) throw new KilnError('ERR_INTERNAL', 'job vanished after creation');
   rec = await waitForJob(farm, rec, waitSec, signal);

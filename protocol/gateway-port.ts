@@ -54,6 +54,13 @@ export interface FarmState {
   undrainBuilder(name: string): Promise<boolean>;
   /** Every drained name, registered or not. */
   listDrains(): Promise<Map<string, DrainMark>>;
+  /**
+   * Claims a tenant's idempotency key for `jobId` for `ttlSec`; returns null when claimed, else the
+   * job id the key already names.
+   */
+  claimIdempotencyKey(tenant: string, key: string, jobId: string, ttlSec: number): Promise<string | null>;
+  /** Keeps the key naming `jobId` for `ttlSec` (the job exists), or frees it (`ttlSec` 0: creation failed). */
+  settleIdempotencyKey(tenant: string, key: string, jobId: string, ttlSec: number): Promise<void>;
   /** Takes a short lock so only one gateway sweeps at a time. */
   tryLock(name: 'sweep', ttlMs: number): Promise<boolean>;
   ping(): Promise<void>;

@@ -169,7 +169,12 @@ export interface CreatedJob {
   token: string;
 }
 
-/** One line of `GET /api/v1/jobs/{id}/logs` in NDJSON form. */
+/**
+ * One line of `GET /api/v1/jobs/{id}/logs` in NDJSON form. `id` is the log entry's id: a reader
+ * that lost its connection resumes with `?after=<id>`; `attempt` tells output of a lost attempt
+ * from the current one (a `restart` line starts a new attempt).
+ */
 export type LogLine =
-  | { stream: 'stdout' | 'stderr'; data: string /* base64 */ }
+  | { stream: 'stdout' | 'stderr'; data: string /* base64 */; id: string; attempt: number }
+  | { restart: number; id: string }
   | { end: true; state: JobState; exitCode: number | null };

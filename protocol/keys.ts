@@ -39,6 +39,8 @@ export interface Keys {
   presets: string;
   /** STRING who first uploaded a toolchain (`{ sub, tenant }` JSON): they (or an admin) may delete it. */
   toolchainOwner(digest: string): string;
+  /** STRING the job a tenant's `Idempotency-Key` made (or is making): a retried POST finds it. */
+  idempotency(tenant: string, key: string): string;
 }
 
 /** The consumer group every builder stream uses. */
@@ -63,5 +65,6 @@ export function redisKeys(prefix = 'kiln'): Keys {
     jobEventsPattern: `${p}:ev:*`,
     presets: `${p}:{reg}:presets`,
     toolchainOwner: (digest) => `${p}:tco:${digest}`,
+    idempotency: (tenant, key) => `${p}:idem:${encodeURIComponent(tenant)}:${encodeURIComponent(key)}`,
   };
 }

@@ -157,6 +157,18 @@ export function createRedisFarm(redis: Redis, sub: Redis, prefix = 'kiln'): Redi
       return (await redis.hdel(keys.drained, name)) === 1;
     },
     listDrains,
+    async claimIdempotencyKey(tenant, key, jobId, ttlSec) {
+      const k = keys.idempotency(tenant, key);
+      if ((await redis.set(k, jobId, 'EX', ttlSec, 'NX')) === 'OK') return null;
+      return redis.get(k);
+    },
+    async settleIdempotencyKey(tenant, key, jobId, ttlSec) {
+      const k = keys.idempotency(tenant, key);
+      // Only its owner settles a key; a pending claim lives longer than any creation takes.
+      if ((await redis.get(k)) !== jobId) return;
+      if (ttlSec > 0) await redis.set(k, jobId, 'EX', ttlSec);
+      else await redis.del(k);
+    },
     async tryLock(name, ttlMs) {
       return (await redis.set(keys.sweepLock + ':' + name, '1', 'PX', ttlMs, 'NX')) === 'OK';
     },

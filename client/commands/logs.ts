@@ -17,7 +17,7 @@ export const logs: Command<{ job: string; follow: boolean }> = {
   },
   async handler(a, io) {
     try {
-      await followToTerminal(apiFor(io), a.job, io, a.follow);
+      await followToTerminal(apiFor(io), a.job, io, { follow: a.follow });
     } catch (err) {
       if (io.signal.aborted) return 130;
       throw err;

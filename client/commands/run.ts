@@ -1,9 +1,10 @@
 /** `kiln run [--input DIR] [--output PATH]… [--detach] [--timeout S] -- CMD…` */
 import { resolve } from 'node:path';
 import { uploadTree } from '../tree.ts';
-import type { JobSpecInput, JobView } from '../../protocol/job.ts';
-import { createJob, cancelJob, downloadOutputs, getJob } from '../api.ts';
-import { say, type Command } from '../command.ts';
+import { randomUUID } from 'node:crypto';
+import type { CreatedJob, JobSpecInput, JobView } from '../../protocol/job.ts';
+import { createJob, cancelJob, downloadOutputs, getJob, type Api } from '../api.ts';
+import { say, type Command, type Io } from '../command.ts';
 import { UserError } from '../errors.ts';
 import { followToTerminal } from '../follow.ts';
 import { placeOutputs } from '../outputs.ts';
@@ -34,6 +35,30 @@ function parseEnv(pairs: string[] = []): Record<string, string> {
     env[p.slice(0, eq)] = p.slice(eq + 1);
   }
   return env;
+}
+
+/** Follows a created job to its end; the exit code 130 when Ctrl-C stopped it. */
+async function follow(api: Api, created: CreatedJob, a: RunArgs, io: Io): Promise<JobView | number> {
+  const id = created.job.id;
+  const jobApi = { ...api, token: created.token };
+  const onAbort = (): void => void cancelJob(jobApi, id).catch(() => undefined);
+  io.signal.addEventListener('abort', onAbort, { once: true });
+  try {
+    // stdout redirected (a file, a pipe): only the final attempt's output may reach it.
+    const spoolStdout = !(io.stdout as { isTTY?: boolean }).isTTY;
+    if (!a.json) await followToTerminal(jobApi, id, io, { spoolStdout });
+    let job = await getJob(jobApi, id, 60);
+    while (job.state === 'queued' || job.state === 'running') job = await getJob(jobApi, id, 60);
+    return job;
+  } catch (err) {
+    if (io.signal.aborted) {
+      io.stderr.write(`kiln: stopping job ${id}\n`);
+      return 130;
+    }
+    throw err;
+  } finally {
+    io.signal.removeEventListener('abort', onAbort);
+  }
 }
 
 export const run: Command<RunArgs> = {
@@ -88,37 +113,34 @@ export const run: Command<RunArgs> = {
     if (a.cwd) spec.cwd = a.cwd;
     const inputDir = a.input ? resolve(io.cwd, a.input) : null;
     let upload = { bytes: 0, blobs: 0 };
-    if (inputDir) {
+    const send = async (): Promise<void> => {
+      if (!inputDir) return;
       const up = await uploadTree(api, inputDir);
       for (const x of up.skipped)
         io.stderr.write(`kiln: left out ${x} (a link out of the tree, or not a regular file)\n`);
       spec.tree = up.tree;
-      upload = { bytes: up.uploadedBytes, blobs: up.uploadedBlobs };
-    }
-    const created = await createJob(api, spec);
-    const id = created.job.id;
+      upload = { bytes: upload.bytes + up.uploadedBytes, blobs: upload.blobs + up.uploadedBlobs };
+    };
+    await send();
+    // One key per job this command makes: a POST retried after a cut connection never makes two.
+    let created = await createJob(api, spec, 0, randomUUID());
     if (a.detach) {
       if (a.json) say(io.stdout, JSON.stringify({ ...created.job, token: created.token, upload }));
-      else say(io.stdout, id);
+      else say(io.stdout, created.job.id);
       return 0;
     }
-    const jobApi = { ...api, token: created.token };
-    const onAbort = (): void => void cancelJob(jobApi, id).catch(() => undefined);
-    io.signal.addEventListener('abort', onAbort, { once: true });
-    let job: JobView;
-    try {
-      if (!a.json) await followToTerminal(jobApi, id, io);
-      job = await getJob(jobApi, id, 60);
-      while (job.state === 'queued' || job.state === 'running') job = await getJob(jobApi, id, 60);
-    } catch (err) {
-      if (io.signal.aborted) {
-        io.stderr.write(`kiln: stopping job ${id}\n`);
-        return 130;
-      }
-      throw err;
-    } finally {
-      io.signal.removeEventListener('abort', onAbort);
+    let job = await follow(api, created, a, io);
+    if (typeof job === 'number') return job;
+    if (inputDir && job.state === 'failed' && job.error?.code === 'ERR_BLOBS_MISSING') {
+      // A builder found an input damaged in the store and removed it: upload it again, run again.
+      io.stderr.write(`kiln: ${job.error.message}; uploading again and running once more\n`);
+      await send();
+      created = await createJob(api, spec, 0, randomUUID());
+      job = await follow(api, created, a, io);
+      if (typeof job === 'number') return job;
     }
+    const id = job.id;
+    const jobApi = { ...api, token: created.token };
     if (job.outputs) {
       await placeOutputs(await downloadOutputs(jobApi, id), resolve(io.cwd, a.outputDir ?? a.input ?? '.'));
     }

@@ -28,7 +28,13 @@ export function jobRoutes(deps: GatewayDeps): Hono<GatewayEnv> {
     const principal = await deps.authenticate(c.req.raw);
     const spec = parseOrThrow(jobSpecSchema, await readJson(c), 'job spec');
     const wait = waitParam(c.req.query('wait'), limits.maxWaitSec);
-    const { status, body } = await createJob(deps, principal, spec, wait, c.req.raw.signal);
+    const key = c.req.header('idempotency-key');
+    if (key !== undefined && !/^[A-Za-z0-9._:-]{1,128}$/.test(key))
+      throw new KilnError(
+        'ERR_VALIDATION',
+        'Idempotency-Key must be 1 to 128 characters of letters, digits and . _ : - (a UUID will do)',
+      );
+    const { status, body } = await createJob(deps, principal, spec, wait, c.req.raw.signal, key);
     return c.json(body, status, status === 201 ? { Location: `/api/v1/jobs/${body.job.id}` } : {});
   });
 

@@ -1,7 +1,8 @@
 /**
- * GET /api/v1/jobs/{id}/logs[?follow=1][&format=raw]: the whole log from the start, then (with
- * follow) every new chunk as it is appended, ending when the job ends. Woken by pub/sub, never
- * polled. NDJSON lines `{stream,data(base64)}`, `{restart:attempt}`, then `{end:true,state,exitCode}`;
+ * GET /api/v1/jobs/{id}/logs[?follow=1][&after=ID][&format=raw]: the whole log from the start (or
+ * after entry `after`, to resume a cut follow), then (with follow) every new chunk as it is
+ * appended, ending when the job ends. Woken by pub/sub, never polled. NDJSON lines
+ * `{stream,data(base64),id,attempt}`, `{restart:attempt,id}`, then `{end:true,state,exitCode}`;
  * `format=raw` sends stdout and stderr bytes as they are.
  */
 import { Hono } from 'hono';
@@ -28,6 +29,8 @@ interface Follow {
   id: string;
   follow: boolean;
   raw: boolean;
+  /** Entry id to start after ("0": the start). */
+  after: string;
   abort: AbortController;
 }
 
@@ -36,7 +39,7 @@ async function pump(
   out: ReadableStreamDefaultController<Uint8Array>,
   listener: EventListener | null,
 ): Promise<void> {
-  let after = '0';
+  let after = f.after;
   let attempt = 1;
   const emit = (obj: unknown): void => out.enqueue(enc.encode(JSON.stringify(obj) + '\n'));
   for (;;) {
@@ -46,7 +49,7 @@ async function pump(
       after = e.id;
       if (e.kind === 'restart') {
         attempt = Math.max(attempt, e.attempt);
-        if (!f.raw) emit({ restart: e.attempt });
+        if (!f.raw) emit({ restart: e.attempt, id: e.id });
       } else if (e.attempt < attempt) {
         continue; // output of a lost attempt that arrived late
       } else if (e.kind === 'end') {
@@ -54,7 +57,12 @@ async function pump(
       } else if (f.raw) {
         out.enqueue(e.data);
       } else {
-        emit({ stream: e.kind === 'out' ? 'stdout' : 'stderr', data: b64(e.data) });
+        emit({
+          stream: e.kind === 'out' ? 'stdout' : 'stderr',
+          data: b64(e.data),
+          id: e.id,
+          attempt: e.attempt,
+        });
       }
     }
     if (entries.length === PAGE) continue;
@@ -85,11 +93,15 @@ export function logRoutes(deps: GatewayDeps): Hono<GatewayEnv> {
     if (format !== 'ndjson' && format !== 'raw')
       throw new KilnError('ERR_VALIDATION', '?format= must be ndjson or raw');
     const followQ = c.req.query('follow');
+    const after = c.req.query('after') ?? '0';
+    if (!/^(0|\d{1,20}-\d{1,20})$/.test(after))
+      throw new KilnError('ERR_VALIDATION', '?after= must be a log entry id (as in the lines) or 0');
     const f: Follow = {
       farm: deps.farm,
       id: rec.id,
       follow: followQ === '1' || followQ === 'true',
       raw: format === 'raw',
+      after,
       abort: new AbortController(),
     };
     c.req.raw.signal.addEventListener('abort', () => f.abort.abort(), { once: true });

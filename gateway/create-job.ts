@@ -11,7 +11,7 @@ import { blobKey } from '../protocol/store-keys.ts';
 import { lookupAction, scopesFor } from './action-cache.ts';
 import type { Principal } from './auth/principal.ts';
 import type { GatewayDeps } from './context.ts';
-import type { JobRecord } from './ports.ts';
+import type { JobRecord } from '../protocol/farm.ts';
 import { issueJobToken } from './job-token.ts';
 import { toJobView } from './job-view.ts';
 import { placeWithWait } from './place.ts';

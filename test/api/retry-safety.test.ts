@@ -12,7 +12,9 @@ import { dirname, join } from 'node:path';
 import { gatewayConfigSchema } from '../../gateway/config.ts';
 import { wireGateway, type RunningGateway } from '../../wiring/gateway.ts';
 import { startLocalRedis, type LocalRedis } from '../../wiring/redis-server.ts';
-import { registerBuilder } from '../../redis/builder-ops.ts';
+import { Redis } from 'ioredis';
+import { createRedisBuilderFarm } from '../../redis/builder-farm.ts';
+import { redisKeys } from '../../protocol/keys.ts';
 import { blobKey } from '../../protocol/store-keys.ts';
 import { codeOf } from '../helpers/http.ts';
 
@@ -22,6 +24,7 @@ describe('retry safety of the API', { timeout: 60_000 }, () => {
   let dir: string;
   let redis: LocalRedis;
   let gw: RunningGateway;
+  let conn: Redis;
   const call = async (path: string, init: RequestInit = {}): Promise<Response> =>
     gw.app.request(path, {
       ...init,
@@ -41,6 +44,7 @@ describe('retry safety of the API', { timeout: 60_000 }, () => {
     gw = await wireGateway(cfg, () => undefined);
     const info = {
       id: 'b-1',
+      name: 'b',
       platform: 'linux-x86_64',
       slots: 4,
       version: 'test',
@@ -49,9 +53,16 @@ describe('retry safety of the API', { timeout: 60_000 }, () => {
       warm: [],
       startedAt: new Date().toISOString(),
     };
-    await registerBuilder(gw.farm, info, new Uint8Array(32), 600_000);
+    conn = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    conn.on('error', () => undefined);
+    await createRedisBuilderFarm({ redis: conn, pull: conn, sub: conn }, 'rsafe').register(
+      info,
+      new Uint8Array(32),
+      600_000,
+    );
   });
   after(async () => {
+    conn?.disconnect();
     await gw?.close();
     await redis?.stop();
     await rm(dir, { recursive: true, force: true });
@@ -77,7 +88,7 @@ describe('retry safety of the API', { timeout: 60_000 }, () => {
     const body = (await again.json()) as { job: { id: string }; token: string };
     assert.equal(body.job.id, id);
     assert.ok(body.token.length > 20, 'a job token comes with the replay');
-    assert.equal(await gw.farm.redis.xlen(gw.farm.keys.builderStream('b-1')), 1, 'one message');
+    assert.equal(await conn.xlen(redisKeys('rsafe').builderStream('b-1')), 1, 'one message');
     const fresh = await post('k-2');
     assert.notEqual(((await fresh.json()) as { job: { id: string } }).job.id, id);
   });

@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { gatewayConfigSchema } from '../../gateway/config.ts';
 import { wireGateway, type RunningGateway } from '../../wiring/gateway.ts';
 import { startLocalRedis, type LocalRedis } from '../../wiring/redis-server.ts';
-import { registerBuilder } from '../../redis/builder-ops.ts';
+import { Redis } from 'ioredis';
+import { createRedisBuilderFarm } from '../../redis/builder-farm.ts';
 import { codeOf } from '../helpers/http.ts';
 
 const TOKEN = 'redis-down-token';
@@ -19,6 +20,7 @@ describe('gateway with Redis down', { timeout: 60_000 }, () => {
   let dir: string;
   let redis: LocalRedis;
   let gw: RunningGateway;
+  let conn: Redis;
   const call = async (path: string, init: RequestInit = {}): Promise<Response> =>
     gw.app.request(path, {
       ...init,
@@ -39,6 +41,7 @@ describe('gateway with Redis down', { timeout: 60_000 }, () => {
     gw = await wireGateway(cfg, () => undefined);
     const info = {
       id: 'b-1',
+      name: 'b',
       platform: 'linux-x86_64',
       slots: 1,
       version: 'test',
@@ -47,9 +50,16 @@ describe('gateway with Redis down', { timeout: 60_000 }, () => {
       warm: [],
       startedAt: new Date().toISOString(),
     };
-    await registerBuilder(gw.farm, info, new Uint8Array(32), 600_000);
+    conn = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    conn.on('error', () => undefined);
+    await createRedisBuilderFarm({ redis: conn, pull: conn, sub: conn }, 'rdown').register(
+      info,
+      new Uint8Array(32),
+      600_000,
+    );
   });
   after(async () => {
+    conn?.disconnect();
     await gw?.close();
     await redis?.stop();
     await rm(dir, { recursive: true, force: true });

@@ -1,117 +1,123 @@
-/** The `jwt` client auth method: JWTs verified with the public keys of a remote JWKS. */
-import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify } from 'jose';
-import type { JWTPayload, JWTVerifyOptions, ProtectedHeaderParameters } from 'jose';
-import { KilnError } from '../../protocol/errors.ts';
-import { JOB_TOKEN_TYP } from '../../protocol/token.ts';
-import type { JwtMethodConfig } from './config.ts';
-import type { AuthMethod, Principal } from './principal.ts';
-
-const SEGMENT = /^[A-Za-z0-9_-]*$/;
-
 /**
- * Builds a `jwt` method. The remote JWKS is created here, once, and fetched lazily: jose caches
- * it (`cacheMaxAgeSec`) and fetches it again when a token names an unknown `kid` (rotation),
- * at most once per `cooldownSec`.
+ * The `jwt` client auth method: JWTs from one identity provider, routed here by their
+ * (unverified) `iss`, verified with the provider's keys, then held to the configured rules.
  */
-export function createJwtMethod(config: JwtMethodConfig): AuthMethod {
-  const jwks = createRemoteJWKSet(new URL(config.jwksUrl), {
-    cacheMaxAge: toMs(config.cacheMaxAgeSec),
-    cooldownDuration: toMs(config.cooldownSec),
-  });
-  const options: JWTVerifyOptions = {
-    algorithms: config.algorithms,
-    issuer: config.issuer,
-    audience: config.audience,
-    clockTolerance: config.clockToleranceSec,
-    requiredClaims: [...new Set(['exp', ...config.requiredClaims])],
+import { errors, jwtVerify } from 'jose';
+import type { JWTPayload, JWTVerifyOptions } from 'jose';
+import { KilnError } from '../../protocol/errors.ts';
+import { compileRules, principalOf, unauthenticated } from './claims.ts';
+import { discoverJwksUrl } from './discovery.ts';
+import type { AuthEnv } from './fetch-json.ts';
+import type { JwtMethodConfig } from './jwt-config.ts';
+import { headerProblem, isJobTokenTyp, peekJwt } from './jwt-peek.ts';
+import type { PeekedJwt } from './jwt-peek.ts';
+import { createKeySet, type Keys } from './key-set.ts';
+import type { AuthMethod } from './principal.ts';
+import { checkGrant } from './jwt-grant.ts';
+
+const WHO = 'jwt rejected';
+
+/** Builds a `jwt` method; nothing is fetched until the first token arrives. */
+export function createJwtMethod(config: JwtMethodConfig, env: AuthEnv): AuthMethod {
+  const issuers = typeof config.issuer === 'string' ? [config.issuer] : config.issuer;
+  const jwksUrl = config.jwksUrl;
+  const keySet = createKeySet(
+    {
+      jwksUrl: jwksUrl !== undefined ? () => Promise.resolve(jwksUrl) : discoverJwksUrl(issuers[0]!, env),
+      maxAgeMs: config.cacheMaxAgeSec * 1000,
+      staleIfErrorMs: config.staleIfErrorSec * 1000,
+      cooldownMs: config.cooldownSec * 1000,
+      fetchTimeoutMs: config.fetchTimeoutMs,
+      waitMs: config.fetchWaitMs,
+    },
+    env,
+  );
+  const breaksRules = compileRules(config.claims);
+  const toleranceMs = config.clockToleranceSec * 1000;
+  const verify = (bearer: string, keys: Keys): Promise<JWTPayload> => {
+    const options: JWTVerifyOptions = {
+      algorithms: config.algorithms,
+      issuer: issuers,
+      audience: config.audience,
+      clockTolerance: config.clockToleranceSec,
+      requiredClaims: [...new Set(['exp', ...config.requiredClaims])],
+      currentDate: new Date(env.now()),
+      ...(config.typ !== undefined ? { typ: config.typ } : {}),
+    };
+    return jwtVerify(bearer, keys.getKey, options).then((r) => r.payload);
   };
+
   return {
     type: 'jwt',
     async authenticate(bearer) {
-      const header = jwtHeader(bearer);
-      if (header === null) return null;
-      if (isJobTokenTyp(header.typ)) throw unauthenticated('kiln job tokens are not client credentials');
+      const jwt = peekJwt(bearer);
+      if (jwt === null) return null;
+      const problem = headerProblem(jwt.header);
+      if (problem !== null) throw unauthenticated(WHO, `malformed token: ${problem}`);
+      if (isJobTokenTyp(jwt.header.typ))
+        throw unauthenticated(WHO, 'kiln job tokens are not client credentials');
+      if (typeof jwt.payload.iss !== 'string' || !issuers.includes(jwt.payload.iss)) return null;
+
+      let keys = await keySet.current();
       let payload: JWTPayload;
       try {
-        ({ payload } = await jwtVerify(bearer, jwks, options));
+        payload = await verify(bearer, keys);
       } catch (err) {
-        throw rejection(err, header);
+        if (!mayBeNewerThan(err, jwt, keys, toleranceMs)) throw rejection(err, jwt);
+        keys = await keySet.refresh(keys);
+        try {
+          payload = await verify(bearer, keys);
+        } catch (again) {
+          throw rejection(again, jwt);
+        }
       }
-      return principalOf(payload, config);
+      const refused = checkGrant(payload, config, env.now()) ?? breaksRules(payload);
+      if (refused !== null) throw unauthenticated(WHO, refused);
+      return principalOf(payload, config, 'jwt', WHO);
     },
   };
 }
 
-/** The protected header when `bearer` has the shape of a compact JWS, else null. */
-function jwtHeader(bearer: string): ProtectedHeaderParameters | null {
-  const parts = bearer.split('.');
-  if (parts.length !== 3 || !parts.every((p) => SEGMENT.test(p)) || !parts[0] || !parts[1]) return null;
-  try {
-    const header = decodeProtectedHeader(bearer);
-    return typeof header.alg === 'string' ? header : null;
-  } catch {
-    return null;
+/**
+ * True when the keys refused the token in a way newer keys might not (no key with its `kid`, or
+ * a failed signature: a rotation, a re-used `kid`) and the token may have been issued after the
+ * keys were fetched (its unverified `iat` says so, or it has none). A token issued before the
+ * fetch was signed with keys the provider already published, so its refusal is final.
+ */
+function mayBeNewerThan(err: unknown, jwt: PeekedJwt, keys: Keys, toleranceMs: number): boolean {
+  if (!(err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWSSignatureVerificationFailed)) {
+    return false;
   }
+  const iat = jwt.payload.iat;
+  return typeof iat !== 'number' || iat * 1000 + toleranceMs >= keys.fetchedAt;
 }
 
-/** `typ` compares case-insensitively and may omit the `application/` prefix (RFC 7515 §4.1.9). */
-function isJobTokenTyp(typ: string | undefined): boolean {
-  if (typ === undefined) return false;
-  return typ.toLowerCase().replace(/^application\//, '') === JOB_TOKEN_TYP.toLowerCase();
-}
-
-function principalOf(payload: JWTPayload, config: JwtMethodConfig): Principal {
-  const sub = payload[config.subjectClaim];
-  if (typeof sub !== 'string' || sub === '') {
-    throw unauthenticated(`claim "${config.subjectClaim}" is missing or not a string`);
+/** A precise, secret-free reason for a failed verification (503 when the keys are unavailable). */
+function rejection(err: unknown, jwt: PeekedJwt): KilnError {
+  if (err instanceof KilnError) return err;
+  if (!(err instanceof errors.JOSEError)) {
+    return new KilnError('ERR_UNAVAILABLE', `identity provider keys unusable: ${String(err)}`, {
+      cause: err,
+    });
   }
-  const claimed = payload[config.tenantClaim];
-  let tenant: string;
-  if (claimed === undefined && config.tenantDefault !== undefined) tenant = config.tenantDefault;
-  else if (typeof claimed === 'string' && claimed !== '') tenant = claimed;
-  else throw unauthenticated(`claim "${config.tenantClaim}" is missing or not a string`);
-  let admin = false;
-  if (config.adminClaim !== undefined) {
-    const v = payload[config.adminClaim];
-    admin = v === config.adminValue || (Array.isArray(v) && v.includes(config.adminValue));
-  }
-  return { sub, tenant, method: 'jwt', admin };
-}
-
-/** A precise, secret-free reason for a failed verification (ERR_UNAVAILABLE if the JWKS is). */
-function rejection(err: unknown, header: ProtectedHeaderParameters): KilnError {
-  if (!(err instanceof errors.JOSEError)) return jwksUnavailable(err);
   switch (err.code) {
     case errors.JWTExpired.code:
-      return unauthenticated('token expired', err);
+      return unauthenticated(WHO, 'token expired', err);
     case errors.JWTClaimValidationFailed.code:
-      return unauthenticated(err.message, err);
+      return unauthenticated(WHO, err.message, err);
     case errors.JOSEAlgNotAllowed.code:
-      return unauthenticated(`algorithm ${JSON.stringify(header.alg).slice(0, 40)} is not allowed`, err);
+      return unauthenticated(
+        WHO,
+        `algorithm ${JSON.stringify(jwt.header.alg).slice(0, 40)} is not allowed`,
+        err,
+      );
     case errors.JWKSNoMatchingKey.code:
-      return unauthenticated('no key in the JWKS matches the token (unknown kid or key type)', err);
+      return unauthenticated(WHO, 'no key in the JWKS matches the token (unknown kid or key type)', err);
     case errors.JWKSMultipleMatchingKeys.code:
-      return unauthenticated('several JWKS keys match the token: it must name its kid', err);
+      return unauthenticated(WHO, 'several JWKS keys match the token: it must name its kid', err);
     case errors.JWSSignatureVerificationFailed.code:
-      return unauthenticated('signature verification failed', err);
-    case errors.JWSInvalid.code:
-    case errors.JWTInvalid.code:
-    case errors.JOSENotSupported.code:
-      return unauthenticated(`malformed token: ${err.message}`, err);
+      return unauthenticated(WHO, 'signature verification failed', err);
     default:
-      return jwksUnavailable(err);
+      return unauthenticated(WHO, `malformed token: ${err.message}`, err);
   }
-}
-
-function unauthenticated(reason: string, cause?: unknown): KilnError {
-  return new KilnError('ERR_UNAUTHENTICATED', `jwt rejected: ${reason}`, { cause });
-}
-
-function jwksUnavailable(cause: unknown): KilnError {
-  const why = cause instanceof Error ? cause.message : String(cause);
-  return new KilnError('ERR_UNAVAILABLE', `identity provider JWKS unavailable: ${why}`, { cause });
-}
-
-function toMs(sec: number | undefined): number | undefined {
-  return sec === undefined ? undefined : Math.round(sec * 1000);
 }

@@ -7,7 +7,7 @@ export interface Principal {
   /** Tenant the client acts for: scopes jobs, toolchains and the action cache. */
   tenant: string;
   /** The auth method that accepted the credential. */
-  method: 'jwt' | 'token' | 'insecure';
+  method: 'jwt' | 'token' | 'proxy_token' | 'insecure';
   /** True when the client may administer the farm (publish presets, name shared cache scopes). */
   admin: boolean;
 }

@@ -241,9 +241,16 @@ describe('auth config validation', () => {
       algorithms: ['RS256', 'ES256', 'EdDSA'],
       requiredClaims: [],
       clockToleranceSec: 30,
+      claims: {},
+      scopes: [],
       tenantClaim: 'tenant',
       subjectClaim: 'sub',
       adminValue: true,
+      cacheMaxAgeSec: 600,
+      cooldownSec: 1,
+      staleIfErrorSec: 21_600,
+      fetchTimeoutMs: 5000,
+      fetchWaitMs: 2000,
     });
   });
 });

@@ -45,6 +45,9 @@ export interface JwksServer {
   audience: string;
   /** How many times the JWKS was fetched. */
   readonly requests: number;
+  /** While set, JWKS requests are held unanswered until `release` (a stalled provider). */
+  hold(): void;
+  release(): void;
   /** Replaces both keys by new ones with new kids. */
   rotate(): Promise<void>;
   /** Mints a token with `claims` (the payload, merged over iss/aud/iat/exp). */
@@ -74,20 +77,40 @@ export async function startJwksServer(): Promise<JwksServer> {
   };
   await publish();
   let requests = 0;
+  let held: (() => void)[] | null = null;
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
   const server = createServer((req, res) => {
+    if (req.url === '/.well-known/openid-configuration') {
+      const doc = {
+        issuer: base,
+        jwks_uri: `${base}/jwks.json`,
+        id_token_signing_alg_values_supported: ['RS256'],
+      };
+      return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(doc));
+    }
     if (req.url !== '/jwks.json') return void res.writeHead(404).end();
     requests++;
-    res.writeHead(200, { 'content-type': 'application/jwk-set+json' }).end(body);
+    const answer = (): void =>
+      void res.writeHead(200, { 'content-type': 'application/jwk-set+json' }).end(body);
+    if (held !== null) held.push(answer);
+    else answer();
   });
-  const port = await freePort();
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-  const base = `http://127.0.0.1:${port}`;
   const self: JwksServer = {
     url: `${base}/jwks.json`,
     issuer: base,
     audience: 'urn:kiln:gateway',
     get requests() {
       return requests;
+    },
+    hold() {
+      held ??= [];
+    },
+    release() {
+      const waiting = held ?? [];
+      held = null;
+      for (const answer of waiting) answer();
     },
     async rotate() {
       keys = { RS256: await makeKey('RS256'), ES256: await makeKey('ES256') };

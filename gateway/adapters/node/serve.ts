@@ -3,6 +3,7 @@ import { serve } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import type { GatewayConfig } from '../../config.ts';
 import { wireGateway } from '../../../wiring/gateway.ts';
+import { answerClientErrors } from './client-errors.ts';
 
 export async function serveGatewayNode(
   cfg: GatewayConfig,
@@ -14,6 +15,7 @@ export async function serveGatewayNode(
       resolve(s),
     );
   });
+  answerClientErrors(server);
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://${cfg.listen.host.includes(':') ? `[${cfg.listen.host}]` : cfg.listen.host}:${port}`,

@@ -6,24 +6,36 @@
 import type { FarmState } from '../protocol/gateway-port.ts';
 import { isFinished } from './job-view.ts';
 import { issueJobToken } from './job-token.ts';
+import type { KilnError } from '../protocol/errors.ts';
 
 const LOST = {
   code: 'ERR_JOB_LOST',
   message: 'the builder running this job was lost and no attempt is left',
 };
 
-/** Moves one job of a lost builder to another builder, or fails it. */
+/**
+ * Moves one job of a lost builder to another builder, or fails it. Answers false when it must be
+ * tried again later: no slot is free now but an attempt is left and the job's time is not up.
+ * Safe to repeat after a crash at any step: a slot the job still holds is given back first, and a
+ * message of a superseded attempt is dropped by the builder (claims are compare-and-set).
+ */
 export async function replaceJob(
   farm: FarmState,
   jobId: string,
   maxAttempts: number,
   log: (m: string) => void,
-): Promise<void> {
+): Promise<boolean> {
   const rec = await farm.getJob(jobId);
-  if (!rec || isFinished(rec)) return;
+  if (!rec || isFinished(rec)) return true;
+  await farm.releaseSlot(jobId, rec.bid);
   let newBid = '';
   if (rec.attempt < maxAttempts) {
-    newBid = await farm.placeJob(jobId, rec.spec.platform, rec.spec.toolchain ?? '').catch(() => '');
+    try {
+      newBid = await farm.placeJob(jobId, rec.spec.platform, rec.spec.toolchain ?? '');
+    } catch (err) {
+      const deadline = Date.parse(rec.createdAt) + rec.spec.limits.timeoutSec * 1000;
+      if ((err as KilnError).code === 'ERR_NO_CAPACITY' && Date.now() < deadline) return false;
+    }
   }
   const attempt = await farm.requeueJob(jobId, rec.attempt, maxAttempts, newBid, LOST);
   if (attempt === null || attempt === 0) {
@@ -33,30 +45,36 @@ export async function replaceJob(
       await farm.appendLogMarker(jobId, 'end', rec.attempt);
       await farm.publishDone(jobId);
     }
-    return;
+    return true;
   }
   const token = await issueJobToken(farm, rec, newBid);
   await farm.appendLogMarker(jobId, 'restart', attempt);
   await farm.enqueue(newBid, { jobId, attempt, token });
   log(`job ${jobId} placed again on ${newBid} (attempt ${attempt}) after builder ${rec.bid} was lost`);
+  return true;
 }
 
-/** One sweep; returns how many builders were removed. */
+/**
+ * One sweep: removes the builders whose lease ended (their jobs go into the farm's durable
+ * "to place again" set in the same step), then places again every job in that set — this
+ * sweep's, and any a gateway that died mid-sweep left behind. Returns how many builders went.
+ */
 export async function sweepOnce(
   farm: FarmState,
   maxAttempts: number,
   log: (m: string) => void,
 ): Promise<number> {
   const removed = await farm.expireBuilders(Date.now());
-  for (const { bid, jobs } of removed) {
+  for (const { bid, jobs } of removed)
     log(`builder ${bid} lost its lease; placing ${jobs.length} job(s) again`);
-    for (const jobId of jobs) {
-      await replaceJob(farm, jobId, maxAttempts, log).catch((err: unknown) =>
-        log(`re-placing job ${jobId} failed: ${String(err)}`),
-      );
+  for (const { platform, jobId } of await farm.toPlaceAgain()) {
+    try {
+      if (await replaceJob(farm, jobId, maxAttempts, log)) await farm.placedAgain(platform, jobId);
+    } catch (err) {
+      log(`re-placing job ${jobId} failed (tried again next sweep): ${String(err)}`);
     }
-    await farm.dropBuilder(bid);
   }
+  for (const { bid } of removed) await farm.dropBuilder(bid);
   return removed.length;
 }
 

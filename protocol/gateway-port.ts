@@ -29,8 +29,15 @@ export interface FarmState {
   cancelJob(id: string): Promise<JobState | 'running' | null>;
   /** Asks a builder to stop a running job. */
   signalBuilder(bid: string, jobId: string): Promise<void>;
-  /** Builders whose lease expired, removed from the registry, with the jobs they held. */
+  /**
+   * Builders whose lease expired, removed from the registry, with the jobs they held. Those jobs
+   * stay in {@link toPlaceAgain} until {@link placedAgain}, so a sweeper that dies halfway loses none.
+   */
   expireBuilders(now: number): Promise<{ bid: string; jobs: string[] }[]>;
+  /** Jobs of removed builders not yet placed again or failed (by any sweeper, any time). */
+  toPlaceAgain(): Promise<{ platform: string; jobId: string }[]>;
+  /** Marks a job of a removed builder as handled. */
+  placedAgain(platform: string, jobId: string): Promise<void>;
   /** Moves a job to its next attempt on `newBid` or fails it; returns the new attempt, or 0 if failed, or null if nothing to do. */
   requeueJob(
     id: string,

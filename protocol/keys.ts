@@ -1,24 +1,17 @@
 /**
  * The ONE place Redis key and channel names are built. Keys that a Lua script touches together
  * share a hash tag, so every script works on Redis Cluster:
- *   {reg}      builder registry: leases, info, load, job assignments
+ *   {p:PLAT}   one platform's builder registry: leases, info, load, free slots, warm sets,
+ *              job assignments, drains, jobs to place again (one shard per platform)
+ *   {reg}      presets
  *   {job:ID}   one job: its state hash and its log stream
  *   {b:BID}    one builder's job stream
  */
 export interface Keys {
-  /** ZSET builder id → lease expiry (ms since epoch). */
-  leases: string;
-  /** HASH builder id → BuilderInfo JSON. */
-  builders: string;
-  /** HASH builder id → slots in use. */
-  load: string;
-  /** HASH job id → builder id, for every placed job not yet released. */
-  assignments: string;
-  /**
-   * HASH builder name → {@link DrainMark} JSON: builders an admin set draining. Kept apart from
-   * the info a builder rewrites on every heartbeat, and by name, so it outlives the agent's restart.
-   */
-  drained: string;
+  /** The builder registry of one platform, under its own hash tag. */
+  registry(platform: string): RegistryKeys;
+  /** HASH builder id → its platform (to find a builder's registry from its id alone). */
+  builderPlatform: string;
   /** STRING a builder's job-token key (base64url), kept after its lease ends so old tokens verify. */
   builderKey(bid: string): string;
   /** STREAM of job messages for one builder (consumer group {@link STREAM_GROUP}). */
@@ -43,6 +36,42 @@ export interface Keys {
   idempotency(tenant: string, key: string): string;
 }
 
+/**
+ * One platform's registry (all under `{p:PLATFORM}`). Placement reads only `free` (or a warm
+ * set) and the lease of its head, so it costs O(log N), not a walk over every builder.
+ */
+export interface RegistryKeys {
+  /** ZSET builder id → lease expiry (ms since epoch). */
+  leases: string;
+  /** HASH builder id → BuilderInfo JSON. */
+  builders: string;
+  /** HASH builder id → slots in use. */
+  load: string;
+  /** HASH builder id → slots it has. */
+  slots: string;
+  /** HASH builder id → the digests of its warm toolchains, space separated. */
+  warmof: string;
+  /** ZSET builder id → used/slots, for every live, non-draining builder with a free slot. */
+  free: string;
+  /**
+   * HASH builder NAME → drain mark JSON: builders an admin set draining, by name so the mark
+   * outlives the agent's restart, apart from what a heartbeat rewrites. Written to every platform.
+   */
+  drained: string;
+  /** HASH builder id → its name. */
+  names: string;
+  /** HASH builder id → 1 while the builder itself drains (shutting down). */
+  selfdrain: string;
+  /** HASH job id → builder id, for every placed job not yet released. */
+  assign: string;
+  /** SET job ids whose builder was removed, until each is placed again or failed. */
+  replace: string;
+  /** Prefix of the ZSETs `free` ∩ has-toolchain-warm: `<warmPrefix><digest>`. */
+  warmPrefix: string;
+  /** Prefix of the SETs of jobs one builder holds: `<jobsPrefix><builder id>`. */
+  jobsPrefix: string;
+}
+
 /** The consumer group every builder stream uses. */
 export const STREAM_GROUP = 'kiln';
 
@@ -50,11 +79,25 @@ export const STREAM_GROUP = 'kiln';
 export function redisKeys(prefix = 'kiln'): Keys {
   const p = prefix;
   return {
-    leases: `${p}:{reg}:leases`,
-    builders: `${p}:{reg}:builders`,
-    load: `${p}:{reg}:load`,
-    assignments: `${p}:{reg}:assignments`,
-    drained: `${p}:{reg}:drained`,
+    registry: (platform) => {
+      const r = `${p}:{p:${platform}}`;
+      return {
+        leases: `${r}:leases`,
+        builders: `${r}:builders`,
+        load: `${r}:load`,
+        slots: `${r}:slots`,
+        warmof: `${r}:warmof`,
+        free: `${r}:free`,
+        drained: `${r}:drained`,
+        names: `${r}:names`,
+        selfdrain: `${r}:selfdrain`,
+        assign: `${r}:assign`,
+        replace: `${r}:replace`,
+        warmPrefix: `${r}:warm:`,
+        jobsPrefix: `${r}:jobs:`,
+      };
+    },
+    builderPlatform: `${p}:bplat`,
     builderKey: (bid) => `${p}:bkey:${bid}`,
     builderStream: (bid) => `${p}:{b:${bid}}:jobs`,
     builderControl: (bid) => `${p}:ctl:${bid}`,

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { BuilderFarm, PulledJob } from '../protocol/builder-port.ts';
 import { redisKeys, STREAM_GROUP } from '../protocol/keys.ts';
 import { defineScripts } from './scripts.ts';
+import { createRegistry } from './registry.ts';
 import { checkReply, SCRIPT_DONE } from './codes.ts';
 import { parseJobHash, resultPairs } from './job-hash.ts';
 import { appendMarker } from './log-stream.ts';
@@ -24,19 +25,7 @@ export function createRedisBuilderFarm(c: BuilderFarmConnections, prefix = 'kiln
   const keys = redisKeys(prefix);
   const scripts = defineScripts(redis);
 
-  const lease = async (info: Parameters<BuilderFarm['renew']>[0], leaseMs: number, mode: string) => {
-    const now = Date.now();
-    return scripts.registerBuilder(
-      keys.leases,
-      keys.builders,
-      keys.load,
-      info.id,
-      JSON.stringify(info),
-      now + leaseMs,
-      now,
-      mode,
-    );
-  };
+  const registry = createRegistry(redis, scripts, keys);
 
   return {
     async register(info, key, leaseMs) {
@@ -47,17 +36,15 @@ export function createRedisBuilderFarm(c: BuilderFarmConnections, prefix = 'kiln
         });
       const encoded = Buffer.from(key).toString('base64url');
       await redis.set(keys.builderKey(info.id), encoded, 'EX', BUILDER_KEY_TTL_SEC);
-      await lease(info, leaseMs, 'new');
+      await registry.lease(info, leaseMs, 'new');
     },
 
     async renew(info, leaseMs) {
-      checkReply(await lease(info, leaseMs, 'renew'), { builder: info.id });
+      await registry.lease(info, leaseMs, 'renew');
       await redis.expire(keys.builderKey(info.id), BUILDER_KEY_TTL_SEC);
     },
 
-    async endLease(bid) {
-      await redis.zadd(keys.leases, 'XX', 0, bid);
-    },
+    endLease: (bid) => registry.endLease(bid),
 
     async pull(bid, count, blockMs) {
       const res = (await c.pull.xreadgroup(
@@ -119,9 +106,7 @@ export function createRedisBuilderFarm(c: BuilderFarmConnections, prefix = 'kiln
       await redis.publish(keys.jobEvents(jobId), 'end');
     },
 
-    async releaseSlot(jobId, bid) {
-      return (await scripts.releaseSlot(keys.load, keys.assignments, jobId, bid)) === SCRIPT_DONE;
-    },
+    releaseSlot: (jobId, bid) => registry.release(jobId, bid),
 
     async ack(bid, ackId) {
       const stream = keys.builderStream(bid);

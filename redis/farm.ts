@@ -1,10 +1,10 @@
 /** {@link FarmState} on Redis: what the gateway needs from the shared state. */
 import type { Redis } from 'ioredis';
 import type { FarmState } from '../protocol/gateway-port.ts';
-import type { BuilderInfo, BuilderView, DrainMark } from '../protocol/farm.ts';
 import { redisKeys } from '../protocol/keys.ts';
 import { defineScripts } from './scripts.ts';
-import { checkReply, isScriptError, SCRIPT_DONE, SCRIPT_ERRORS } from './codes.ts';
+import { createRegistry } from './registry.ts';
+import { checkReply, isScriptError, SCRIPT_ERRORS } from './codes.ts';
 import { newJobFields, parseJobHash, STATUS_FIELDS, statusHash } from './job-hash.ts';
 import { appendMarker, readLogEntries } from './log-stream.ts';
 import { createJobEvents, type JobEvents } from './events.ts';
@@ -24,33 +24,12 @@ export function createRedisFarm(redis: Redis, sub: Redis, prefix = 'kiln'): Redi
   const keys = redisKeys(prefix);
   const scripts = defineScripts(redis);
   const events: JobEvents = createJobEvents(sub);
+  const registry = createRegistry(redis, scripts, keys);
   const now = (): string => new Date().toISOString();
-  const listDrains = async (): Promise<Map<string, DrainMark>> => {
-    const all = await redis.hgetall(keys.drained);
-    return new Map(Object.entries(all).map(([name, raw]) => [name, JSON.parse(raw) as DrainMark]));
-  };
 
   return {
-    async placeJob(jobId, platform, toolchain) {
-      const r = checkReply(
-        await scripts.placeJob(
-          keys.leases,
-          keys.builders,
-          keys.load,
-          keys.assignments,
-          keys.drained,
-          Date.now(),
-          platform,
-          toolchain,
-          jobId,
-        ),
-        { job: jobId, platform },
-      );
-      return String(r);
-    },
-    async releaseSlot(jobId, bid) {
-      return (await scripts.releaseSlot(keys.load, keys.assignments, jobId, bid)) === SCRIPT_DONE;
-    },
+    placeJob: (jobId, platform, toolchain) => registry.place(jobId, platform, toolchain),
+    releaseSlot: (jobId, bid) => registry.release(jobId, bid),
     async builderKey(bid) {
       const raw = await redis.get(keys.builderKey(bid));
       return raw ? new Uint8Array(Buffer.from(raw, 'base64url')) : null;
@@ -85,17 +64,9 @@ export function createRedisFarm(redis: Redis, sub: Redis, prefix = 'kiln'): Redi
     async signalBuilder(bid, jobId) {
       await redis.publish(keys.builderControl(bid), encodeControl({ type: 'stop', jobId }));
     },
-    async expireBuilders(at) {
-      const flat = (await scripts.removeBuilders(
-        keys.leases,
-        keys.builders,
-        keys.load,
-        keys.assignments,
-        at,
-        '',
-      )) as (string | number)[];
-      return unflattenRemoved(flat);
-    },
+    expireBuilders: (at) => registry.expire(at),
+    toPlaceAgain: () => registry.toPlaceAgain(),
+    placedAgain: (platform, jobId) => registry.placedAgain(platform, jobId),
     async requeueJob(id, lostAttempt, maxAttempts, newBid, error) {
       const r = Number(
         await scripts.requeueJob(
@@ -126,37 +97,10 @@ export function createRedisFarm(redis: Redis, sub: Redis, prefix = 'kiln'): Redi
     listenJob(id) {
       return events.listen(keys.jobEvents(id));
     },
-    async listBuilders() {
-      const [infos, loads, leases, drains] = await Promise.all([
-        redis.hgetall(keys.builders),
-        redis.hgetall(keys.load),
-        redis.zrange(keys.leases, '0', '-1', 'WITHSCORES'),
-        listDrains(),
-      ]);
-      const out: BuilderView[] = [];
-      for (let i = 0; i + 1 < leases.length; i += 2) {
-        const bid = leases[i]!;
-        const raw = infos[bid];
-        if (!raw) continue;
-        const info = JSON.parse(raw) as BuilderInfo;
-        out.push({
-          info,
-          load: Number(loads[bid] ?? 0),
-          leaseExpiresAt: Number(leases[i + 1]),
-          drain: drains.get(info.name ?? bid) ?? null,
-        });
-      }
-      return out;
-    },
-    async drainBuilder(name, mark) {
-      await redis.hsetnx(keys.drained, name, JSON.stringify(mark));
-      const raw = await redis.hget(keys.drained, name);
-      return raw ? (JSON.parse(raw) as DrainMark) : mark;
-    },
-    async undrainBuilder(name) {
-      return (await redis.hdel(keys.drained, name)) === 1;
-    },
-    listDrains,
+    listBuilders: () => registry.list(),
+    drainBuilder: (name, mark) => registry.drain(name, mark),
+    undrainBuilder: (name) => registry.undrain(name),
+    listDrains: () => registry.drains(),
     async claimIdempotencyKey(tenant, key, jobId, ttlSec) {
       const k = keys.idempotency(tenant, key);
       if ((await redis.set(k, jobId, 'EX', ttlSec, 'NX')) === 'OK') return null;
@@ -179,16 +123,4 @@ export function createRedisFarm(redis: Redis, sub: Redis, prefix = 'kiln'): Redi
       events.close();
     },
   };
-}
-
-/** remove-builders-4.lua answers `bid, n, job1..jobn, …`. */
-export function unflattenRemoved(flat: (string | number)[]): { bid: string; jobs: string[] }[] {
-  const out: { bid: string; jobs: string[] }[] = [];
-  for (let i = 0; i < flat.length;) {
-    const bid = String(flat[i]);
-    const n = Number(flat[i + 1]);
-    out.push({ bid, jobs: flat.slice(i + 2, i + 2 + n).map(String) });
-    i += 2 + n;
-  }
-  return out;
 }

@@ -1,13 +1,26 @@
 /**
  * The ONE loader of the Lua scripts in redis/scripts/: each is defined with ioredis
  * `defineCommand` (EVALSHA with a NOSCRIPT fallback), with the error table of codes.ts in front
- * of it as `E`. The file name carries the key count: `place-job-5.lua` → command `placeJob`, 5 keys.
+ * of it as `E`. The file name carries the key count: `place-job-8.lua` → command `placeJob`, 8 keys.
+ * A line `-- @include NAME` is replaced by redis/scripts/include/NAME.lua (Lua shared by several
+ * scripts, such as the registry's free-slot bookkeeping), so no script repeats another's code.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { luaErrorTable } from './codes.ts';
 
 const DIR = new URL('./scripts/', import.meta.url);
+const INCLUDE = /^-- @include ([a-z-]+)$/gm;
+
+function withIncludes(file: string, lua: string): string {
+  return lua.replace(INCLUDE, (_, name: string) => {
+    try {
+      return readFileSync(new URL(`include/${name}.lua`, DIR), 'utf8');
+    } catch {
+      throw new Error(`${file}: no include/${name}.lua`);
+    }
+  });
+}
 
 type Reply = string | number | null | Reply[];
 type ScriptFn = (...args: (string | number)[]) => Promise<Reply>;
@@ -22,6 +35,7 @@ export interface Scripts {
   completeJob: ScriptFn;
   requeueJob: ScriptFn;
   cancelJob: ScriptFn;
+  drainBuilder: ScriptFn;
   casPreset: ScriptFn;
 }
 
@@ -43,7 +57,7 @@ export function scriptSources(): ScriptSource[] {
       const m = /^(.+)-(\d+)\.lua$/.exec(file);
       if (!m) throw new Error(`Lua script name must end in -<numkeys>.lua: ${file}`);
       const name = m[1]!.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
-      const lua = luaErrorTable() + readFileSync(new URL(file, DIR), 'utf8');
+      const lua = luaErrorTable() + withIncludes(file, readFileSync(new URL(file, DIR), 'utf8'));
       return { name, file, keys: Number(m[2]), lua };
     });
   return sources;

@@ -305,7 +305,7 @@ export function gatewayApiSuite(label: string, launcher?: GatewayLauncher): void
       const redis = new Redis(farm.redis.url);
       try {
         const keys = redisKeys(farm.prefix);
-        const [bid] = await redis.zrange(keys.leases, '0', '-1');
+        const [bid] = await redis.zrange(keys.registry('linux-x86_64').leases, '0', '-1');
         assert.ok(bid);
         const id = `forged-${randomBytes(4).toString('hex')}`;
         const spec = {

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { startDevFarm, type DevFarm } from '../../wiring/dev-farm.ts';
 import { api, codeOf, waitJob, type Client } from '../helpers/http.ts';
 import { Redis } from 'ioredis';
+import { redisKeys } from '../../protocol/keys.ts';
 import { kiln as runKiln } from '../helpers/cli.ts';
 
 const USER = 'user-token-' + randomBytes(8).toString('hex');
@@ -108,7 +109,7 @@ describe('drain', { timeout: 150_000 }, () => {
 
     // Its own heartbeats (every leaseMs/2 = 1 s) rewrite its info: wait for two of them.
     const leaseOf = async (): Promise<number> =>
-      Number(await redis.zscore(`${farm.prefix}:{reg}:leases`, names.aId));
+      Number(await redis.zscore(redisKeys(farm.prefix).registry('linux-x86_64').leases, names.aId));
     const leaseAtDrain = await leaseOf();
     while ((await leaseOf()) < leaseAtDrain + 1500) await new Promise((r) => setTimeout(r, 100));
 

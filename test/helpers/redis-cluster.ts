@@ -35,7 +35,9 @@ function startNode(port: number, dir: string): Promise<ChildProcess> {
       }
     });
     child.stderr.resume();
-    child.once('exit', (code) => reject(new Error(`redis-server ${port} exited (${code}): ${out.slice(-400)}`)));
+    child.once('exit', (code) =>
+      reject(new Error(`redis-server ${port} exited (${code}): ${out.slice(-400)}`)),
+    );
   });
 }
 

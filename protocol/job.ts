@@ -11,7 +11,7 @@ export const relativePath = z
     message: 'must be a relative path inside the job directory (no leading /, no ..)',
   });
 
-export const PLATFORMS = ['linux-x86_64', 'linux-aarch64', 'freebsd-amd64'] as const;
+export const PLATFORMS = ['linux-x86_64', 'linux-aarch64', 'freebsd-amd64', 'freebsd-aarch64'] as const;
 export type Platform = (typeof PLATFORMS)[number];
 
 /** Resource limits; every field has a default so a client may send `{}`. */

@@ -34,6 +34,8 @@ export interface Keys {
   toolchainOwner(digest: string): string;
   /** STRING the job a tenant's `Idempotency-Key` made (or is making): a retried POST finds it. */
   idempotency(tenant: string, key: string): string;
+  /** HASH pot name → lease JSON (builders/freebsd/leases.ts) of every kiln pot on one FreeBSD host. */
+  potLeases(host: string): string;
 }
 
 /**
@@ -109,5 +111,6 @@ export function redisKeys(prefix = 'kiln'): Keys {
     presets: `${p}:{reg}:presets`,
     toolchainOwner: (digest) => `${p}:tco:${digest}`,
     idempotency: (tenant, key) => `${p}:idem:${encodeURIComponent(tenant)}:${encodeURIComponent(key)}`,
+    potLeases: (host) => `${p}:pots:${host}`,
   };
 }

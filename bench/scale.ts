@@ -58,7 +58,7 @@ async function register(
   platforms = [PLATFORM],
 ): Promise<BuilderInfo[]> {
   const port = createRedisBuilderFarm({ redis: conn, pull: conn, sub: conn }, prefix);
-  const infos = Array.from({ length: n }, (_, i) => builderInfo(i, platforms[i % platforms.length]!));
+  const infos = platforms.flatMap((p, k) => Array.from({ length: n }, (_, i) => builderInfo(k * n + i, p)));
   for (let i = 0; i < infos.length; i += 100) {
     await Promise.all(infos.slice(i, i + 100).map((b) => port.register(b, randomBytes(32), LEASE_MS)));
   }
@@ -77,7 +77,7 @@ async function placeFor(
 ): Promise<ReturnType<typeof summarise>> {
   const held: { job: string; bid: string }[] = [];
   const lat: number[] = [];
-  const target = Math.max(1, Math.floor((n * SLOTS) / 2));
+  const target = Math.max(1, Math.floor((n * platforms.length * SLOTS) / 2));
   let seq = 0;
   const t0 = performance.now();
   const end = t0 + ms;
@@ -107,7 +107,7 @@ async function placeFor(
 async function placementRows(label: string, conn: Conn, sub: Conn, platforms = [PLATFORM]): Promise<void> {
   console.log(
     `\n${label}: ${IN_FLIGHT} placements in flight, ${SLOTS} slots and ${WARM} warm toolchains per builder, ` +
-      `platforms ${platforms.join(', ')}`,
+      `${platforms.length > 1 ? 'N builders on each of' : 'platform'} ${platforms.join(', ')}`,
   );
   for (const n of COUNTS) {
     const prefix = `bench-${randomBytes(4).toString('hex')}`;

@@ -25,14 +25,22 @@ export function createRedisFarm(redis: Redis, sub: Redis, prefix = 'kiln'): Redi
   const scripts = defineScripts(redis);
   const events: JobEvents = createJobEvents(sub);
   const registry = createRegistry(redis, scripts, keys);
+  const builderKeys = new Map<string, Uint8Array>();
   const now = (): string => new Date().toISOString();
 
   return {
     placeJob: (jobId, platform, toolchain) => registry.place(jobId, platform, toolchain),
     releaseSlot: (jobId, bid) => registry.release(jobId, bid),
     async builderKey(bid) {
+      // A builder id gets its key once, at registration, and never another: cache it.
+      const known = builderKeys.get(bid);
+      if (known) return known;
       const raw = await redis.get(keys.builderKey(bid));
-      return raw ? new Uint8Array(Buffer.from(raw, 'base64url')) : null;
+      if (!raw) return null;
+      const key = new Uint8Array(Buffer.from(raw, 'base64url'));
+      if (builderKeys.size >= 10_000) builderKeys.clear();
+      builderKeys.set(bid, key);
+      return key;
     },
     async createJob(rec, ttlSec) {
       await redis.multi().hset(keys.job(rec.id), newJobFields(rec)).expire(keys.job(rec.id), ttlSec).exec();

@@ -37,8 +37,18 @@ export interface BuilderFarm {
   claim(jobId: string, attempt: number, bid: string): Promise<void>;
   /** True when someone asked to stop the job. */
   stopRequested(jobId: string): Promise<boolean>;
-  /** Appends output of an attempt to the job's log and wakes its followers. */
-  appendLog(jobId: string, attempt: number, kind: 'out' | 'err', data: Uint8Array): Promise<void>;
+  /**
+   * Appends entry `seq` (0-based in the attempt, at most LOG_ENTRY_MAX_BYTES) to the job's log
+   * tail and wakes its followers; the tail keeps a bounded number of entries (older ones are in
+   * the store's log segments).
+   */
+  appendLog(
+    jobId: string,
+    attempt: number,
+    kind: 'out' | 'err',
+    data: Uint8Array,
+    seq: number,
+  ): Promise<void>;
   /**
    * Records the result if `attempt` on `bid` is still the job's current one (compare-and-set) and
    * wakes waiters; false when it was a late duplicate or the job finished meanwhile (dropped).

@@ -54,7 +54,14 @@ export interface JobResultFields {
 
 /** One entry of a job's log stream. */
 export type LogEntry =
-  | { id: string; kind: 'out' | 'err'; attempt: number; data: Uint8Array }
+  | {
+      id: string;
+      kind: 'out' | 'err';
+      attempt: number;
+      data: Uint8Array;
+      /** Place of the entry in its attempt's log (protocol/log-segment.ts); absent from old builders. */
+      seq?: number;
+    }
   | { id: string; kind: 'restart'; attempt: number }
   | { id: string; kind: 'end'; attempt: number };
 

@@ -9,3 +9,13 @@ export function blobKey(tenant: string, digest: string): string {
 export function toolchainKey(digest: string): string {
   return `toolchains/${digest}`;
 }
+
+/** Segment `index` of the log of one attempt of a job (protocol/log-segment.ts). */
+export function logSegmentKey(tenant: string, jobId: string, attempt: number, index: number): string {
+  return `${logPrefix(tenant, jobId)}${attempt}/${String(index).padStart(8, '0')}`;
+}
+
+/** The store prefix of every log segment of a job (ends with `/`). */
+export function logPrefix(tenant: string, jobId: string): string {
+  return `logs/${encodeURIComponent(tenant)}/${encodeURIComponent(jobId)}/`;
+}

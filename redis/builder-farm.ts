@@ -9,6 +9,15 @@ import { parseJobHash, resultPairs } from './job-hash.ts';
 import { appendMarker } from './log-stream.ts';
 import { decodeControl } from './control.ts';
 import { BUILDER_KEY_TTL_SEC, FINISHED_TTL_SEC } from './ttl.ts';
+import { LOG_ENTRY_MAX_BYTES, LOG_SEGMENT_ENTRIES } from '../protocol/log-segment.ts';
+
+/**
+ * Entries of a job's log tail: as many full entries as fit in `bytes`, and never fewer than two
+ * segments' worth, so an entry leaves the tail only once its segment is in the store.
+ */
+export function logTailEntries(bytes: number): number {
+  return Math.max(2 * LOG_SEGMENT_ENTRIES, Math.floor(bytes / LOG_ENTRY_MAX_BYTES));
+}
 
 export interface BuilderFarmConnections {
   /** For commands. */
@@ -19,9 +28,19 @@ export interface BuilderFarmConnections {
   sub: Redis;
 }
 
+export interface BuilderFarmOptions {
+  /** Bytes of log kept in Redis per job (the rest is in the store's segments). @default 4 MiB */
+  logTailBytes?: number;
+}
+
 /** Builds the builder's port on three connections; `prefix` namespaces every key. @default 'kiln' */
-export function createRedisBuilderFarm(c: BuilderFarmConnections, prefix = 'kiln'): BuilderFarm {
+export function createRedisBuilderFarm(
+  c: BuilderFarmConnections,
+  prefix = 'kiln',
+  opts: BuilderFarmOptions = {},
+): BuilderFarm {
   const { redis } = c;
+  const tailEntries = logTailEntries(opts.logTailBytes ?? 4 << 20);
   const keys = redisKeys(prefix);
   const scripts = defineScripts(redis);
 
@@ -83,11 +102,25 @@ export function createRedisBuilderFarm(c: BuilderFarmConnections, prefix = 'kiln
       return (await redis.hget(keys.job(jobId), 'cancel')) === '1';
     },
 
-    async appendLog(jobId, attempt, kind, data) {
+    async appendLog(jobId, attempt, kind, data, seq) {
       const key = keys.jobLog(jobId);
+      const k = kind === 'out' ? 'o' : 'e';
       await redis
         .multi()
-        .xadd(key, '*', 'k', kind === 'out' ? 'o' : 'e', 'a', String(attempt), 'd', Buffer.from(data))
+        .xadd(
+          key,
+          'MAXLEN',
+          tailEntries,
+          '*',
+          'k',
+          k,
+          'a',
+          String(attempt),
+          's',
+          String(seq),
+          'd',
+          Buffer.from(data),
+        )
         .expire(key, FINISHED_TTL_SEC)
         .exec();
       await redis.publish(keys.jobEvents(jobId), 'log');

@@ -22,7 +22,9 @@ export async function readLogEntries(
     const attempt = Number(f.a?.toString() ?? '1');
     if (kind === 'out' || kind === 'err') {
       const d = f.d ?? Buffer.alloc(0);
-      out.push({ id, kind, attempt, data: new Uint8Array(d.buffer, d.byteOffset, d.byteLength) });
+      const data = new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+      const seq = f.s === undefined ? undefined : Number(f.s.toString());
+      out.push({ id, kind, attempt, data, ...(seq === undefined ? {} : { seq }) });
     } else if (kind) {
       out.push({ id, kind, attempt });
     }

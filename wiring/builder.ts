@@ -23,7 +23,9 @@ export async function startBuilder(
   const redis = await connectRedis({ url, name: 'kiln-builder' });
   const sub = await connectRedis({ url, name: 'kiln-builder-sub' });
   const pull = await connectRedis({ url, name: 'kiln-builder-pull' });
-  const farm = createRedisBuilderFarm({ redis, pull, sub }, cfg.redis.prefix);
+  const farm = createRedisBuilderFarm({ redis, pull, sub }, cfg.redis.prefix, {
+    logTailBytes: cfg.logTailBytes,
+  });
   const agent = await startAgent({
     farm,
     store: openStore(cfg.storage),

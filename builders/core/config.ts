@@ -32,6 +32,16 @@ export const builderConfigSchema = z
       .int()
       .min(1 << 20)
       .default(10 * 1024 ** 3),
+    /**
+     * Bytes of each job's log kept in Redis (the tail followers read); the whole log goes to the
+     * store in segments. Bounds Redis memory per job whatever the job's logBytes. @default 4 MiB
+     */
+    logTailBytes: z
+      .number()
+      .int()
+      .min(2 << 20)
+      .max(256 << 20)
+      .default(4 << 20),
     /** Lease length; heartbeats renew it at half this. @default 10000 */
     leaseMs: z.number().int().min(500).max(600_000).default(10_000),
     redis: redisConfigSchema,

@@ -12,6 +12,8 @@ import type { JobResultFields } from '../../protocol/farm.ts';
 import type { BuilderFarm, PulledJob } from '../../protocol/builder-port.ts';
 import type { SandboxResult, SandboxRunner } from './sandbox.ts';
 import { createLogPump } from './log-pump.ts';
+import { createSegmentedLog } from './log-segments.ts';
+import { LOG_ENTRY_MAX_BYTES } from '../../protocol/log-segment.ts';
 import type { BlobCache } from './materialize.ts';
 import type { ToolchainCache, ToolchainLease } from './toolchain-cache.ts';
 import { prepareJobRoot } from './prepare-dir.ts';
@@ -66,10 +68,12 @@ export async function runJob(ctx: JobContext, msg: PulledJob): Promise<void> {
   const dir = join(ctx.workDir, `${msg.jobId}.${msg.attempt}`);
   const root = join(dir, 'root');
   const spec = rec.spec;
-  const pump = createLogPump(
-    (kind, data) => farm.appendLog(msg.jobId, msg.attempt, kind, data),
-    spec.limits.logBytes,
-  );
+  const log = createSegmentedLog(farm, ctx.store, {
+    id: msg.jobId,
+    attempt: msg.attempt,
+    tenant: rec.tenant,
+  });
+  const pump = createLogPump(log.sink, spec.limits.logBytes, 20, LOG_ENTRY_MAX_BYTES);
   const ctl = new AbortController();
   const untrack = ctx.track(msg.jobId, ctl);
   const captured = { stdout: boundedCapture(INLINE_RESULT_MAX), stderr: boundedCapture(INLINE_RESULT_MAX) };
@@ -138,7 +142,10 @@ export async function runJob(ctx: JobContext, msg: PulledJob): Promise<void> {
     untrack();
     toolchain?.release();
   }
-  await pump.close().catch((err: unknown) => ctx.log(`log of ${msg.jobId}: ${String(err)}`));
+  await pump
+    .close()
+    .then(() => log.close())
+    .catch((err: unknown) => ctx.log(`log of ${msg.jobId}: ${String(err)}`));
   result.finishedAt = new Date().toISOString();
   if (await farm.complete(msg.jobId, msg.attempt, bid, result)) {
     await farm.endLog(msg.jobId, msg.attempt);

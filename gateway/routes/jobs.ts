@@ -5,7 +5,7 @@ import { jobSpecSchema } from '../../protocol/job.ts';
 import { createJob } from '../create-job.ts';
 import { parseOrThrow } from '../../protocol/validate.ts';
 import type { GatewayDeps, GatewayEnv } from '../context.ts';
-import { blobKey } from '../../protocol/store-keys.ts';
+import { blobKey, logPrefix } from '../../protocol/store-keys.ts';
 import { readJson } from '../errors.ts';
 import { authorizeJob } from '../job-access.ts';
 import { isFinished, toJobView } from '../job-view.ts';
@@ -71,6 +71,7 @@ export function jobRoutes(deps: GatewayDeps): Hono<GatewayEnv> {
       );
     }
     await farm.deleteJob(rec.id);
+    for await (const o of store.list(logPrefix(rec.tenant, rec.id))) await store.delete(o.key);
     return c.body(null, 204);
   });
 

@@ -4,10 +4,16 @@
  * appended, ending when the job ends. Woken by pub/sub, never polled. NDJSON lines
  * `{stream,data(base64),id,attempt}`, `{restart:attempt,id}`, then `{end:true,state,exitCode}`;
  * `format=raw` sends stdout and stderr bytes as they are.
+ *
+ * Redis holds only the tail of a long log; the entries it dropped are read from the store's log
+ * segments (gateway/log-segments.ts) when a reader reaches them. Their lines carry the id
+ * `<attempt>.<seq>`, which `after` accepts as well.
  */
 import { Hono } from 'hono';
 import { KilnError } from '../../protocol/errors.ts';
+import type { BlobStore } from '../../storage/port.ts';
 import type { GatewayDeps, GatewayEnv } from '../context.ts';
+import { readSegments } from '../log-segments.ts';
 import { authorizeJob } from '../job-access.ts';
 import { isFinished } from '../job-view.ts';
 import type { EventListener, LogEntry } from '../../protocol/farm.ts';
@@ -26,6 +32,8 @@ function b64(bytes: Uint8Array): string {
 
 interface Follow {
   farm: FarmState;
+  store: Pick<BlobStore, 'get'>;
+  tenant: string;
   id: string;
   follow: boolean;
   raw: boolean;
@@ -39,30 +47,44 @@ async function pump(
   out: ReadableStreamDefaultController<Uint8Array>,
   listener: EventListener | null,
 ): Promise<void> {
-  let after = f.after;
-  let attempt = 1;
+  const seg = /^(\d+)\.(\d+)$/.exec(f.after);
+  let after = seg ? '0' : f.after;
+  let attempt = seg ? Number(seg[1]) : 1;
+  /** The next entry of the attempt; null after resuming at a tail id (the first entry decides). */
+  let nextSeq: number | null = seg ? Number(seg[2]) + 1 : f.after === '0' ? 0 : null;
   const emit = (obj: unknown): void => out.enqueue(enc.encode(JSON.stringify(obj) + '\n'));
+  const data = (kind: 'out' | 'err', bytes: Uint8Array, id: string, a: number): void => {
+    if (f.raw) out.enqueue(bytes);
+    else emit({ stream: kind === 'out' ? 'stdout' : 'stderr', data: b64(bytes), id, attempt: a });
+  };
+  const newAttempt = (a: number, id?: string): void => {
+    if (a > attempt) nextSeq = 0;
+    attempt = Math.max(attempt, a);
+    if (!f.raw) emit({ restart: a, ...(id ? { id } : {}) });
+  };
   for (;;) {
     const entries: LogEntry[] = await f.farm.readLog(f.id, after, PAGE);
     let ended = false;
     for (const e of entries) {
       after = e.id;
       if (e.kind === 'restart') {
-        attempt = Math.max(attempt, e.attempt);
-        if (!f.raw) emit({ restart: e.attempt, id: e.id });
+        newAttempt(e.attempt, e.id);
       } else if (e.attempt < attempt) {
         continue; // output of a lost attempt that arrived late
       } else if (e.kind === 'end') {
         ended = true;
-      } else if (f.raw) {
-        out.enqueue(e.data);
       } else {
-        emit({
-          stream: e.kind === 'out' ? 'stdout' : 'stderr',
-          data: b64(e.data),
-          id: e.id,
-          attempt: e.attempt,
-        });
+        if (e.attempt > attempt) newAttempt(e.attempt); // its restart entry left the tail
+        if (e.seq !== undefined) {
+          const from = nextSeq ?? e.seq;
+          if (e.seq < from) continue;
+          const job = { tenant: f.tenant, id: f.id, attempt };
+          await readSegments(f.store, job, from, e.seq, (s, seq) =>
+            data(s.kind, s.data, `${job.attempt}.${seq}`, job.attempt),
+          );
+          nextSeq = e.seq + 1;
+        }
+        data(e.kind, e.data, e.id, e.attempt);
       }
     }
     if (entries.length === PAGE) continue;
@@ -94,10 +116,12 @@ export function logRoutes(deps: GatewayDeps): Hono<GatewayEnv> {
       throw new KilnError('ERR_VALIDATION', '?format= must be ndjson or raw');
     const followQ = c.req.query('follow');
     const after = c.req.query('after') ?? '0';
-    if (!/^(0|\d{1,20}-\d{1,20})$/.test(after))
+    if (!/^(0|\d{1,20}-\d{1,20}|\d{1,6}\.\d{1,12})$/.test(after))
       throw new KilnError('ERR_VALIDATION', '?after= must be a log entry id (as in the lines) or 0');
     const f: Follow = {
       farm: deps.farm,
+      store: deps.store,
+      tenant: rec.tenant,
       id: rec.id,
       follow: followQ === '1' || followQ === 'true',
       raw: format === 'raw',

@@ -43,6 +43,18 @@ describe('job logs: bounded tail in Redis, the rest in the store', { timeout: 17
     const inRedis = Number(await redis.call('MEMORY', 'USAGE', key));
     assert.ok(inRedis < 4.5 * 2 ** 20, `the log tail takes ${inRedis} bytes of Redis (4 MiB by default)`);
     assert.ok(want.length > 3 * inRedis, 'most of the log is not in Redis');
+    // A follower cut in the part that is only in the store resumes from the id of its last line.
+    const lines = log.lines as { id?: string; data?: string }[];
+    const cut = lines.findIndex((l) => l.id === '1.20');
+    assert.ok(cut > 0, 'lines read back from the store carry <attempt>.<seq> ids');
+    const seen = lines
+      .slice(0, cut + 1)
+      .map((l) => Buffer.from(l.data ?? '', 'base64').toString())
+      .join('');
+    const res = await fetch(`${c.url}/api/v1/jobs/${id}/logs?after=1.20&format=raw`, {
+      headers: { Authorization: `Bearer ${c.token}` },
+    });
+    assert.equal(seen + (await res.text()), want, 'resuming after 1.20 gives exactly the rest');
     assert.equal((await api(c, `/api/v1/jobs/${id}`, { method: 'DELETE' })).status, 204);
   });
 });

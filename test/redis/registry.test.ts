@@ -17,6 +17,8 @@ import type { BuilderInfo } from '../../protocol/farm.ts';
 import { redisKeys, type RegistryKeys } from '../../protocol/keys.ts';
 import { jobSpecSchema } from '../../protocol/job.ts';
 import { sweepOnce } from '../../gateway/sweeper.ts';
+import { placeWithWait } from '../../gateway/place.ts';
+import { KilnError } from '../../protocol/errors.ts';
 
 const P = 'linux-x86_64';
 const key = new Uint8Array(32);
@@ -108,6 +110,21 @@ describe('sharded builder registry', () => {
     assert.equal(await farm.undrainBuilder('b1'), true);
     assert.equal(await farm.undrainBuilder('b1'), false, 'cleared once');
     assert.equal(await farm.placeJob('u1', P, ''), 'b1', 'undrained: the least loaded again');
+
+    // Every slot taken: a bounded wait, then no capacity with a Retry-After.
+    for (let j = 0; ; j++) {
+      const got = await farm.placeJob(`f${j}`, P, '').catch((e: KilnError) => e);
+      if (got instanceof KilnError) {
+        assert.equal(got.code, 'ERR_NO_CAPACITY');
+        assert.match(got.message, /busy/);
+        break;
+      }
+    }
+    const t0 = Date.now();
+    const err = await placeWithWait(farm, 'late', P, 'tc', 300).catch((e: KilnError) => e);
+    assert.ok(err instanceof KilnError && err.code === 'ERR_NO_CAPACITY', String(err));
+    assert.ok(Number(err.retryAfter) > 0, 'a Retry-After for the 503');
+    assert.ok(Date.now() - t0 >= 100, 'it retried for capacity before giving up');
   });
 
   it('free and warm sets equal a full recomputation after random steps', async () => {

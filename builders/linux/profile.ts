@@ -103,24 +103,28 @@ export async function loadProfile(name: string, dir: string = DEFAULT_PROFILES_D
     text = await readFile(file, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new KilnError('ERR_VALIDATION', `unknown sandbox profile "${name}" (no ${file})`);
+      throw new KilnError('ERR_VALIDATION', `unknown sandbox profile "${name}"`);
     }
-    throw new KilnError('ERR_CONFIG', `cannot read sandbox profile ${file}: ${(err as Error).message}`, {
-      cause: err,
-    });
+    throw new KilnError(
+      'ERR_CONFIG',
+      `cannot read sandbox profile "${name}": ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+      {
+        cause: err,
+      },
+    );
   }
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new KilnError('ERR_CONFIG', `sandbox profile ${file} is not JSON: ${(err as Error).message}`, {
+    throw new KilnError('ERR_CONFIG', `sandbox profile "${name}" is not JSON: ${(err as Error).message}`, {
       cause: err,
     });
   }
   const r = profileSchema.safeParse(raw);
   if (r.success) return r.data;
   const problems = formatIssues(r.error.issues);
-  throw new KilnError('ERR_CONFIG', `invalid sandbox profile ${file}: ${problems.join('; ')}`, {
+  throw new KilnError('ERR_CONFIG', `invalid sandbox profile "${name}": ${problems.join('; ')}`, {
     detail: { problems },
   });
 }

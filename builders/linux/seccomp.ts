@@ -4,7 +4,9 @@
  * Flatpak's defaults: the process is killed for a foreign syscall ABI (i386 on x86_64, x32),
  * kernel-administration and mount calls fail with EPERM, new namespaces cannot be created
  * (clone flags, unshare, setns), clone3 and io_uring answer ENOSYS (libc falls back to clone),
- * and the TIOCSTI / TIOCLINUX ioctls are refused. Everything else is allowed.
+ * the TIOCSTI / TIOCLINUX ioctls are refused, ptrace and cross-process memory access fail, and
+ * sockets exist only in the families listed in {@link SOCKET_FAMILIES} (so no AF_VSOCK, which a
+ * network namespace does not cover; anything else answers EAFNOSUPPORT). Everything else is allowed.
  */
 
 /** One instruction of a classic BPF program (struct sock_filter). */
@@ -31,6 +33,13 @@ export const SECCOMP_RET = {
 
 const EPERM = 1;
 const ENOSYS = 38;
+const EAFNOSUPPORT = 97;
+/**
+ * Socket families a job may create: AF_UNIX (1), AF_INET (2) and AF_INET6 (10) — which reach
+ * nothing in the sandbox's empty network namespace but which libc and build tools probe — and
+ * AF_NETLINK (16, getifaddrs). socketpair takes only AF_UNIX.
+ */
+export const SOCKET_FAMILIES = [1, 2, 10, 16] as const;
 /** Offsets in struct seccomp_data (little-endian: the low half of an argument comes first). */
 const OFF_NR = 0;
 const OFF_ARCH = 4;
@@ -49,6 +58,8 @@ interface ArchTable {
   enosys: Record<string, number>;
   clone: number;
   ioctl: number;
+  socket: number;
+  socketpair: number;
 }
 
 /** Generic numbers shared by every 64-bit arch since Linux 5.x. */
@@ -75,11 +86,14 @@ export const ARCHES: Record<'x64' | 'arm64', ArchTable> = {
       kexec_load: 246, kexec_file_load: 320, init_module: 175, finit_module: 313, delete_module: 176,
       iopl: 172, ioperm: 173, swapon: 167, swapoff: 168, mount: 165, umount2: 166, pivot_root: 155,
       open_by_handle_at: 304, name_to_handle_at: 303, setns: 308, unshare: 272, reboot: 169,
-      vhangup: 153, fanotify_init: 300, ...NEW_MOUNT_API,
+      vhangup: 153, fanotify_init: 300, ptrace: 101, process_vm_readv: 310, process_vm_writev: 311,
+      ...NEW_MOUNT_API,
     },
     enosys: ENOSYS_CALLS,
     clone: 56,
     ioctl: 16,
+    socket: 41,
+    socketpair: 53,
   },
   arm64: {
     auditArch: 0xc00000b7,
@@ -90,11 +104,13 @@ export const ARCHES: Record<'x64' | 'arm64', ArchTable> = {
       kexec_load: 104, kexec_file_load: 294, init_module: 105, finit_module: 273, delete_module: 106,
       swapon: 224, swapoff: 225, mount: 40, umount2: 39, pivot_root: 41, open_by_handle_at: 265,
       name_to_handle_at: 264, setns: 268, unshare: 97, reboot: 142, vhangup: 58, fanotify_init: 262,
-      ...NEW_MOUNT_API,
+      ptrace: 117, process_vm_readv: 270, process_vm_writev: 271, ...NEW_MOUNT_API,
     },
     enosys: ENOSYS_CALLS,
     clone: 220,
     ioctl: 29,
+    socket: 198,
+    socketpair: 199,
   },
 };
 
@@ -131,6 +147,18 @@ export function seccompProgram(arch: keyof typeof ARCHES): BpfInsn[] {
     jeq(TIOCSTI, 1, 0),
     jeq(TIOCLINUX, 0, 1),
     ret(SECCOMP_RET.ERRNO | EPERM),
+    ret(SECCOMP_RET.ALLOW),
+  );
+  // socket(family, ...) and socketpair(family, ...): the family is the first argument.
+  const fams = SOCKET_FAMILIES.length;
+  p.push(jeq(t.socket, 0, 3 + fams), ld(offArgLow(0)));
+  SOCKET_FAMILIES.forEach((f, i) => p.push(jeq(f, fams - i, 0)));
+  p.push(ret(SECCOMP_RET.ERRNO | EAFNOSUPPORT), ret(SECCOMP_RET.ALLOW));
+  p.push(
+    jeq(t.socketpair, 0, 4),
+    ld(offArgLow(0)),
+    jeq(1, 1, 0),
+    ret(SECCOMP_RET.ERRNO | EAFNOSUPPORT),
     ret(SECCOMP_RET.ALLOW),
   );
   p.push(ret(SECCOMP_RET.ALLOW));

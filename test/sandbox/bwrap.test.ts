@@ -230,6 +230,26 @@ describe('bwrap runner', { skip }, () => {
       assert.match(out.stdout, /no-userns/);
     });
 
+    it('refuses AF_VSOCK (and other families) sockets and ptrace of pid 1', T, async () => {
+      const py = [
+        'import ctypes, socket',
+        'l = ctypes.CDLL(None, use_errno=True)',
+        'for fam in (40, 17, 38):',
+        '  try: socket.socket(fam, socket.SOCK_STREAM if fam != 17 else socket.SOCK_RAW); print("created", fam)',
+        '  except OSError as e: print("refused", fam, e.errno)',
+        'socket.socket(socket.AF_UNIX).close(); print("unix ok")',
+        'print("ptrace", l.ptrace(16, 1, 0, 0), ctypes.get_errno())',
+      ].join('\n');
+      await writeFile(join(base, 'probe.py'), py);
+      const jobDir = await mkdtemp(join(base, 'job-'));
+      await copyFile(join(base, 'probe.py'), join(jobDir, 'probe.py'));
+      const { r, out } = await runJob(runner, base, { jobDir, argv: ['/usr/bin/python3', 'probe.py'] });
+      assert.equal(r.exitCode, 0, out.stderr);
+      for (const fam of [40, 17, 38]) assert.match(out.stdout, new RegExp(`^refused ${fam} 97$`, 'm'));
+      assert.match(out.stdout, /^unix ok$/m);
+      assert.match(out.stdout, /^ptrace -1 1$/m, 'PTRACE_ATTACH to the sandbox init fails with EPERM');
+    });
+
     it('lets a job write to /dev/stdout and /dev/stderr', T, async () => {
       const { r, out } = await runJob(runner, base, {
         argv: sh('echo o > /dev/stdout; echo e > /dev/stderr'),

@@ -61,6 +61,19 @@ describe('sandbox profiles', () => {
     await rejects(loadProfile('nope', dir), 'ERR_VALIDATION', /unknown sandbox profile "nope"/);
   });
 
+  it("never shows the builder's own paths in a profile error", async () => {
+    await write('broken', { ...def, uid: 0 });
+    await writeFile(join(dir, 'notjson.json'), '{');
+    for (const name of ['nope', 'broken', 'notjson']) {
+      const err = await loadProfile(name, dir).then(
+        () => null,
+        (e: Error) => e,
+      );
+      assert.ok(err, name);
+      assert.ok(!err.message.includes(dir) && !err.message.includes('/'), err.message);
+    }
+  });
+
   it('refuses unknown fields', async () => {
     await write('extra', { ...def, shareNetwork: true });
     await rejects(loadProfile('extra', dir), 'ERR_CONFIG', /shareNetwork/);

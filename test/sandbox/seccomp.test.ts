@@ -10,6 +10,7 @@ import {
   seccompFilter,
   seccompProgram,
   SECCOMP_RET,
+  SOCKET_FAMILIES,
   type BpfInsn,
 } from '../../builders/linux/seccomp.ts';
 
@@ -82,6 +83,22 @@ for (const arch of ['x64', 'arm64'] as const) {
       assert.equal(run(t.clone, [0x40000000 /* CLONE_NEWNET */]), EPERM);
       assert.equal(run(t.ioctl, [0, 0x5412]), EPERM);
       assert.equal(run(t.ioctl, [0, 0x1_0000_5412]), EPERM, 'the kernel ignores the high half of cmd');
+    });
+
+    it('creates sockets only in the allowed families: no AF_VSOCK, socketpair only AF_UNIX', () => {
+      const EAFNOSUPPORT = (SECCOMP_RET.ERRNO | 97) >>> 0;
+      for (const f of SOCKET_FAMILIES)
+        assert.equal(run(t.socket, [f, 1, 0]), SECCOMP_RET.ALLOW, `family ${f}`);
+      for (const f of [40 /* AF_VSOCK */, 17 /* AF_PACKET */, 38 /* AF_ALG */, 0, 0x1_0000_0028])
+        assert.equal(run(t.socket, [f, 1, 0]), EAFNOSUPPORT, `family ${f}`);
+      assert.equal(run(t.socketpair, [1, 1, 0]), SECCOMP_RET.ALLOW);
+      assert.equal(run(t.socketpair, [40, 1, 0]), EAFNOSUPPORT);
+      assert.equal(run(t.socketpair, [2, 1, 0]), EAFNOSUPPORT);
+    });
+
+    it('refuses ptrace and cross-process memory access', () => {
+      for (const name of ['ptrace', 'process_vm_readv', 'process_vm_writev'])
+        assert.equal(run(t.eperm[name]!), EPERM, name);
     });
 
     it('kills a process using another ABI', () => {

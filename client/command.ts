@@ -1,4 +1,7 @@
-/** Commands are data: each file in client/commands exports one {@link Command}; only client/main.ts touches yargs. */
+/**
+ * Commands are data: client/commands/index.ts lists every {@link Command} (its spec, and its
+ * handler's module, loaded when it runs); only client/main.ts touches yargs.
+ */
 import type { Writable } from 'node:stream';
 
 /** Where a command reads and writes, so tests can run commands in-process. */
@@ -19,14 +22,29 @@ export interface OptionSpec {
   choices?: string[];
 }
 
-export interface Command<A = Record<string, unknown>> {
-  /** yargs command string, e.g. `run [cmd..]`. */
+/** What a command takes, as yargs shows and parses it. */
+export interface CommandSpec {
+  /** yargs command string, e.g. `run [cmd..]`; object-then-verb as `toolchain push <file>`. */
   command: string;
   describe: string;
   positional?: Record<string, { type: 'string' | 'number'; describe: string; array?: boolean }>;
   options?: Record<string, OptionSpec>;
-  /** Returns the process exit code. */
-  handler(args: A, io: Io): Promise<number>;
+}
+
+/** Runs a command with its parsed arguments; returns the process exit code. */
+export type Handler<A> = (args: A, io: Io) => Promise<number>;
+
+/** A row of the command table: the spec, and the handler's module, imported only when it runs. */
+export interface Command extends CommandSpec {
+  load(): Promise<Handler<never>>;
+}
+
+/**
+ * A command of the table. `load` imports the module that exports its `handler`, so listing
+ * the commands (`kiln --help`) or running one loads nothing of the others.
+ */
+export function defineCommand<A>(spec: CommandSpec, load: () => Promise<{ handler: Handler<A> }>): Command {
+  return { ...spec, load: async () => (await load()).handler as Handler<never> };
 }
 
 /** Writes one line. */

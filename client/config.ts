@@ -3,23 +3,29 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
-import { z } from 'zod';
-import { formatIssues } from '../protocol/validate.ts';
 import { UserError } from './errors.ts';
 
-const schema = z
-  .object({
-    gateway: z.string().url().optional(),
-    token: z.string().min(1).optional(),
-    /** Default platform of jobs. @default "linux-x86_64" */
-    platform: z.string().optional(),
-  })
-  .passthrough();
-
 export interface ClientConfig {
+  /** The gateway's URL (KILN_GATEWAY, else `gateway`). */
   gateway: string;
+  /** Bearer token (KILN_TOKEN, else `token`). @default null */
   token: string | null;
+  /** Default platform of jobs (`platform`). @default the gateway's: "linux-x86_64" */
   platform: string | undefined;
+}
+
+/** Every problem of the keys kiln reads (others are left to their readers, such as `[toolchains]`). */
+function problemsOf(data: Record<string, unknown>): string[] {
+  const problems: string[] = [];
+  const isUrl = (v: unknown): boolean =>
+    typeof v === 'string' && /^https?:\/\/[^/]/.test(v) && URL.canParse(v);
+  if (data.gateway !== undefined && !isUrl(data.gateway))
+    problems.push('gateway: must be an http(s) URL, such as "https://kiln.example.com"');
+  if (data.token !== undefined && (typeof data.token !== 'string' || data.token === ''))
+    problems.push('token: must be a non-empty string');
+  if (data.platform !== undefined && typeof data.platform !== 'string')
+    problems.push('platform: must be a string, such as "linux-x86_64"');
+  return problems;
 }
 
 /** Finds the first kiln.toml: ./kiln.toml, then $XDG_CONFIG_HOME/kiln/kiln.toml or ~/.config/kiln/kiln.toml. */
@@ -39,9 +45,9 @@ export function loadClientConfig(cwd: string, env: NodeJS.ProcessEnv): ClientCon
       throw new UserError(`cannot read ${file}: ${(err as Error).message}`);
     }
   }
-  const r = schema.safeParse(data);
-  if (!r.success) throw new UserError(`problems in ${file}:\n  ${formatIssues(r.error.issues).join('\n  ')}`);
-  const gateway = env.KILN_GATEWAY || r.data.gateway;
+  const problems = problemsOf(data);
+  if (problems.length > 0) throw new UserError(`problems in ${file}:\n  ${problems.join('\n  ')}`);
+  const gateway = env.KILN_GATEWAY || (data.gateway as string | undefined);
   if (!gateway) {
     throw new UserError(
       'no gateway configured: set KILN_GATEWAY (kiln dev prints it) or `gateway = "https://…"` in kiln.toml',
@@ -49,7 +55,7 @@ export function loadClientConfig(cwd: string, env: NodeJS.ProcessEnv): ClientCon
   }
   return {
     gateway: gateway.replace(/\/+$/, ''),
-    token: env.KILN_TOKEN || r.data.token || null,
-    platform: r.data.platform,
+    token: env.KILN_TOKEN || (data.token as string | undefined) || null,
+    platform: data.platform as string | undefined,
   };
 }

@@ -7,7 +7,7 @@
  * otherwise it is live and the restart is marked on stderr. Output of a lost attempt that arrives
  * late is never shown.
  */
-import type { Api } from './api.ts';
+import type { Api } from './http.ts';
 import { readLogs } from './api.ts';
 import type { Io } from './command.ts';
 

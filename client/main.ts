@@ -1,13 +1,15 @@
-/** The kiln CLI: the ONE file that touches yargs. Commands are data (client/commands/index.ts). */
+/**
+ * The kiln CLI: the ONE file that touches yargs. Commands are data (client/commands/index.ts);
+ * a command's module is imported only when that command runs.
+ */
 import yargs, { type Argv } from 'yargs';
 import { KilnError } from '../protocol/errors.ts';
 import type { Command, Io } from './command.ts';
 import { COMMANDS } from './commands/index.ts';
 import { UserError } from './errors.ts';
 import { ccArgv } from './cc/detect.ts';
-import { kilnCc } from './cc/compile.ts';
 
-function register(y: Argv, cmd: Command<never>, io: Io, setCode: (n: number) => void): Argv {
+function register(y: Argv, cmd: Command, io: Io, setCode: (n: number) => void): Argv {
   return y.command(
     cmd.command,
     cmd.describe,
@@ -17,17 +19,18 @@ function register(y: Argv, cmd: Command<never>, io: Io, setCode: (n: number) => 
       for (const [name, o] of Object.entries(cmd.options ?? {})) b.option(name, { ...o, type: o.type });
       return b;
     },
-    async (args) => setCode(await cmd.handler(args as never, io)),
+    async (args) => setCode(await (await cmd.load())(args as never, io)),
   );
 }
 
 /**
- * Runs the CLI with `argv` (without node and script) and returns the exit code. A UserError or a
- * KilnError prints a clean message; anything else is a bug and shows its stack.
+ * Runs the CLI with `argv` (without node and script) and returns the exit code. A UserError
+ * (the user's mistake) or a KilnError (a FarmError, or a coded refusal such as a compiler that
+ * cannot be packaged) prints a clean message; anything else is a bug and shows its stack.
  */
 export async function main(argv: string[], io: Io): Promise<number> {
   const compile = ccArgv(argv);
-  if (compile) return kilnCc(compile, io);
+  if (compile) return (await import('./cc/compile.ts')).kilnCc(compile, io);
   let code = 0;
   let y = yargs(argv)
     .scriptName('kiln')
@@ -39,7 +42,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     .wrap(Math.min(110, process.stdout.columns || 100));
   const setCode = (n: number): void => void (code = n);
   // Object-then-verb commands (`toolchain push`, `farm status`) are grouped under their noun.
-  const groups = new Map<string, Command<never>[]>();
+  const groups = new Map<string, Command[]>();
   for (const cmd of COMMANDS) {
     const [head, sub] = cmd.command.split(' ');
     if (sub && !/^[<[]/.test(sub)) groups.set(head!, [...(groups.get(head!) ?? []), cmd]);

@@ -3,6 +3,7 @@
  * Redis outage (503 + Retry-After) is waited out with exponential backoff and jitter, within a
  * time budget, instead of failing the command. Only calls that are safe to repeat go through here.
  */
+import { FarmError } from './errors.ts';
 
 /** What a retried call needs: a budget and, for Ctrl-C, a signal. */
 export interface RetryPolicy {
@@ -13,19 +14,14 @@ export interface RetryPolicy {
   onRetry?(err: Error, delayMs: number): void;
 }
 
-/** An error carrying the HTTP facts a retry decision needs (FarmError has them). */
-interface HttpFacts {
-  status?: number;
-  retryAfter?: number | undefined;
-}
-
-/** True for failures that may pass: no answer at all, a cut connection, 502/503/504. */
+/**
+ * True for failures that may pass: no answer at all (ERR_UNREACHABLE, ERR_TIMEOUT, a cut
+ * connection) or an answer of 502, 503 or 504 (a restarting gateway, a proxy with no backend).
+ */
 export function isTransient(err: unknown): boolean {
-  if (!(err instanceof Error) || err.name === 'AbortError') return false;
-  const { status } = err as HttpFacts;
-  if (status === 0 || status === 502 || status === 503 || status === 504) return true;
-  // undici: a response body cut off mid-read ("terminated"), or no connection ("fetch failed").
-  return err instanceof TypeError && /terminated|fetch failed|other side closed/i.test(err.message);
+  if (!(err instanceof FarmError)) return false;
+  if (err.code === 'ERR_UNREACHABLE' || err.code === 'ERR_TIMEOUT') return true;
+  return err.httpStatus === 502 || err.httpStatus === 503 || err.httpStatus === 504;
 }
 
 const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
@@ -51,7 +47,7 @@ export async function retrying<T>(fn: () => Promise<T>, p: RetryPolicy = {}): Pr
       return await fn();
     } catch (err) {
       if (!isTransient(err) || p.signal?.aborted) throw err;
-      const asked = (err as HttpFacts).retryAfter;
+      const asked = (err as FarmError).retryAfter;
       const wait = Math.min(asked !== undefined ? asked * 1000 : delay * (0.5 + Math.random()), 10_000);
       if (Date.now() + wait > deadline) throw err;
       p.onRetry?.(err as Error, wait);

@@ -1,5 +1,5 @@
 /** The API handle of a command: config loaded once, credentials attached. */
-import type { Api } from './api.ts';
+import type { Api } from './http.ts';
 import type { Io } from './command.ts';
 import { loadClientConfig } from './config.ts';
 import { UserError } from './errors.ts';

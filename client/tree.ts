@@ -10,7 +10,8 @@ import { join, relative, sep } from 'node:path';
 import type { Manifest, ManifestEntry } from '../protocol/manifest.ts';
 import { checkEntryPath, symlinkTargetProblem } from '../archive/entry-path.ts';
 import type { BlobRef } from '../protocol/job.ts';
-import { uploadMissing, type Api } from './api.ts';
+import { uploadMissing } from './api.ts';
+import type { Api } from './http.ts';
 
 export interface BuiltTree {
   manifest: Manifest;

@@ -1,6 +1,8 @@
 /**
  * Coded errors shared by gateway, builders and client. Every error that crosses the wire is
- * `{ error: { code, message } }` with the HTTP status listed here.
+ * `{ error: { code, message } }` with the HTTP status listed here; a job's `error` (set by a
+ * builder or the sweeper) carries a code from the same table. The last block is the client's own:
+ * codes it gives a farm failure that came without one of kiln's answers (never sent by a gateway).
  */
 export const ERROR_STATUS = {
   ERR_BAD_REQUEST: 400,
@@ -24,9 +26,22 @@ export const ERROR_STATUS = {
   ERR_TOKEN_INVALID: 401,
   ERR_JOB_LOST: 500,
   ERR_CONFIG: 500,
+  /** A job's error: the sandbox hit its memory limit. */
+  ERR_OOM: 500,
+  /** Client side: no answer (connection refused, reset, DNS). */
+  ERR_UNREACHABLE: 503,
+  /** Client side: no answer in time. */
+  ERR_TIMEOUT: 504,
+  /** Client side: an answer that is not kiln's (a proxy's or an object store's), or a code this client does not know. */
+  ERR_UPSTREAM: 502,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
+
+/** True when `code` is one of the {@link ErrorCode}s. */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.hasOwn(ERROR_STATUS, code);
+}
 
 /** An error with a stable code, an HTTP status derived from it, and an optional cause. */
 export class KilnError extends Error {

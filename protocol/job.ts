@@ -1,5 +1,6 @@
 /** The job: what a client asks for, and what the farm answers about it. */
 import { z } from 'zod';
+import { PLATFORMS, type Platform } from './platforms.ts';
 
 const digest = z.string().regex(/^[0-9a-f]{64}$/, 'must be a lower-case hex SHA-256 digest');
 /** A relative POSIX path inside the job directory: no absolute path, no `..`, no NUL. */
@@ -11,8 +12,7 @@ export const relativePath = z
     message: 'must be a relative path inside the job directory (no leading /, no ..)',
   });
 
-export const PLATFORMS = ['linux-x86_64', 'linux-aarch64', 'freebsd-amd64', 'freebsd-aarch64'] as const;
-export type Platform = (typeof PLATFORMS)[number];
+export { PLATFORMS, type Platform };
 
 /** Resource limits; every field has a default so a client may send `{}`. */
 export const limitsSchema = z

@@ -9,10 +9,11 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { basename, isAbsolute, relative, sep } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { CreatedJob, JobView } from '../../protocol/job.ts';
+import { FarmError } from '../errors.ts';
+import { callJson, type Api } from '../http.ts';
 import { analyzeCompile, describePlan, type RemotePlan } from './args.ts';
 import { runLocal } from './local.ts';
 import { preprocess } from './preprocess.ts';
-import { postJson } from './http.ts';
 import { ccSettings, presetFor, type CcSettings } from './settings.ts';
 import { recordEvent, type FallbackReason } from './stats.ts';
 
@@ -31,30 +32,23 @@ function localeEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   return { LC_ALL: env.LC_ALL || env.LC_MESSAGES || env.LANG || 'C' };
 }
 
-class Fallback extends Error {
-  readonly why: FallbackReason;
-  constructor(why: FallbackReason, message: string) {
-    super(message);
-    this.why = why;
-  }
+/** How `kiln stats` counts a farm failure that made a compile fall back to local. */
+export function fallbackReason(err: FarmError): FallbackReason {
+  if (err.code === 'ERR_NO_CAPACITY') return 'no capacity';
+  if (err.code === 'ERR_UNREACHABLE') return 'unreachable';
+  if (err.code === 'ERR_TIMEOUT') return 'timeout';
+  if (err.httpStatus >= 500) return '5xx';
+  return 'other';
 }
 
-function classify(status: number, body: unknown): Fallback {
-  const code = (body as { error?: { code?: string; message?: string } } | null)?.error;
-  const msg = code?.message ?? `HTTP ${status}`;
-  if (status === 503 && code?.code === 'ERR_NO_CAPACITY') return new Fallback('no capacity', msg);
-  if (status >= 500) return new Fallback('5xx', msg);
-  return new Fallback('other', `${msg} (${code?.code ?? status})`);
-}
-
-async function remote(plan: RemotePlan, argv: string[], s: CcSettings, io: CcIo): Promise<number> {
+async function remote(plan: RemotePlan, argv: string[], s: CcSettings, api: Api, io: CcIo): Promise<number> {
   const pre = await preprocess(plan.preprocessArgv, io.cwd, io.env, io.stderr);
   if (pre.code !== 0) {
     recordEvent('error', undefined, { env: io.env });
     return pre.code; // the preprocessor's diagnostics are the compiler's: the user's error
   }
   if (pre.text.byteLength > INLINE_MAX)
-    throw new Fallback('other', 'preprocessed source too large for the fast path');
+    throw new FarmError('ERR_TOO_LARGE', 'preprocessed source too large for the fast path');
   const preset = presetFor(argv[0]!, s);
   // The main source goes along at the path the line markers name, so diagnostics quote its lines
   // exactly as a local gcc does (headers are not sent: their lines are quoted only locally).
@@ -75,42 +69,21 @@ async function remote(plan: RemotePlan, argv: string[], s: CcSettings, io: CcIo)
     ...(preset ? { toolchain: preset } : {}),
   };
   const deadline = Date.now() + s.timeoutSec * 1000;
-  let res;
-  try {
-    res = await postJson(
-      `${s.gateway}/api/v1/jobs?wait=${Math.min(60, s.timeoutSec)}`,
-      s.token,
-      spec,
-      s.timeoutSec * 1000,
-    );
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    throw new Fallback(code === 'ETIMEDOUT' ? 'timeout' : 'unreachable', (err as Error).message);
-  }
-  if (res.status !== 200 && res.status !== 201) throw classify(res.status, res.body);
-  const created = res.body as CreatedJob;
+  const created = await callJson<CreatedJob>(api, `/api/v1/jobs?wait=${Math.min(60, s.timeoutSec)}`, {
+    method: 'POST',
+    json: spec,
+    timeoutMs: s.timeoutSec * 1000,
+  });
+  const jobApi: Api = { ...api, token: created.token };
   let job: JobView = created.job;
   while (job.state === 'queued' || job.state === 'running') {
     if (Date.now() > deadline)
-      throw new Fallback('timeout', `the farm did not finish within ${s.timeoutSec} s`);
-    const r = await postJson(
-      `${s.gateway}/api/v1/jobs/${job.id}?wait=30`,
-      created.token,
-      undefined,
-      40_000,
-      'GET',
-    ).catch((err: Error) => {
-      throw new Fallback('unreachable', err.message);
-    });
-    if (r.status !== 200) throw classify(r.status, r.body);
-    job = r.body as JobView;
+      throw new FarmError('ERR_TIMEOUT', `the farm did not finish within ${s.timeoutSec} s`);
+    job = await callJson<JobView>(jobApi, `/api/v1/jobs/${job.id}?wait=30`, { timeoutMs: 40_000 });
   }
-  if (job.error || !job.result || job.exitCode === null) {
-    throw new Fallback(
-      'other',
-      job.error ? `${job.error.message} (${job.error.code})` : `job ended ${job.state}`,
-    );
-  }
+  if (job.error) throw FarmError.ofJob(job.error);
+  if (!job.result || job.exitCode === null)
+    throw new FarmError('ERR_UPSTREAM', `the job ended ${job.state} without a result`);
   io.stdout.write(Buffer.from(job.result.stdout, 'base64'));
   io.stderr.write(Buffer.from(job.result.stderr, 'base64'));
   if (job.exitCode !== 0) {
@@ -118,7 +91,7 @@ async function remote(plan: RemotePlan, argv: string[], s: CcSettings, io: CcIo)
     return job.exitCode; // a compile error: the same diagnostics and exit code as a local gcc
   }
   const obj = job.result.files.find((f) => f.path === plan.remoteOutput);
-  if (!obj) throw new Fallback('other', 'the farm returned no object file');
+  if (!obj) throw new FarmError('ERR_UPSTREAM', 'the farm returned no object file');
   const tmp = `${plan.output}.kiln-${process.pid}.tmp`;
   await writeFile(tmp, Buffer.from(obj.data, 'base64'));
   await rename(tmp, plan.output);
@@ -143,11 +116,12 @@ export async function kilnCc(argv: string[], io: CcIo): Promise<number> {
     return local();
   }
   try {
-    return await remote(plan, argv, s, io);
+    return await remote(plan, argv, s, { base: s.gateway, token: s.token }, io);
   } catch (err) {
-    if (!(err instanceof Fallback)) throw err;
-    recordEvent('fallback', err.why, { env: io.env });
-    if (s.verbose) io.stderr.write(`kiln cc: farm failed (${err.why}: ${err.message}); compiling locally\n`);
+    if (!(err instanceof FarmError)) throw err;
+    const why = fallbackReason(err);
+    recordEvent('fallback', why, { env: io.env });
+    if (s.verbose) io.stderr.write(`kiln cc: farm failed (${why}: ${err.message}); compiling locally\n`);
     return local();
   }
 }

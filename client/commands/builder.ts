@@ -2,30 +2,25 @@
 import { builderConfigSchema } from '../../builders/core/config.ts';
 import { loadConfig } from '../../wiring/load-config.ts';
 import { startBuilder } from '../../wiring/builder.ts';
-import type { Command } from '../command.ts';
+import type { Io } from '../command.ts';
 import { logger, untilStopped, watchParent } from './daemon.ts';
 
-export const builder: Command<{ config?: string }> = {
-  command: 'builder',
-  describe: 'run a builder agent (config: builder.toml and KILN_A__B environment overrides)',
-  options: { config: { type: 'string', alias: 'c', describe: 'path of builder.toml' } },
-  async handler(a, io) {
-    const cfg = loadConfig(builderConfigSchema, { ...(a.config ? { file: a.config } : {}), env: io.env });
-    const log = logger(io, `builder ${cfg.name}`);
-    const b = await startBuilder(cfg, log);
-    watchParent(io, log);
-    // Stopping waits for running jobs to end and the lease to be given up, but never forever
-    // (Redis may be gone too).
-    const close = (): Promise<unknown> =>
-      Promise.race([b.close(), new Promise((r) => setTimeout(r, 15_000).unref())]);
-    try {
-      await untilStopped(io, b.agent.done);
-    } catch (err) {
-      log(`stopping: ${(err as Error).message}`);
-      await close();
-      return 1;
-    }
+export async function handler(a: { config?: string }, io: Io): Promise<number> {
+  const cfg = loadConfig(builderConfigSchema, { ...(a.config ? { file: a.config } : {}), env: io.env });
+  const log = logger(io, `builder ${cfg.name}`);
+  const b = await startBuilder(cfg, log);
+  watchParent(io, log);
+  // Stopping waits for running jobs to end and the lease to be given up, but never forever
+  // (Redis may be gone too).
+  const close = (): Promise<unknown> =>
+    Promise.race([b.close(), new Promise((r) => setTimeout(r, 15_000).unref())]);
+  try {
+    await untilStopped(io, b.agent.done);
+  } catch (err) {
+    log(`stopping: ${(err as Error).message}`);
     await close();
-    return 0;
-  },
-};
+    return 1;
+  }
+  await close();
+  return 0;
+}

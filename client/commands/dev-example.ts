@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { say, type Io } from '../command.ts';
-import { run } from './run.ts';
+import { handler as runJob } from './run.ts';
 
 const HELLO = `#include <stdio.h>\nint main(void) { printf("hello from a kiln builder\\n"); return 0; }\n`;
 
@@ -13,7 +13,7 @@ export async function runExample(url: string, token: string, io: Io): Promise<vo
   try {
     await writeFile(join(dir, 'hello.c'), HELLO);
     say(io.stdout, `kiln dev: example — kiln run --input ${dir} --output hello -- gcc -O2 -o hello hello.c`);
-    const code = await run.handler(
+    const code = await runJob(
       {
         cmd: ['sh', '-c', 'gcc -O2 -o hello hello.c && echo compiled on $(uname -n)'],
         input: dir,

@@ -1,6 +1,6 @@
 /** `kiln dev` — a whole farm on this machine, until Ctrl-C. */
 import { startDevFarm } from '../../wiring/dev-farm.ts';
-import { say, type Command } from '../command.ts';
+import { say, type Io } from '../command.ts';
 import { UserError } from '../errors.ts';
 import { runExample } from './dev-example.ts';
 import { logger, untilStopped } from './daemon.ts';
@@ -26,48 +26,29 @@ function parseS3(url: string): {
   return { type: 's3', endpoint: m[1]!, bucket: m[2]!, prefix: m[3] ?? '', region: 'us-east-1' };
 }
 
-export const dev: Command<DevArgs> = {
-  command: 'dev',
-  describe: 'run a whole farm on this machine (redis-server, gateway, builders) until Ctrl-C',
-  options: {
-    builders: { type: 'number', describe: 'builder agents to start', default: 1 },
-    slots: { type: 'number', describe: 'job slots per builder', default: 2 },
-    port: { type: 'number', describe: 'gateway port (0: any free port)', default: 8420 },
-    s3: {
-      type: 'string',
-      describe: 'use an S3 bucket (http://HOST:PORT/BUCKET) instead of a local directory',
-    },
-    example: {
-      type: 'boolean',
-      describe: 'run an example job (compile and run hello.c) once the farm is up',
-      default: false,
-    },
-    verbose: { type: 'boolean', describe: 'print the builders’ logs', default: false, alias: 'v' },
-  },
-  async handler(a, io) {
-    if (a.builders < 1 || a.slots < 1) throw new UserError('--builders and --slots must be at least 1');
-    const log = logger(io, 'dev');
-    const farm = await startDevFarm({
-      builders: a.builders,
-      slots: a.slots,
-      port: a.port,
-      ...(a.s3 ? { s3: parseS3(a.s3) } : {}),
-      log: a.verbose ? log : (m) => (/error|failed|refused/i.test(m) ? log(m) : undefined),
-    });
-    say(
-      io.stdout,
-      `kiln dev: farm up — redis ${farm.redis.url}, ${a.builders} builder(s) × ${a.slots} slot(s), store ${farm.storage.type}`,
-    );
-    say(io.stdout, `export KILN_GATEWAY=${farm.url}`);
-    say(io.stdout, `export KILN_TOKEN=${farm.token}`);
-    try {
-      if (a.example) await runExample(farm.url, farm.token, io);
-      say(io.stdout, 'kiln dev: running; Ctrl-C stops everything it started');
-      await untilStopped(io);
-    } finally {
-      say(io.stderr, 'kiln dev: stopping');
-      await farm.stop();
-    }
-    return 0;
-  },
-};
+export async function handler(a: DevArgs, io: Io): Promise<number> {
+  if (a.builders < 1 || a.slots < 1) throw new UserError('--builders and --slots must be at least 1');
+  const log = logger(io, 'dev');
+  const farm = await startDevFarm({
+    builders: a.builders,
+    slots: a.slots,
+    port: a.port,
+    ...(a.s3 ? { s3: parseS3(a.s3) } : {}),
+    log: a.verbose ? log : (m) => (/error|failed|refused/i.test(m) ? log(m) : undefined),
+  });
+  say(
+    io.stdout,
+    `kiln dev: farm up — redis ${farm.redis.url}, ${a.builders} builder(s) × ${a.slots} slot(s), store ${farm.storage.type}`,
+  );
+  say(io.stdout, `export KILN_GATEWAY=${farm.url}`);
+  say(io.stdout, `export KILN_TOKEN=${farm.token}`);
+  try {
+    if (a.example) await runExample(farm.url, farm.token, io);
+    say(io.stdout, 'kiln dev: running; Ctrl-C stops everything it started');
+    await untilStopped(io);
+  } finally {
+    say(io.stderr, 'kiln dev: stopping');
+    await farm.stop();
+  }
+  return 0;
+}

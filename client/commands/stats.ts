@@ -1,5 +1,5 @@
 /** `kiln stats [--json] [--reset]`: what `kiln cc` did, like `sccache --show-stats`. */
-import { say, type Command } from '../command.ts';
+import { say, type Io } from '../command.ts';
 import { readStats, resetStats, type Stats } from '../cc/stats.ts';
 import { UserError } from '../errors.ts';
 
@@ -46,27 +46,19 @@ export function formatStats(s: Stats): string {
   return lines.join('\n');
 }
 
-export const stats: Command<{ json: boolean; reset: boolean }> = {
-  command: 'stats',
-  describe: 'show what kiln cc did: cache hits and misses, local compiles, fallbacks and why',
-  options: {
-    json: { type: 'boolean', describe: 'print the counters as JSON', default: false },
-    reset: { type: 'boolean', describe: 'zero the counters', default: false },
-  },
-  async handler(a, io) {
-    const opts = { env: io.env };
-    if (a.reset) {
-      try {
-        resetStats(opts);
-      } catch (err) {
-        throw new UserError((err as Error).message);
-      }
-      if (a.json) say(io.stdout, JSON.stringify({ reset: true }));
-      else say(io.stdout, 'kiln stats: counters reset');
-      return 0;
+export async function handler(a: { json: boolean; reset: boolean }, io: Io): Promise<number> {
+  const opts = { env: io.env };
+  if (a.reset) {
+    try {
+      resetStats(opts);
+    } catch (err) {
+      throw new UserError((err as Error).message);
     }
-    const s = readStats(opts);
-    say(io.stdout, a.json ? JSON.stringify(s) : formatStats(s));
+    if (a.json) say(io.stdout, JSON.stringify({ reset: true }));
+    else say(io.stdout, 'kiln stats: counters reset');
     return 0;
-  },
-};
+  }
+  const s = readStats(opts);
+  say(io.stdout, a.json ? JSON.stringify(s) : formatStats(s));
+  return 0;
+}

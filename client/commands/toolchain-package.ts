@@ -1,6 +1,6 @@
 /** `kiln toolchain package <compiler> [-o FILE] [--no-shell] [--gzip-level N] [--json]` (Linux) */
 import { relative } from 'node:path';
-import { say, type Command } from '../command.ts';
+import { say, type Io } from '../command.ts';
 import { UserError } from '../errors.ts';
 import { packageToolchain, type PackageProgress } from '../toolchain/package.ts';
 
@@ -22,83 +22,55 @@ function mb(bytes: number): string {
   return `${(bytes / 1e6).toFixed(1)} MB`;
 }
 
-export const toolchainPackage: Command<PackageArgs> = {
-  command: 'toolchain package <compiler>',
-  describe: 'package a local gcc or clang (Linux) and everything it needs into a toolchain archive',
-  positional: {
-    compiler: {
-      type: 'string',
-      describe: 'the compiler: a path, or a name found in PATH (gcc, aarch64-linux-gnu-gcc, clang++)',
-    },
-  },
-  options: {
-    output: {
-      type: 'string',
-      alias: 'o',
-      describe: 'archive to write (default ./<name>-<first 12 digits of its sha256>.tar.gz)',
-    },
-    shell: {
-      type: 'boolean',
-      default: true,
-      describe: 'include /bin/sh and its libraries so jobs can run sh -c (--no-shell leaves them out)',
-    },
-    'gzip-level': { type: 'number', default: 6, describe: 'gzip level, 1 (fastest) to 9 (smallest)' },
-    json: {
-      type: 'boolean',
-      default: false,
-      describe: 'print { file, digest, size, tarSize, files, compilerPath, ... } as JSON',
-    },
-  },
-  async handler(a, io) {
-    if (process.platform !== 'linux') {
-      throw new UserError(
-        'toolchains are packaged on Linux; from Windows or macOS name a preset an admin published ' +
-          '(kiln toolchain ls, and [toolchains] in kiln.toml: see docs/toolchains.md)',
-      );
-    }
-    let last = '';
-    const onProgress = (p: PackageProgress): void => {
-      const line =
-        p.phase === 'pack' && p.bytes
-          ? `packing: ${mb(p.bytes)}`
-          : p.files
-            ? `${p.message}: ${p.files}`
-            : p.message;
-      if (line !== last && p.phase !== 'done') io.stderr.write(`kiln: ${line}\n`);
-      last = line;
-    };
-    let r;
-    try {
-      r = await packageToolchain(String(a.compiler), {
-        output: a.output,
-        cwd: io.cwd,
-        pathEnv: io.env.PATH,
-        shell: a.shell,
-        gzipLevel: a.gzipLevel,
-        onProgress,
-        signal: io.signal,
-      });
-    } catch (err) {
-      if (io.signal.aborted) {
-        io.stderr.write('kiln: stopped; nothing was written\n');
-        return 130;
-      }
-      throw err;
-    }
-    if (a.json) {
-      say(io.stdout, JSON.stringify(r));
-      return 0;
-    }
-    const shown = relative(io.cwd, r.file).startsWith('..') ? r.file : `./${relative(io.cwd, r.file)}`;
-    say(io.stdout, `digest    sha256:${r.digest}`);
-    say(io.stdout, `size      ${mb(r.size)} (${mb(r.tarSize)} unpacked), ${r.files} files`);
-    say(io.stdout, `compiler  ${r.compilerPath}  (${r.version}, target ${r.target})`);
-    say(io.stdout, `wrote     ${shown}`);
-    for (const s of r.skipped) io.stderr.write(`kiln: left out ${s}\n`);
-    say(
-      io.stdout,
-      `publish it: kiln toolchain push ${shown} --name NAME --platform ${hostPlatform()} --compiler ${r.compilerPath}`,
+export async function handler(a: PackageArgs, io: Io): Promise<number> {
+  if (process.platform !== 'linux') {
+    throw new UserError(
+      'toolchains are packaged on Linux; from Windows or macOS name a preset an admin published ' +
+        '(kiln toolchain ls, and [toolchains] in kiln.toml: see docs/toolchains.md)',
     );
+  }
+  let last = '';
+  const onProgress = (p: PackageProgress): void => {
+    const line =
+      p.phase === 'pack' && p.bytes
+        ? `packing: ${mb(p.bytes)}`
+        : p.files
+          ? `${p.message}: ${p.files}`
+          : p.message;
+    if (line !== last && p.phase !== 'done') io.stderr.write(`kiln: ${line}\n`);
+    last = line;
+  };
+  let r;
+  try {
+    r = await packageToolchain(String(a.compiler), {
+      output: a.output,
+      cwd: io.cwd,
+      pathEnv: io.env.PATH,
+      shell: a.shell,
+      gzipLevel: a.gzipLevel,
+      onProgress,
+      signal: io.signal,
+    });
+  } catch (err) {
+    if (io.signal.aborted) {
+      io.stderr.write('kiln: stopped; nothing was written\n');
+      return 130;
+    }
+    throw err;
+  }
+  if (a.json) {
+    say(io.stdout, JSON.stringify(r));
     return 0;
-  },
-};
+  }
+  const shown = relative(io.cwd, r.file).startsWith('..') ? r.file : `./${relative(io.cwd, r.file)}`;
+  say(io.stdout, `digest    sha256:${r.digest}`);
+  say(io.stdout, `size      ${mb(r.size)} (${mb(r.tarSize)} unpacked), ${r.files} files`);
+  say(io.stdout, `compiler  ${r.compilerPath}  (${r.version}, target ${r.target})`);
+  say(io.stdout, `wrote     ${shown}`);
+  for (const s of r.skipped) io.stderr.write(`kiln: left out ${s}\n`);
+  say(
+    io.stdout,
+    `publish it: kiln toolchain push ${shown} --name NAME --platform ${hostPlatform()} --compiler ${r.compilerPath}`,
+  );
+  return 0;
+}

@@ -2,9 +2,9 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Writable } from 'node:stream';
-import { PLATFORMS } from '../../protocol/job.ts';
+import { PLATFORMS } from '../../protocol/platforms.ts';
 import { compilerPathSchema, presetId, presetNameSchema } from '../../protocol/toolchain.ts';
-import { say, type Command } from '../command.ts';
+import { say, type Io } from '../command.ts';
 import { UserError } from '../errors.ts';
 import { apiFor } from '../session.ts';
 import {
@@ -27,63 +27,43 @@ interface PushArgs {
 /** Archives at least this big show upload progress on stderr. */
 const PROGRESS_MIN_BYTES = 16 * 1024 * 1024;
 
-export const toolchainPush: Command<PushArgs> = {
-  command: 'toolchain push <file>',
-  describe: 'upload a toolchain archive (only if the farm lacks it) and publish it as NAME@PLATFORM',
-  positional: {
-    file: { type: 'string', describe: 'the archive (tar or tar.gz, e.g. from kiln toolchain package)' },
-  },
-  options: {
-    name: { type: 'string', describe: 'preset name, such as gcc-12 or clang-17' },
-    platform: {
-      type: 'string',
-      describe: 'platform the toolchain RUNS on (builders of it use it)',
-      choices: [...PLATFORMS],
-    },
-    compiler: {
-      type: 'string',
-      describe: 'absolute path of the compiler inside the archive, such as /usr/bin/gcc',
-    },
-    json: { type: 'boolean', describe: 'print { preset, digest, size, uploaded } as JSON', default: false },
-  },
-  async handler(a, io) {
-    const name = required(a.name, '--name');
-    const platform = required(a.platform, '--platform');
-    const compiler = required(a.compiler, '--compiler');
-    if (!presetNameSchema.safeParse(name).success)
-      throw new UserError(
-        `--name ${JSON.stringify(name)}: use lower-case letters, digits and . _ + -, such as gcc-12`,
-      );
-    if (!(PLATFORMS as readonly string[]).includes(platform))
-      throw new UserError(`--platform must be one of ${PLATFORMS.join(', ')}`);
-    if (!compilerPathSchema.safeParse(compiler).success)
-      throw new UserError(
-        `--compiler ${JSON.stringify(compiler)}: give its absolute path inside the archive, such as /usr/bin/gcc`,
-      );
-    const file = resolve(io.cwd, a.file);
-    const st = await stat(file).catch(() => null);
-    if (!st?.isFile()) throw new UserError(`${a.file} is not a file`);
+export async function handler(a: PushArgs, io: Io): Promise<number> {
+  const name = required(a.name, '--name');
+  const platform = required(a.platform, '--platform');
+  const compiler = required(a.compiler, '--compiler');
+  if (!presetNameSchema.safeParse(name).success)
+    throw new UserError(
+      `--name ${JSON.stringify(name)}: use lower-case letters, digits and . _ + -, such as gcc-12`,
+    );
+  if (!(PLATFORMS as readonly string[]).includes(platform))
+    throw new UserError(`--platform must be one of ${PLATFORMS.join(', ')}`);
+  if (!compilerPathSchema.safeParse(compiler).success)
+    throw new UserError(
+      `--compiler ${JSON.stringify(compiler)}: give its absolute path inside the archive, such as /usr/bin/gcc`,
+    );
+  const file = resolve(io.cwd, a.file);
+  const st = await stat(file).catch(() => null);
+  if (!st?.isFile()) throw new UserError(`${a.file} is not a file`);
 
-    const api = apiFor(io);
-    const { digest, size } = await hashFile(file);
-    let uploaded = 0;
-    if ((await headToolchain(api, digest)) === null) {
-      const answer = await requestUpload(api, digest, size);
-      if (!answer.exists) {
-        const progress = size >= PROGRESS_MIN_BYTES ? progressPrinter(io.stderr) : undefined;
-        uploaded = await uploadFile(api, answer.upload, file, size, progress);
-      }
+  const api = apiFor(io);
+  const { digest, size } = await hashFile(file);
+  let uploaded = 0;
+  if ((await headToolchain(api, digest)) === null) {
+    const answer = await requestUpload(api, digest, size);
+    if (!answer.exists) {
+      const progress = size >= PROGRESS_MIN_BYTES ? progressPrinter(io.stderr) : undefined;
+      uploaded = await uploadFile(api, answer.upload, file, size, progress);
     }
-    const preset = await putPreset(api, `${name}@${platform}`, { digest, compiler });
-    if (a.json) {
-      say(io.stdout, JSON.stringify({ preset, digest, size, uploaded }));
-    } else {
-      const sent = uploaded === 0 ? 'already on the farm, 0 bytes uploaded' : `${uploaded} bytes uploaded`;
-      say(io.stdout, `${presetId(preset)} → ${digest} (${sent})`);
-    }
-    return 0;
-  },
-};
+  }
+  const preset = await putPreset(api, `${name}@${platform}`, { digest, compiler });
+  if (a.json) {
+    say(io.stdout, JSON.stringify({ preset, digest, size, uploaded }));
+  } else {
+    const sent = uploaded === 0 ? 'already on the farm, 0 bytes uploaded' : `${uploaded} bytes uploaded`;
+    say(io.stdout, `${presetId(preset)} → ${digest} (${sent})`);
+  }
+  return 0;
+}
 
 function required(value: string | undefined, flag: string): string {
   if (value === undefined || value === '')

@@ -1,5 +1,5 @@
 /** The builder admin routes of the gateway (gateway/routes/builders.ts), as the CLI uses them. */
-import { call, type Api } from '../api.ts';
+import { callJson, type Api } from '../http.ts';
 
 /** What the gateway answers for a builder name. */
 export interface BuilderState {
@@ -12,13 +12,12 @@ export interface BuilderState {
 const path = (name: string): string => `/api/v1/builders/${encodeURIComponent(name)}`;
 
 export async function getBuilder(api: Api, name: string): Promise<BuilderState> {
-  return (await (await call(api, path(name))).json()) as BuilderState;
+  return callJson<BuilderState>(api, path(name));
 }
 
 /** Sets `name` draining (`true`) or undrains it (`false`). */
 export async function setDraining(api: Api, name: string, draining: boolean): Promise<BuilderState> {
-  const res = await call(api, `${path(name)}/${draining ? 'drain' : 'undrain'}`, { method: 'POST' });
-  return (await res.json()) as BuilderState;
+  return callJson<BuilderState>(api, `${path(name)}/${draining ? 'drain' : 'undrain'}`, { method: 'POST' });
 }
 
 /** Jobs still placed on the live builders of that name. */

@@ -15,10 +15,8 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Writable } from 'node:stream';
 import { readStats, recordEvent, resetStats, statsFile } from '../../client/cc/stats.ts';
-import { stats as statsCommand } from '../../client/commands/stats.ts';
-import type { Io } from '../../client/command.ts';
+import { kiln } from '../helpers/cli.ts';
 
 const STATS_TS = fileURLToPath(new URL('../../client/cc/stats.ts', import.meta.url));
 
@@ -56,17 +54,6 @@ for (let i = 0; i < ${each}; i++) {
     }),
   );
   assert.deepEqual(codes, Array(n).fill(0));
-}
-
-function io(env: NodeJS.ProcessEnv): Io & { text(): string } {
-  let text = '';
-  const stdout = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      text += chunk.toString();
-      cb();
-    },
-  });
-  return { stdout, stderr: stdout, env, cwd: '/', signal: new AbortController().signal, text: () => text };
 }
 
 describe('kiln cc stats', () => {
@@ -205,9 +192,10 @@ describe('kiln cc stats', () => {
     recordEvent('local', 'reason 05', { env });
     recordEvent('fallback', 'unreachable', { env });
 
-    const table = io(env);
-    assert.equal(await statsCommand.handler({ json: false, reset: false }, table), 0);
-    const text = table.text();
+    const table = await kiln(['stats'], { env });
+    assert.equal(table.code, 0, table.stderr);
+    assert.equal(table.stderr, '');
+    const text = table.stdout;
     assert.match(text, /^Compile requests +18$/m);
     assert.match(text, /^ {2}Cache hits +3$/m);
     assert.match(text, /^ {2}Cache misses \(compiled on the farm\) +1$/m);
@@ -219,15 +207,13 @@ describe('kiln cc stats', () => {
     assert.match(text, /^Fell back to local because\n {2}unreachable +1$/m);
     assert.ok(text.includes(`Stats file  ${file}`));
 
-    const json = io(env);
-    await statsCommand.handler({ json: true, reset: false }, json);
-    const parsed = JSON.parse(json.text()) as { compiles: number; localReasons: Record<string, number> };
+    const json = await kiln(['stats', '--json'], { env });
+    const parsed = JSON.parse(json.stdout) as { compiles: number; localReasons: Record<string, number> };
     assert.equal(parsed.compiles, 18);
     assert.equal(Object.keys(parsed.localReasons).length, 12);
 
-    const reset = io(env);
-    await statsCommand.handler({ json: false, reset: true }, reset);
-    assert.equal(reset.text(), 'kiln stats: counters reset\n');
+    const reset = await kiln(['stats', '--reset'], { env });
+    assert.deepEqual(reset, { code: 0, stdout: 'kiln stats: counters reset\n', stderr: '' });
     assert.equal(readStats({ env }).compiles, 0);
   });
 });

@@ -126,7 +126,7 @@ describe('kiln CLI against a local farm', { timeout: 170_000 }, () => {
 
   it('a job over its time limit ends timed_out (exit 124)', async () => {
     const r = await kiln(['run', '--timeout', '1', '--', 'sleep', '30'], opts);
-    assert.equal(r.code, 124);
+    assert.equal(r.code, 124, r.stderr);
     assert.match(r.stderr, /time limit/);
   });
 

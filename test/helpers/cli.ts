@@ -1,4 +1,4 @@
-/** Runs the kiln CLI in-process with captured stdout/stderr. */
+/** Runs the kiln CLI in-process (client/main.ts, as `kiln` would) with captured stdout/stderr. */
 import { Writable } from 'node:stream';
 import { main } from '../../client/main.ts';
 
@@ -8,7 +8,8 @@ export interface CliResult {
   stderr: string;
 }
 
-class Capture extends Writable {
+/** A stream that keeps what is written, as bytes. */
+export class Capture extends Writable {
   chunks: Buffer[] = [];
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
     this.chunks.push(Buffer.from(chunk));
@@ -19,10 +20,13 @@ class Capture extends Writable {
   }
 }
 
-/** `kiln <args>` against a farm; `signal` plays Ctrl-C. */
+/**
+ * `kiln <args>`, with KILN_GATEWAY/KILN_TOKEN from `url`/`token` when given; the environment is
+ * PATH and HOME plus `env`. `signal` plays Ctrl-C.
+ */
 export async function kiln(
   args: string[],
-  opts: { url: string; token: string; cwd?: string; signal?: AbortSignal; env?: NodeJS.ProcessEnv },
+  opts: { url?: string; token?: string; cwd?: string; signal?: AbortSignal; env?: NodeJS.ProcessEnv },
 ): Promise<CliResult> {
   const stdout = new Capture();
   const stderr = new Capture();
@@ -33,8 +37,8 @@ export async function kiln(
     env: {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
-      KILN_GATEWAY: opts.url,
-      KILN_TOKEN: opts.token,
+      ...(opts.url ? { KILN_GATEWAY: opts.url } : {}),
+      ...(opts.token ? { KILN_TOKEN: opts.token } : {}),
       ...opts.env,
     },
     signal: opts.signal ?? new AbortController().signal,

@@ -24,18 +24,16 @@ import {
 } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { extractTar } from '../../archive/extract.ts';
 import type { SandboxResult, SandboxRunner } from '../../builders/core/sandbox.ts';
 import { createBwrapRunner } from '../../builders/linux/bwrap-runner.ts';
-import type { Io } from '../../client/command.ts';
-import { toolchainPackage } from '../../client/commands/toolchain-package.ts';
 import { packageToolchain, type PackagedToolchain } from '../../client/toolchain/package.ts';
 import { parseLdd, parseLinkerScript } from '../../client/toolchain/package-elf.ts';
 import { parseIncludeDirs } from '../../client/toolchain/package-probe.ts';
 import { KilnError } from '../../protocol/errors.ts';
 import { limitsSchema } from '../../protocol/job.ts';
+import { kiln } from '../helpers/cli.ts';
 
 const CROSS = '/usr/bin/aarch64-linux-gnu-gcc';
 const hasGcc = (() => {
@@ -71,29 +69,6 @@ const LIMITS = limitsSchema.parse({ timeoutSec: 120, graceSec: 1 });
 const HOST_ONLY = ['/usr/bin/python3', '/usr/bin/bwrap', '/usr/bin/file', '/usr/bin/perl'].filter((f) =>
   existsSync(f),
 );
-
-class Capture extends Writable {
-  text = '';
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
-    this.text += chunk.toString('utf8');
-    cb();
-  }
-}
-
-/** Runs `kiln toolchain package` in-process (the command object, as the CLI table would). */
-async function cliPackage(args: Parameters<typeof toolchainPackage.handler>[0], cwd: string) {
-  const stdout = new Capture();
-  const stderr = new Capture();
-  const io: Io = {
-    stdout,
-    stderr,
-    cwd,
-    env: { PATH: process.env.PATH },
-    signal: new AbortController().signal,
-  };
-  const code = await toolchainPackage.handler(args, io);
-  return { code, stdout: stdout.text, stderr: stderr.text };
-}
 
 async function sha256File(file: string): Promise<string> {
   const h = createHash('sha256');
@@ -157,10 +132,9 @@ describe('toolchain package', { skip }, () => {
     const tmpDir = join(base, 'stage');
     [gcc, gccAgain, cross] = await Promise.all([
       packageToolchain('gcc', { outDir: join(base, 'a'), gzipLevel: 1, tmpDir }),
-      cliPackage(
-        { compiler: 'gcc', output: 'gcc-again.tar.gz', json: true, shell: true, gzipLevel: 1 },
-        join(base, 'b'),
-      ),
+      kiln(['toolchain', 'package', 'gcc', '-o', 'gcc-again.tar.gz', '--json', '--gzip-level', '1'], {
+        cwd: join(base, 'b'),
+      }),
       crossSkip ? undefined : packageToolchain(CROSS, { outDir: join(base, 'cross'), gzipLevel: 1, tmpDir }),
     ]);
     const secs = ((Date.now() - t0) / 1000).toFixed(1);

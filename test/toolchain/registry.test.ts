@@ -10,20 +10,15 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
-import yargs, { type Argv } from 'yargs';
 import { Redis } from 'ioredis';
-import type { Command } from '../../client/command.ts';
-import { toolchainLs } from '../../client/commands/toolchain-ls.ts';
-import { toolchainPush } from '../../client/commands/toolchain-push.ts';
-import { toolchainRm } from '../../client/commands/toolchain-rm.ts';
 import { resolveToolchain } from '../../gateway/toolchains/resolve.ts';
 import { KilnError } from '../../protocol/errors.ts';
 import { createRedisPresetStore } from '../../redis/presets.ts';
 import { startDevFarm, type DevFarm } from '../../wiring/dev-farm.ts';
 import { createS3Store } from '../../storage/s3.ts';
+import { kiln, type CliResult } from '../helpers/cli.ts';
 import { api, codeOf, type Client } from '../helpers/http.ts';
 import { startS3rver, type S3rverHandle } from '../helpers/s3rver.ts';
 
@@ -52,64 +47,9 @@ async function archive(salt: string): Promise<Uint8Array> {
   return new Uint8Array(gzipSync(Buffer.concat(chunks)));
 }
 
-class Capture extends Writable {
-  text = '';
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
-    this.text += chunk.toString();
-    cb();
-  }
-}
-
-/**
- * `kiln toolchain …` in-process through yargs, with the three commands grouped under
- * `toolchain` (as client/main.ts must register object-then-verb commands).
- */
-async function cli(
-  c: Client,
-  args: string[],
-  cwd: string,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = new Capture();
-  const stderr = new Capture();
-  const io = {
-    stdout,
-    stderr,
-    cwd,
-    env: { KILN_GATEWAY: c.url, KILN_TOKEN: c.token, HOME: cwd },
-    signal: new AbortController().signal,
-  };
-  let code = -1;
-  const cmds = [toolchainPush, toolchainLs, toolchainRm] as unknown as Command<never>[];
-  const y = yargs(args)
-    .strict()
-    .command('toolchain <command>', 'toolchains', (g: Argv) => {
-      for (const cmd of cmds) {
-        g.command(
-          cmd.command.replace(/^toolchain /, ''),
-          cmd.describe,
-          (b) => {
-            for (const [name, p] of Object.entries(cmd.positional ?? {}))
-              b.positional(name, { type: p.type, describe: p.describe });
-            for (const [name, o] of Object.entries(cmd.options ?? {})) b.option(name, { ...o });
-            return b;
-          },
-          async (a) => {
-            code = await cmd.handler(a as never, io);
-          },
-        );
-      }
-      return g;
-    })
-    .fail((msg, err) => {
-      throw err ?? new Error(msg);
-    });
-  try {
-    await y.parseAsync();
-  } catch (err) {
-    stderr.write(`kiln: ${(err as Error).message}\n`);
-    code = 1;
-  }
-  return { code, stdout: stdout.text, stderr: stderr.text };
+/** `kiln toolchain …` in-process through the CLI (client/main.ts), as client `c`. */
+function cli(c: Client, args: string[], cwd: string): Promise<CliResult> {
+  return kiln(args, { url: c.url, token: c.token, cwd, env: { HOME: cwd } });
 }
 
 describe('toolchain registry on a local store', { timeout: 60_000 }, () => {

@@ -115,7 +115,7 @@ describe('client errors', { timeout: 60_000 }, () => {
   it('nothing listening: ERR_UNREACHABLE, never a stack', async () => {
     const closed = await misbehaving();
     await closed.close();
-    const r = await kiln(['status', 'x'], { url: closed.url, cwd: work });
+    const r = await kiln(['status', 'x'], { url: closed.url, cwd: work, env: { KILN_RETRY_SEC: '0' } });
     assert.deepEqual(r, {
       code: 1,
       stdout: '',
@@ -124,16 +124,34 @@ describe('client errors', { timeout: 60_000 }, () => {
   });
 
   it('answers that are not kiln’s: an HTML 502, a reset, an unknown code', async () => {
+    const opts = { url: bad.url, cwd: work, env: { KILN_RETRY_SEC: '0' } };
     bad.set(htmlPage);
-    let r = await kiln(['status', 'j1'], { url: bad.url, cwd: work });
+    let r = await kiln(['status', 'j1'], opts);
     assert.deepEqual(r, { code: 1, stdout: '', stderr: 'kiln: GET /api/v1/jobs/j1 failed: HTTP 502\n' });
     bad.set(reset);
-    r = await kiln(['status', 'j1'], { url: bad.url, cwd: work });
+    r = await kiln(['status', 'j1'], opts);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /^kiln: cannot reach the kiln gateway at .* \(ECONNRESET\); is it running\?/);
     bad.set(json(418, { error: { code: 'ERR_TEAPOT', message: 'a newer gateway said so' } }));
-    r = await kiln(['status', 'j1'], { url: bad.url, cwd: work });
+    r = await kiln(['status', 'j1'], opts);
     assert.deepEqual(r, { code: 1, stdout: '', stderr: 'kiln: a newer gateway said so (ERR_TEAPOT)\n' });
+  });
+
+  it('a 503 with Retry-After is waited out, with a notice on stderr', async () => {
+    let asked = 0;
+    const job = { id: 'j2', state: 'succeeded', exitCode: 0, argv: ['true'], builder: 'b', attempt: 1 };
+    bad.set((req, res) => {
+      asked++;
+      if (asked < 3) {
+        res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '0' });
+        res.end(JSON.stringify({ error: { code: 'ERR_UNAVAILABLE', message: 'redis is down' } }));
+      } else json(200, { ...job, createdAt: 't0', finishedAt: 't1', error: null })(req, res);
+    });
+    const r = await kiln(['status', 'j2'], { url: bad.url, cwd: work });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(asked, 3);
+    assert.equal(r.stderr, 'kiln: redis is down (ERR_UNAVAILABLE); retrying\n', 'one notice per 5 s');
+    assert.equal(r.stdout.split('\n')[0], 'j2  succeeded (exit 0)');
   });
 
   it('kiln cc falls back to the local gcc on every farm failure, counted under its reason', async () => {

@@ -21,6 +21,9 @@ import {
 } from './farm-under-test.ts';
 
 const X86 = 'linux-x86_64';
+
+/** The part of an expiry answer the port promises. */
+const gone = (r: { bid: string; jobs: string[] }[]) => r.map(({ bid, jobs }) => ({ bid, jobs }));
 const LOST = { code: 'ERR_JOB_LOST', message: 'lost' };
 
 /** Registers the suite's tests under `describe(name)`. */
@@ -154,15 +157,27 @@ export function gatewayPortConformance(name: string, make: MakeFarm): void {
       await g.placeJob('x1', X86, '');
       await register('b', { slots: 1 });
       await g.placeJob('x2', X86, '');
-      assert.deepEqual(await g.expireBuilders(Date.now()), [], 'nothing expired yet');
+      assert.deepEqual(gone(await g.expireBuilders(Date.now())), [], 'nothing expired yet');
       await b.endLease('a');
-      assert.deepEqual(await g.expireBuilders(Date.now()), [{ bid: 'a', jobs: ['x1'] }]);
-      assert.deepEqual(await g.expireBuilders(Date.now()), [], 'removed once');
+      assert.deepEqual(gone(await g.expireBuilders(Date.now())), [{ bid: 'a', jobs: ['x1'] }]);
+      assert.deepEqual(gone(await g.expireBuilders(Date.now())), [], 'removed once');
       assert.deepEqual(
         (await g.listBuilders()).map((v) => v.info.id),
         ['b'],
       );
-      assert.deepEqual(await g.expireBuilders(Date.now() + LONG_LEASE_MS + 1), [{ bid: 'b', jobs: ['x2'] }]);
+      assert.deepEqual(gone(await g.expireBuilders(Date.now() + LONG_LEASE_MS + 1)), [
+        { bid: 'b', jobs: ['x2'] },
+      ]);
+      assert.deepEqual(
+        (await g.toPlaceAgain()).map((j) => j.jobId).sort(),
+        ['x1', 'x2'],
+        'their jobs wait to be placed again',
+      );
+      await g.placedAgain(X86, 'x1');
+      assert.deepEqual(
+        (await g.toPlaceAgain()).map((j) => [j.platform, j.jobId]),
+        [[X86, 'x2']],
+      );
       assert.deepEqual(await g.builderKey('a'), KEY, 'tokens it signed still verify');
       assert.equal(await g.builderKey('never'), null);
     });
@@ -192,10 +207,10 @@ export function gatewayPortConformance(name: string, make: MakeFarm): void {
     it('reads the log in order, from an id, a page at a time, bytes exact', async () => {
       await g.createJob(newJob('j', 'b1'), 600);
       const bytes = new Uint8Array(256).map((_, i) => i);
-      await b.appendLog('j', 1, 'out', bytes);
-      await b.appendLog('j', 1, 'err', new TextEncoder().encode('warning\n'));
+      await b.appendLog('j', 1, 'out', bytes, 0);
+      await b.appendLog('j', 1, 'err', new TextEncoder().encode('warning\n'), 1);
       await g.appendLogMarker('j', 'restart', 2);
-      await b.appendLog('j', 2, 'out', new TextEncoder().encode('again\n'));
+      await b.appendLog('j', 2, 'out', new TextEncoder().encode('again\n'), 0);
       await g.appendLogMarker('j', 'end', 2);
       const all = await g.readLog('j', '0', 100);
       assert.deepEqual(
@@ -223,7 +238,7 @@ export function gatewayPortConformance(name: string, make: MakeFarm): void {
       await g.createJob(newJob('j', 'b1'), 600);
       const l = await g.listenJob('j');
       try {
-        await b.appendLog('j', 1, 'out', new Uint8Array([1]));
+        await b.appendLog('j', 1, 'out', new Uint8Array([1]), 0);
         assert.equal(await l.next(10_000), true, 'output wakes it (sent before next was called)');
         const woken = l.next(10_000);
         await g.publishDone('j');

@@ -37,6 +37,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { analyzeCompile } from '../client/cc/args.ts';
+import { stripGccPreamble } from '../client/cc/remote-layout.ts';
 import type { Stats } from '../client/cc/stats.ts';
 import { freePort } from '../wiring/free-port.ts';
 import { startDevFarm, type DevFarm } from '../wiring/dev-farm.ts';
@@ -565,7 +566,9 @@ async function profileCompile(farm: DevFarm, tree: string): Promise<void> {
     if (!plan.distributable) throw new Error(`profile: ${PROFILE_FILE} is not distributable: ${plan.reason}`);
     const pre = await run(plan.preprocessArgv[0]!, plan.preprocessArgv.slice(1), { cwd: src });
     if (pre.code !== 0) throw new Error(`profile: gcc -E failed: ${pre.stderr}`);
-    await writeFile(join(scratch, plan.remoteInput), pre.stdout);
+    // The text as kiln cc sends it (client/cc/remote-layout.ts), at the source's name.
+    const text = Buffer.from(stripGccPreamble(Buffer.from(pre.stdout).toString('latin1')), 'latin1');
+    await writeFile(join(scratch, plan.sourceArg), text);
     const env = kilnEnv(farm, join(scratch, 'stats.json'));
     const [kilnCmd, ...kilnArgs] = KILN_CC.split(/\s+/);
     const rows: [string, number, number, string][] = [];
@@ -599,7 +602,7 @@ async function profileCompile(farm: DevFarm, tree: string): Promise<void> {
       () => timed(plan.preprocessArgv[0]!, plan.preprocessArgv.slice(1), { cwd: src }),
       `${(pre.stdout.length / 1024).toFixed(0)} KiB out`,
     );
-    await step('gcc -c in.i (the remote step, run locally)', () =>
+    await step(`gcc -c ${PROFILE_FILE} from the text (the remote step, run locally)`, () =>
       timed(plan.compileArgv[0]!, plan.compileArgv.slice(1), { cwd: scratch }),
     );
     await step(`gcc -c ${PROFILE_FILE} (whole local compile)`, () =>
@@ -610,9 +613,9 @@ async function profileCompile(farm: DevFarm, tree: string): Promise<void> {
     const body = (nonce: string, cache: boolean): string =>
       JSON.stringify({
         argv: [basename(plan.compileArgv[0]!), ...plan.compileArgv.slice(1), `-DKILN_BENCH_NONCE=${nonce}`],
-        inline: [{ path: plan.remoteInput, data: Buffer.from(pre.stdout).toString('base64') }],
+        inline: [{ path: plan.sourceArg, data: text.toString('base64') }],
         env: { LC_ALL: 'C' },
-        outputs: [plan.remoteOutput],
+        outputs: ['out.o'],
         cache,
         inlineResult: true,
       });

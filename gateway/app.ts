@@ -8,6 +8,7 @@ import { KilnError } from '../protocol/errors.ts';
 import type { GatewayDeps, GatewayEnv } from './context.ts';
 import { errorResponse } from './errors.ts';
 import { createMetrics } from './metrics.ts';
+import { actionRoutes } from './routes/actions.ts';
 import { blobRoutes } from './routes/blobs.ts';
 import { builderRoutes } from './routes/builders.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -35,6 +36,7 @@ export function createApp(deps: GatewayDeps): Hono<GatewayEnv> {
   app.route('/api/v1/jobs', jobRoutes(deps));
   app.route('/api/v1/jobs', logRoutes(deps));
   app.route('/api/v1/blobs', blobRoutes(deps));
+  app.route('/api/v1/actions', actionRoutes(deps));
   app.route('/api/v1/builders', builderRoutes(deps));
   app.route('/api/v1', toolchainRoutes(deps));
   app.notFound((c) =>

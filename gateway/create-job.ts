@@ -102,7 +102,10 @@ export async function createJob(
     scope = scopes.write;
     const hit = await lookupAction(deps.store, scopes.read, action);
     if (hit)
-      return { status: 200, body: { job: cachedView(`ac-${action.slice(0, 16)}`, spec, hit), token: '' } };
+      return {
+        status: 200,
+        body: { job: cachedView(`ac-${action.slice(0, 16)}`, spec, hit), token: '', action },
+      };
   }
   const id = crypto.randomUUID();
   if (idempotencyKey) {
@@ -141,5 +144,5 @@ export async function createJob(
   let rec = await farm.getJob(id);
   if (!rec) throw new KilnError('ERR_INTERNAL', 'job vanished after creation');
   rec = await waitForJob(farm, rec, waitSec, signal);
-  return { status: 201, body: { job: toJobView(rec), token } };
+  return { status: 201, body: { job: toJobView(rec), token, ...(action ? { action } : {}) } };
 }

@@ -167,6 +167,11 @@ export interface CreatedJob {
   job: JobView;
   /** The job token: bound to this job and its builder, usable for job-scoped calls. */
   token: string;
+  /**
+   * The action key of a cacheable job (`cache: true`): what `GET /api/v1/actions/{key}` answers
+   * once the job has succeeded (kiln cc's direct mode remembers it).
+   */
+  action?: string;
 }
 
 /**

@@ -22,6 +22,11 @@ const DEBIAN_TEST = [
   ['python3', 'python3-minimal'],
   ['aarch64-linux-gnu-gcc', 'gcc-aarch64-linux-gnu'],
   ['/usr/aarch64-linux-gnu/include/stdio.h', 'libc6-dev-arm64-cross'],
+  // kiln cc against clang, CMake (its launcher) with Ninja and make, and `script` for a terminal
+  ['clang', 'clang'],
+  ['cmake', 'cmake'],
+  ['ninja', 'ninja-build'],
+  ['script', 'bsdutils'],
 ];
 
 function has(probe) {

@@ -4,12 +4,15 @@
  * (which also writes the depfile exactly where the compiler would) and a remote compile of the
  * preprocessed text. Everything else runs locally, with a short reason.
  *
- * Decisions (each checked against gcc 12 by test/cc/args.test.ts):
- * - Preprocessing is a full `-E` run (the distcc way). `-fdirectives-only` (the icecream way)
- *   keeps debug columns exact but gcc mis-handles `#pragma push_macro/pop_macro` there (wrong
- *   code) and expands `__BASE_FILE__`, `__DATE__`, `__TIMESTAMP__` on the builder, so it is not
- *   used. Without `-g` the remote object is byte-identical to a local one; with `-g` only the
- *   column numbers of lines whose macros expand to text of another length differ.
+ * Decisions (each checked against gcc 12 and clang 14 by test/cc/args.test.ts):
+ * - Preprocessing resolves `#include` and `#if` only and keeps comments and macros: gcc
+ *   `-E -fdirectives-only`, clang `-E -frewrite-includes` (the icecream way). The remote compile
+ *   then sees the text exactly as a local compile would (comments such as `/* fall through *\/`,
+ *   macro expansion locations for warnings and debug columns), as an ordinary `-x <lang>` source:
+ *   gcc's `-fpreprocessed -fdirectives-only` would be recorded in the object's DW_AT_producer.
+ *   gcc's built-in macro definitions are removed from the text (the remote compiler defines the
+ *   same ones), and `-nostdinc` keeps it from including stdc-predef.h a second time.
+ *   clang's text keeps `#if` blocks, so `-D`, `-U` and `-undef` go to both runs.
  * - `-S`, `-E`, `-M`/`-MM`, `.s`/`.S`/`.sx` (assembly: cheap, may `.incbin` local files) and
  *   already preprocessed input (`.i`, `-x cpp-output`) run locally.
  * - `--sysroot`/`-isysroot` only steer header (and library) search, so they stay local: the
@@ -19,11 +22,8 @@
  *   missing file is left as the literal argument (then the compile runs locally).
  * - Linker options (`-l`, `-L`, `-Wl,`) stay in the preprocessing run (gcc ignores them with
  *   `-E` as with `-c`; clang warns about them in both) and leave the remote compile.
- * - clang differs from gcc in two places handled here: `-Wp,-MD,f` is rewritten by clang's
- *   driver to `-MD -MF f`, so its default target is the `-o` path (gcc: `<source stem>.o`); and
- *   its `-E` output does not carry the working directory, so with `-g` the remote compile gets
- *   `-fdebug-compilation-dir=<cwd>`.
- *   clang itself was not available to test against; its handling follows its driver sources.
+ * - clang rewrites `-Wp,-MD,f` to `-MD -MF f`, so its default target is the `-o` path (gcc:
+ *   `<source stem>.o`).
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -77,16 +77,18 @@ export interface RemotePlan {
    */
   preprocessArgv: string[];
   /**
-   * Run on the builder in a directory holding `remoteInput`: argv[0] is the compiler's base name
-   * (replace it with the toolchain's compiler), then the code-generation flags, `-x <lang>-cpp-output
-   * -c <remoteInput> -o <remoteOutput>`. The preprocessed text carries the source paths and, with
-   * `-g`, the local working directory, so debug info names local paths as a local compile does.
-   * Its diagnostics carry no source excerpts (`  2 | int x ...`): the builder has no source.
+   * Run on the builder: argv[0] is the compiler's base name (replace it with the toolchain's
+   * compiler), then the code-generation flags and `-x <lang> -c <sourceArg> -o out.o`, in a
+   * directory laid out like the local one (client/cc/remote-layout.ts) where the file at
+   * `sourceArg` holds the preprocessed text.
    */
   compileArgv: string[];
-  /** `in.i`, `in.ii`, `in.mi` or `in.mii`. */
-  remoteInput: string;
-  remoteOutput: 'out.o';
+  /** The source file argument as given (relative to `cwd`, or absolute). */
+  sourceArg: string;
+  /** `-fdirectives-only` (gcc) or `-frewrite-includes` (clang): see the header. */
+  cppMode: '-fdirectives-only' | '-frewrite-includes';
+  /** A `-g` option other than `-g0` is among the compile flags: the object names its directories. */
+  debug: boolean;
   /** Arguments left out of `preprocessArgv` or `compileArgv`, with why. */
   dropped: { arg: string; from: 'preprocess' | 'compile' | 'both'; reason: string }[];
 }
@@ -161,12 +163,8 @@ function classify(lang: string): { source: SourceLang } | { local: string } {
   }
 }
 
-const CPP_OUTPUT: Record<SourceLang, [string, string]> = {
-  c: ['cpp-output', 'in.i'],
-  'c++': ['c++-cpp-output', 'in.ii'],
-  'objective-c': ['objective-c-cpp-output', 'in.mi'],
-  'objective-c++': ['objective-c++-cpp-output', 'in.mii'],
-};
+/** Preprocessor options that clang's `-frewrite-includes` text still needs (its `#if` blocks stay). */
+const CLANG_MACRO_OPTION = /^(?:-[DU]|--define-macro=|--undefine-macro=|-undef$)/;
 
 // ---------------------------------------------------------------------------------------------
 // Paths as gcc computes them
@@ -299,6 +297,9 @@ export function analyzeCompile(argv: string[], opts: AnalyzeOptions): CompilePla
       const v = value(a);
       if (v.value !== undefined && XCLANG_PLUGIN.has(v.value)) goLocal(R.plugin, `-Xclang ${v.value}`);
       items.push({ args: v.args, role: 'both' });
+    } else if (family === 'clang' && /^--?imacros/.test(a)) {
+      goLocal(R.clangImacros, a);
+      if (a === '-imacros') next();
     } else if (a.startsWith('-fopt-info') && a.includes('=')) {
       goLocal(R.extraOutput, a);
     } else {
@@ -383,6 +384,10 @@ export function analyzeCompile(argv: string[], opts: AnalyzeOptions): CompilePla
         break;
       case 'pre':
         pre.push(...it.args);
+        if (family === 'clang' && CLANG_MACRO_OPTION.test(it.args[0]!)) {
+          comp.push(...it.args);
+          break;
+        }
         dropped.push({
           arg,
           from: 'compile',
@@ -406,14 +411,13 @@ export function analyzeCompile(argv: string[], opts: AnalyzeOptions): CompilePla
         break;
     }
   }
-  pre.push('-E', ...extra);
-  // gcc's -E output names the working directory for debug info (-fworking-directory); clang's
-  // does not, so the builder would record its own directory unless told the local one.
+  const cppMode = family === 'gcc' ? '-fdirectives-only' : '-frewrite-includes';
+  pre.push('-E', cppMode, ...extra);
+  // gcc's text carries the built-in definitions (removed before sending) but not stdc-predef.h's
+  // guard, which the remote compile would otherwise include again.
+  if (family === 'gcc') comp.push('-nostdinc');
   const debug = comp.some((a) => /^-g(?!0$)/.test(a) && !a.startsWith('-gen'));
-  const hasDir = comp.some((a) => /^-f(?:debug|file)-compilation-dir(?:=|$)/.test(a));
-  if (family === 'clang' && debug && !hasDir) comp.push(`-fdebug-compilation-dir=${opts.cwd}`);
-  const [cppLang, remoteInput] = CPP_OUTPUT[lang];
-  comp.push('-x', cppLang, '-c', remoteInput, '-o', 'out.o');
+  comp.push('-x', lang, '-c', sourceArg, '-o', 'out.o');
   return {
     distributable: true,
     family,
@@ -423,8 +427,9 @@ export function analyzeCompile(argv: string[], opts: AnalyzeOptions): CompilePla
     depfile: depRel === null ? null : path.resolve(opts.cwd, depRel),
     preprocessArgv: pre,
     compileArgv: comp,
-    remoteInput,
-    remoteOutput: 'out.o',
+    sourceArg,
+    cppMode,
+    debug,
     dropped,
   };
 }

@@ -3,19 +3,41 @@
  * depfile exactly where the compiler would), compiled on the farm in ONE round trip (the fast
  * path: inline input, wait, inline result; the action cache answers repeats), and its object
  * written where the compiler would. Anything else runs locally. Any farm failure compiles
- * locally and is counted; a compile error is the user's and is not retried.
+ * locally and is counted.
+ *
+ * Diagnostics are always the local compiler's: the farm's result is used only when neither the
+ * preprocessing nor the remote compile printed anything and the compile succeeded; otherwise
+ * the compile runs here, so warnings, errors, their source excerpts and colours are exactly a
+ * local compile's (the distcc rule for failures, applied to every diagnostic).
  */
-import { readFile, rename, writeFile } from 'node:fs/promises';
-import { basename, isAbsolute, relative, sep } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { Writable } from 'node:stream';
-import type { CreatedJob, JobView } from '../../protocol/job.ts';
-import { FarmError } from '../errors.ts';
-import { callJson, type Api } from '../http.ts';
+import type { JobView } from '../../protocol/job.ts';
 import { analyzeCompile, describePlan, type RemotePlan } from './args.ts';
+import { colourArgs } from './colour.ts';
+import { mentionsPushMacro } from './header-scan.ts';
+import { directHit, place } from './direct.ts';
+import { FarmError } from '../errors.ts';
+import type { Api } from '../http.ts';
+import { fallbackReason, runJob } from './farm-job.ts';
+import { manifestDir, manifestKey, recordManifest } from './manifest.ts';
 import { runLocal } from './local.ts';
 import { preprocess } from './preprocess.ts';
+import {
+  compilerCwd,
+  layOut,
+  layoutRoot,
+  markerFiles,
+  markerPaths,
+  hasUserMaps,
+  namesRemoteRoot,
+  stripGccPreamble,
+  type LayoutKind,
+  type RemoteLayout,
+} from './remote-layout.ts';
 import { ccSettings, presetFor, type CcSettings } from './settings.ts';
-import { recordEvent, type FallbackReason } from './stats.ts';
+import { recordEvent } from './stats.ts';
 
 export interface CcIo {
   cwd: string;
@@ -27,76 +49,106 @@ export interface CcIo {
 /** Largest preprocessed source sent inline (bigger ones compile locally for now). @default 6 MiB */
 const INLINE_MAX = 6 << 20;
 
+/** Macros whose value the remote compile would take from the builder's clock or files. */
+const HOST_MACROS = /__(?:DATE|TIME|TIMESTAMP)__/;
+
 /** The locale of diagnostics (gcc's quote characters follow it), as the local compiler would see it. */
 function localeEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   return { LC_ALL: env.LC_ALL || env.LC_MESSAGES || env.LANG || 'C' };
 }
 
-/** How `kiln stats` counts a farm failure that made a compile fall back to local. */
-export function fallbackReason(err: FarmError): FallbackReason {
-  if (err.code === 'ERR_NO_CAPACITY') return 'no capacity';
-  if (err.code === 'ERR_UNREACHABLE') return 'unreachable';
-  if (err.code === 'ERR_TIMEOUT') return 'timeout';
-  if (err.httpStatus >= 500) return '5xx';
-  return 'other';
-}
+/** Not a farm failure: this compile is one the farm cannot give exactly (a local reason for stats). */
+class CompileHere extends Error {}
 
-async function remote(plan: RemotePlan, argv: string[], s: CcSettings, api: Api, io: CcIo): Promise<number> {
-  const pre = await preprocess(plan.preprocessArgv, io.cwd, io.env, io.stderr);
-  if (pre.code !== 0) {
-    recordEvent('error', undefined, { env: io.env });
-    return pre.code; // the preprocessor's diagnostics are the compiler's: the user's error
-  }
-  if (pre.text.byteLength > INLINE_MAX)
-    throw new FarmError('ERR_TOO_LARGE', 'preprocessed source too large for the fast path');
-  const preset = presetFor(argv[0]!, s);
-  // The main source goes along at the path the line markers name, so diagnostics quote its lines
-  // exactly as a local gcc does (headers are not sent: their lines are quoted only locally).
-  const rel = relative(io.cwd, plan.source);
-  const sourceInline =
-    !rel.startsWith('..') && !isAbsolute(rel) && pre.text.byteLength < INLINE_MAX / 2
-      ? [{ path: rel.split(sep).join('/'), data: (await readFile(plan.source)).toString('base64') }]
-      : [];
-  const compileArgv = [basename(plan.compileArgv[0]!), ...plan.compileArgv.slice(1)];
-  const spec = {
-    argv: compileArgv,
-    inline: [{ path: plan.remoteInput, data: pre.text.toString('base64') }, ...sourceInline],
+function jobSpec(layout: RemoteLayout, argv0: string, preset: string | undefined, s: CcSettings, io: CcIo) {
+  const inline = [{ path: layout.sourcePath, data: layout.text.toString('base64') }];
+  // The working directory must exist when the source lies outside it (CMake's build directory).
+  if (!layout.sourcePath.startsWith(`${layout.cwd}/`))
+    inline.push({ path: `${layout.cwd}/.kiln-cwd`, data: '' });
+  return {
+    argv: [argv0, ...layout.argv.slice(1)],
+    cwd: layout.cwd,
+    inline,
     env: localeEnv(io.env),
-    outputs: [plan.remoteOutput],
+    outputs: [layout.output],
     cache: true,
     inlineResult: true,
     limits: { timeoutSec: s.timeoutSec },
     ...(preset ? { toolchain: preset } : {}),
   };
-  const deadline = Date.now() + s.timeoutSec * 1000;
-  const created = await callJson<CreatedJob>(api, `/api/v1/jobs?wait=${Math.min(60, s.timeoutSec)}`, {
-    method: 'POST',
-    json: spec,
-    timeoutMs: s.timeoutSec * 1000,
-  });
-  const jobApi: Api = { ...api, token: created.token };
-  let job: JobView = created.job;
-  while (job.state === 'queued' || job.state === 'running') {
-    if (Date.now() > deadline)
-      throw new FarmError('ERR_TIMEOUT', `the farm did not finish within ${s.timeoutSec} s`);
-    job = await callJson<JobView>(jobApi, `/api/v1/jobs/${job.id}?wait=30`, { timeoutMs: 40_000 });
+}
+
+/** The text as the remote compile gets it (latin1: every byte kept), or why it must compile here. */
+async function remoteText(plan: RemotePlan, io: CcIo): Promise<string> {
+  const pre = await preprocess(plan.preprocessArgv, io.cwd, io.env);
+  if (pre.code !== 0 || pre.stderr.length > 0) throw new CompileHere('the preprocessor printed diagnostics');
+  if (pre.text.byteLength > INLINE_MAX)
+    throw new FarmError('ERR_TOO_LARGE', 'preprocessed source too large for the fast path');
+  let text = pre.text.toString('latin1');
+  if (plan.family === 'gcc') text = stripGccPreamble(text);
+  if (HOST_MACROS.test(text)) throw new CompileHere('uses __DATE__, __TIME__ or __TIMESTAMP__');
+  if (plan.family === 'gcc' && mentionsPushMacro(markerFiles(text), io.cwd))
+    throw new CompileHere('#pragma push_macro (gcc -fdirectives-only loses it)');
+  return text;
+}
+
+/** clang's DWARF 5 line table carries MD5 sums of the files read; DWARF 2 to 4 has none. */
+function clangDwarf4(argv: string[]): boolean {
+  const v = argv.filter((a) => /^-gdwarf-\d$/.test(a)).pop();
+  return v !== undefined && Number(v.slice(7)) < 5;
+}
+
+async function remote(plan: RemotePlan, argv: string[], s: CcSettings, api: Api, io: CcIo): Promise<number> {
+  if (plan.family === 'clang' && plan.debug && !clangDwarf4(plan.compileArgv))
+    throw new CompileHere('clang -g with DWARF 5 (its line table sums files the builder has not got)');
+  const cwd = compilerCwd(io.cwd, io.env);
+  const preset = presetFor(argv[0]!, s);
+  // Direct mode: a compile seen before, with every file it read unchanged, needs no preprocessing.
+  // (Not with a preset: the preset may now name another toolchain.)
+  const manifests = manifestDir(io.env);
+  const mkey = preset ? null : manifestKey(argv, cwd, io.env, plan.source, s.gateway!);
+  if (mkey && (await directHit(plan, manifests, mkey, api, s, io))) return 0;
+  const startedMs = Date.now();
+  const text = await remoteText(plan, io);
+  const source = path.resolve(cwd, plan.sourceArg);
+  const root = layoutRoot(cwd, source, markerPaths(text), s.baseDir);
+  const argv0 = path.basename(plan.compileArgv[0]!);
+  const attempt = async (kind: LayoutKind) => {
+    const layout = layOut(kind, root, cwd, source, plan.sourceArg, text, plan.compileArgv);
+    if (!layout) throw new CompileHere('the directory tree cannot be mirrored on the builder');
+    const { job, action } = await runJob(api, jobSpec(layout, argv0, preset, s, io), s);
+    if (job.exitCode !== 0 || job.result!.stderr !== '')
+      throw new CompileHere('the compile printed diagnostics');
+    return { job, layout, action };
+  };
+  // With -g the object names the working directory, unless the user's maps take it out.
+  let got = (await attempt(plan.debug && !hasUserMaps(plan.compileArgv) ? 'mapped' : 'fixed'))!;
+  let obj = objectOf(got.job, got.layout);
+  if (got.layout.kind === 'fixed' && namesRemoteRoot(obj, got.layout)) {
+    got = (await attempt('mapped'))!; // it names its directories: an entry for this checkout only
+    obj = objectOf(got.job, got.layout);
   }
-  if (job.error) throw FarmError.ofJob(job.error);
-  if (!job.result || job.exitCode === null)
-    throw new FarmError('ERR_UPSTREAM', `the job ended ${job.state} without a result`);
-  io.stdout.write(Buffer.from(job.result.stdout, 'base64'));
-  io.stderr.write(Buffer.from(job.result.stderr, 'base64'));
-  if (job.exitCode !== 0) {
-    recordEvent('error', undefined, { env: io.env });
-    return job.exitCode; // a compile error: the same diagnostics and exit code as a local gcc
+  if (namesRemoteRoot(obj, got.layout)) throw new CompileHere('the object names the builder directory');
+  io.stdout.write(Buffer.from(got.job.result!.stdout, 'base64'));
+  await place(plan.output, obj);
+  recordEvent(got.job.state === 'cached' ? 'hit' : 'miss', undefined, { env: io.env });
+  if (mkey && got.action && got.job.result!.stdout === '') {
+    const files = [plan.source, ...markerFiles(text).map((f) => path.resolve(io.cwd, f))];
+    const depfile = plan.depfile ? await readFile(plan.depfile, 'utf8').catch(() => null) : null;
+    if (!plan.depfile || depfile !== null)
+      recordManifest(manifests, mkey, [...new Set(files)], startedMs, {
+        action: got.action,
+        output: got.layout.output,
+        depfile,
+      });
   }
-  const obj = job.result.files.find((f) => f.path === plan.remoteOutput);
-  if (!obj) throw new FarmError('ERR_UPSTREAM', 'the farm returned no object file');
-  const tmp = `${plan.output}.kiln-${process.pid}.tmp`;
-  await writeFile(tmp, Buffer.from(obj.data, 'base64'));
-  await rename(tmp, plan.output);
-  recordEvent(job.state === 'cached' ? 'hit' : 'miss', undefined, { env: io.env });
   return 0;
+}
+
+function objectOf(job: JobView, layout: RemoteLayout): Buffer {
+  const obj = job.result!.files.find((f) => f.path === layout.output);
+  if (!obj) throw new FarmError('ERR_UPSTREAM', 'the farm returned no object file');
+  return Buffer.from(obj.data, 'base64');
 }
 
 /** Runs one compiler invocation; returns its exit code. */
@@ -105,7 +157,12 @@ export async function kilnCc(argv: string[], io: CcIo): Promise<number> {
   const plan = analyzeCompile(argv, { cwd: io.cwd });
   if (s.verbose) io.stderr.write(`${describePlan(plan)}\n`);
   const local = (): Promise<number> =>
-    runLocal(argv, { cwd: io.cwd, stdout: io.stdout, stderr: io.stderr, env: io.env });
+    runLocal([argv[0]!, ...colourArgs(argv, io.env), ...argv.slice(1)], {
+      cwd: io.cwd,
+      stdout: io.stdout,
+      stderr: io.stderr,
+      env: io.env,
+    });
   if (!plan.distributable) {
     recordEvent('local', plan.reason, { env: io.env });
     return local();
@@ -118,6 +175,13 @@ export async function kilnCc(argv: string[], io: CcIo): Promise<number> {
   try {
     return await remote(plan, argv, s, { base: s.gateway, token: s.token }, io);
   } catch (err) {
+    if (err instanceof CompileHere) {
+      recordEvent('local', err.message, { env: io.env });
+      if (s.verbose) io.stderr.write(`kiln cc: compiling locally: ${err.message}\n`);
+      const code = await local();
+      if (code !== 0) recordEvent('error', undefined, { env: io.env });
+      return code;
+    }
     if (!(err instanceof FarmError)) throw err;
     const why = fallbackReason(err);
     recordEvent('fallback', why, { env: io.env });

@@ -26,6 +26,8 @@ export const R = {
   cOnlyE: '-C/-CC need -E',
   preprocessed: 'input is already preprocessed',
   config: 'clang config file or working directory',
+  charset: 'converts the input charset',
+  clangImacros: 'clang -imacros (its macros are not in the rewritten text)',
 } as const;
 
 const local = (why: string): Role => ({ local: why });
@@ -33,7 +35,9 @@ const local = (why: string): Role => ({ local: why });
 /** [role, arity, names]: options gcc or clang document, by what they need. */
 const TABLE: [Role, Arity, string][] = [
   // preprocessor-only
-  ['pre', 'none', '-nostdinc -nostdinc++ -nostdlibinc -nobuiltininc -undef -trigraphs -H -I- -remap'],
+  ['pre', 'none', '-nostdinc -nostdinc++ -nostdlibinc -nobuiltininc -H -I- -remap'],
+  // the remote compile defines the built-in macros (-undef) and reads the text (-trigraphs) itself
+  ['both', 'none', '-undef -trigraphs'],
   ['pre', 'none', '-fworking-directory -fno-working-directory -fpch-preprocess -fpch-deps'],
   ['pre', 'none', '-fcanonical-system-headers -fno-canonical-system-headers -MV -Mmodules -Mno-modules'],
   ['pre', 'separate', '-Xpreprocessor -ivfsoverlay -iframework -iframeworkwithsysroot -resource-dir'],
@@ -41,8 +45,9 @@ const TABLE: [Role, Arity, string][] = [
   ['pre', 'either', '-I -isystem -iquote -idirafter -include -imacros -iprefix -iwithprefixbefore'],
   ['pre', 'either', '-iwithprefix -imultilib -imultiarch -D -U -A -F'],
   ['pre', 'joined', '--include-directory= --include-directory-after= --define-macro= --undefine-macro='],
-  ['pre', 'joined', '--include= --imacros= --assert= --gcc-toolchain= -fmacro-prefix-map='],
-  ['pre', 'joined', '-finput-charset= -fmax-include-depth='],
+  ['pre', 'joined', '--include= --imacros= --assert= --gcc-toolchain= -fmax-include-depth='],
+  // __FILE__ and __BASE_FILE__ expand in the remote compile
+  ['both', 'joined', '-fmacro-prefix-map='],
   // only the remote compile (the assembler runs there)
   ['compile', 'separate', '-Xassembler'],
   ['compile', 'joined', '-Wa,'],
@@ -87,6 +92,7 @@ const TABLE: [Role, Arity, string][] = [
   [local(R.preprocessed), 'none', '-fpreprocessed -fdirectives-only'],
   [local(R.config), 'separate', '--config -working-directory'],
   [local(R.config), 'joined', '--config='],
+  [local(R.charset), 'joined', '-finput-charset='],
   [local(R.dump), 'joined', '-d'],
 ];
 

@@ -1,30 +1,30 @@
-/** Runs the local preprocessor: the preprocessed text in memory, its diagnostics passed through. */
+/** Runs the local preprocessor: the preprocessed text and its diagnostics, both in memory. */
 import { spawn } from 'node:child_process';
-import type { Writable } from 'node:stream';
 
 export interface Preprocessed {
   code: number;
   text: Buffer;
+  /** What the preprocessor printed; kiln cc shows a local compile's instead when it is not empty. */
+  stderr: Buffer;
 }
 
-export function preprocess(
-  argv: string[],
-  cwd: string,
-  env: NodeJS.ProcessEnv,
-  stderr: Writable,
-): Promise<Preprocessed> {
+export function preprocess(argv: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<Preprocessed> {
   return new Promise((resolve) => {
     const [cmd, ...args] = argv;
     const child = spawn(cmd!, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
+    const err: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => stderr.write(c));
-    child.on('error', (err) => {
-      stderr.write(`kiln cc: cannot run ${cmd}: ${err.message}\n`);
-      resolve({ code: 127, text: Buffer.alloc(0) });
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    child.on('error', (e) => {
+      resolve({
+        code: 127,
+        text: Buffer.alloc(0),
+        stderr: Buffer.from(`kiln cc: cannot run ${cmd}: ${e.message}\n`),
+      });
     });
     child.on('close', (code, sig) =>
-      resolve({ code: code ?? 128 + (sig ? 15 : 0), text: Buffer.concat(out) }),
+      resolve({ code: code ?? 128 + (sig ? 15 : 0), text: Buffer.concat(out), stderr: Buffer.concat(err) }),
     );
   });
 }

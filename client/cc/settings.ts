@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, isAbsolute, join, normalize } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 
 export interface CcSettings {
@@ -15,6 +15,11 @@ export interface CcSettings {
   /** Seconds a remote compile may take before kiln gives up and compiles locally. @default 120 */
   timeoutSec: number;
   verbose: boolean;
+  /**
+   * Paths under it are named relative to the compile's layout root in what the farm sees, so
+   * checkouts below it share cache entries (client/cc/remote-layout.ts); null: no base directory.
+   */
+  baseDir: string | null;
 }
 
 export function ccSettings(cwd: string, env: NodeJS.ProcessEnv): CcSettings {
@@ -36,7 +41,10 @@ export function ccSettings(cwd: string, env: NodeJS.ProcessEnv): CcSettings {
       : {};
   const toolchains: Record<string, string> = {};
   for (const [k, v] of Object.entries(map)) if (typeof v === 'string') toolchains[k] = v;
+  const cc = typeof data.cc === 'object' && data.cc !== null ? (data.cc as Record<string, unknown>) : {};
+  const base = str(env.KILN_CC_BASEDIR) ?? str(cc.basedir);
   return {
+    baseDir: base && isAbsolute(base) ? normalize(base).replace(/(.)\/+$/, '$1') : null,
     gateway: (str(env.KILN_GATEWAY) ?? str(data.gateway))?.replace(/\/+$/, '') ?? null,
     token: str(env.KILN_TOKEN) ?? str(data.token),
     toolchains,

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import {
   analyzeCompile,
   describePlan,
@@ -18,6 +18,15 @@ import {
   type LocalPlan,
   type RemotePlan,
 } from '../../client/cc/args.ts';
+import {
+  hasUserMaps,
+  layOut,
+  layoutRoot,
+  markerPaths,
+  namesRemoteRoot,
+  stripGccPreamble,
+  type LayoutKind,
+} from '../../client/cc/remote-layout.ts';
 
 const CWD = '/w';
 /** A command line split at spaces (the unit cases have no spaces inside arguments). */
@@ -141,15 +150,16 @@ describe('distributable compiles', () => {
       p.preprocessArgv,
       w(
         'gcc -O2 -g -Wall -Iinc -isystem sys -DX=1 -UY -include cfg.h -fPIC -std=c11 -MMD -MP src/a.c' +
-          ' -lm -Wl,-z,now -E -MF obj/a.d -MQ obj/a.o',
+          ' -lm -Wl,-z,now -E -fdirectives-only -MF obj/a.d -MQ obj/a.o',
       ),
     );
     assert.deepEqual(
       p.compileArgv,
-      w('gcc -O2 -g -Wall -fPIC -std=c11 -Wa,--noexecstack -x cpp-output -c in.i -o out.o'),
+      w('gcc -O2 -g -Wall -fPIC -std=c11 -Wa,--noexecstack -nostdinc -x c -c src/a.c -o out.o'),
     );
-    assert.equal(p.remoteInput, 'in.i');
-    assert.equal(p.remoteOutput, 'out.o');
+    assert.equal(p.sourceArg, 'src/a.c');
+    assert.equal(p.cppMode, '-fdirectives-only');
+    assert.equal(p.debug, true);
     const dropped = Object.fromEntries(p.dropped.map((d) => [d.arg, d.from]));
     assert.deepEqual(dropped, {
       '-Iinc': 'compile',
@@ -165,7 +175,10 @@ describe('distributable compiles', () => {
     });
     const text = describePlan(p);
     assert.match(text, /^kiln cc: distributing c compile of \/w\/src\/a\.c$/m);
-    assert.match(text, /^ {2}compile {5}gcc -O2 -g -Wall -fPIC -std=c11 -Wa,--noexecstack -x cpp-output/m);
+    assert.match(
+      text,
+      /^ {2}compile {5}gcc -O2 -g -Wall -fPIC -std=c11 -Wa,--noexecstack -nostdinc -x c -c src\/a\.c/m,
+    );
     assert.match(text, /^ {2}dropped {5}-lm from compile: linker option, unused with -c$/m);
   });
 
@@ -180,8 +193,11 @@ describe('distributable compiles', () => {
     assert.equal(p.lang, 'c++');
     assert.equal(p.output, '/w/obj/a.o');
     assert.equal(p.depfile, '/w/deps/a.d');
-    assert.deepEqual(p.preprocessArgv, w('gcc -xc++ a.inl -MD -MFdeps/a.d -MTtgt -Iinc -DX -E'));
-    assert.deepEqual(p.compileArgv, w('gcc -x c++-cpp-output -c in.ii -o out.o'));
+    assert.deepEqual(
+      p.preprocessArgv,
+      w('gcc -xc++ a.inl -MD -MFdeps/a.d -MTtgt -Iinc -DX -E -fdirectives-only'),
+    );
+    assert.deepEqual(p.compileArgv, w('gcc -nostdinc -x c++ -c a.inl -o out.o'));
   });
 
   it('-x none goes back to extensions; -x applies only to later files', () => {
@@ -201,7 +217,6 @@ describe('distributable compiles', () => {
     ]) {
       const p = remote(`${cc} -c a.c`);
       assert.equal(p.lang, 'c++', cc);
-      assert.equal(p.remoteInput, 'in.ii');
     }
     assert.equal(remote('gcc -c a.c').lang, 'c');
     assert.equal((plan('g++ -c a.i') as LocalPlan).reason, 'input is already preprocessed');
@@ -213,10 +228,10 @@ describe('distributable compiles', () => {
       assert.equal(remote(`gcc -c a.${ext}`).lang, 'c++');
     const m = remote('clang -c a.m');
     assert.equal(m.lang, 'objective-c');
-    assert.deepEqual(m.compileArgv, w('clang -x objective-c-cpp-output -c in.mi -o out.o'));
+    assert.deepEqual(m.compileArgv, w('clang -x objective-c -c a.m -o out.o'));
     const mm = remote('clang -c a.mm');
     assert.equal(mm.lang, 'objective-c++');
-    assert.deepEqual(mm.compileArgv, w('clang -x objective-c++-cpp-output -c in.mii -o out.o'));
+    assert.deepEqual(mm.compileArgv, w('clang -x objective-c++ -c a.mm -o out.o'));
     assert.equal(remote('gcc -c a.M').lang, 'objective-c++');
   });
 
@@ -226,45 +241,50 @@ describe('distributable compiles', () => {
       ' -ffile-prefix-map=/w=. -mllvm -inline-threshold=5 -Xclang -fno-pch-timestamp' +
       ' --param max-inline-insns-single=10 -O3 -flto=thin';
     const p = remote(`clang ${flags} -fmacro-prefix-map=/w=. -c a.c`);
-    assert.deepEqual(
-      p.compileArgv,
-      w(`clang ${flags} -fdebug-compilation-dir=/w -x cpp-output -c in.i -o out.o`),
-    );
-    assert.deepEqual(p.preprocessArgv, w(`clang ${flags} -fmacro-prefix-map=/w=. a.c -E`));
+    assert.deepEqual(p.compileArgv, w(`clang ${flags} -fmacro-prefix-map=/w=. -x c -c a.c -o out.o`));
+    assert.deepEqual(p.preprocessArgv, w(`clang ${flags} -fmacro-prefix-map=/w=. a.c -E -frewrite-includes`));
   });
 
-  it('clang with -g is told the local working directory (its -E output does not carry it)', () => {
+  it('-g (not -g0) marks a compile whose object names its directories', () => {
+    assert.equal(remote('clang -g -c a.c').debug, true);
+    assert.equal(remote('clang -g0 -c a.c').debug, false);
+    assert.equal(remote('clang -gline-tables-only -c a.c').debug, true);
+    assert.equal(remote('gcc -O2 -c a.c').debug, false);
+  });
+
+  it('clang keeps #if blocks in its text, so macro options reach its compile too', () => {
+    const p = remote('clang -DA=1 -UB -undef -Iinc -include x.h -c a.c');
+    assert.deepEqual(p.compileArgv, w('clang -DA=1 -UB -undef -x c -c a.c -o out.o'));
     assert.deepEqual(
-      remote('clang -g -c a.c').compileArgv,
-      w('clang -g -fdebug-compilation-dir=/w -x cpp-output -c in.i -o out.o'),
+      p.preprocessArgv,
+      w('clang -DA=1 -UB -undef -Iinc -include x.h a.c -E -frewrite-includes'),
     );
-    assert.deepEqual(remote('clang -g0 -c a.c').compileArgv, w('clang -g0 -x cpp-output -c in.i -o out.o'));
-    assert.deepEqual(
-      remote('clang -gline-tables-only -fdebug-compilation-dir=. -c a.c').compileArgv,
-      w('clang -gline-tables-only -fdebug-compilation-dir=. -x cpp-output -c in.i -o out.o'),
+    assert.equal(
+      (plan('clang -imacros m.h -c a.c') as LocalPlan).reason,
+      'clang -imacros (its macros are not in the rewritten text)',
     );
-    assert.deepEqual(remote('gcc -g -c a.c').compileArgv, w('gcc -g -x cpp-output -c in.i -o out.o'));
+    assert.deepEqual(remote('gcc -DA=1 -c a.c').compileArgv, w('gcc -nostdinc -x c -c a.c -o out.o'));
   });
 
   it('--sysroot and -isysroot steer only the local preprocessing', () => {
     const p = remote('gcc --sysroot=/opt/sr -isysroot /opt/sdk --sysroot /opt/sr2 -c a.c');
     assert.deepEqual(
       p.preprocessArgv,
-      w('gcc --sysroot=/opt/sr -isysroot /opt/sdk --sysroot /opt/sr2 a.c -E'),
+      w('gcc --sysroot=/opt/sr -isysroot /opt/sdk --sysroot /opt/sr2 a.c -E -fdirectives-only'),
     );
-    assert.deepEqual(p.compileArgv, w('gcc -x cpp-output -c in.i -o out.o'));
+    assert.deepEqual(p.compileArgv, w('gcc -nostdinc -x c -c a.c -o out.o'));
   });
 
   it('-P only changes -E output, so it is dropped; one -arch is kept', () => {
     const p = remote('clang -arch arm64 -P -c a.c');
-    assert.deepEqual(p.preprocessArgv, w('clang -arch arm64 a.c -E'));
-    assert.deepEqual(p.compileArgv, w('clang -arch arm64 -x cpp-output -c in.i -o out.o'));
+    assert.deepEqual(p.preprocessArgv, w('clang -arch arm64 a.c -E -frewrite-includes'));
+    assert.deepEqual(p.compileArgv, w('clang -arch arm64 -x c -c a.c -o out.o'));
   });
 
   it('unknown -M options stay with the preprocessor, unknown others reach both', () => {
     const p = remote('gcc -Mno-modules -fnew-thing -c a.c');
-    assert.deepEqual(p.preprocessArgv, w('gcc -Mno-modules -fnew-thing a.c -E'));
-    assert.deepEqual(p.compileArgv, w('gcc -fnew-thing -x cpp-output -c in.i -o out.o'));
+    assert.deepEqual(p.preprocessArgv, w('gcc -Mno-modules -fnew-thing a.c -E -fdirectives-only'));
+    assert.deepEqual(p.compileArgv, w('gcc -fnew-thing -nostdinc -x c -c a.c -o out.o'));
   });
 });
 
@@ -272,29 +292,35 @@ describe('depfiles (the decisions; the real gcc check is below)', () => {
   it('-MD: <output stem>.d and the object as target, or <source stem>.d without -o', () => {
     const p = remote('gcc -MD -c src/a.c');
     assert.equal(p.depfile, '/w/a.d');
-    assert.deepEqual(p.preprocessArgv, w('gcc -MD src/a.c -E -MF a.d'));
+    assert.deepEqual(p.preprocessArgv, w('gcc -MD src/a.c -E -fdirectives-only -MF a.d'));
     const q = remote('gcc -MD -c src/a.c -o obj.dir/b');
     assert.equal(q.depfile, '/w/obj.dir/b.d');
-    assert.deepEqual(q.preprocessArgv, w('gcc -MD src/a.c -E -MF obj.dir/b.d -MQ obj.dir/b'));
+    assert.deepEqual(
+      q.preprocessArgv,
+      w('gcc -MD src/a.c -E -fdirectives-only -MF obj.dir/b.d -MQ obj.dir/b'),
+    );
   });
 
   it('a given -MF, -MT or -MQ is kept and not doubled', () => {
     const p = remote('gcc -MMD -MF x.dep -MT t -c a.c -o a.o');
     assert.equal(p.depfile, '/w/x.dep');
-    assert.deepEqual(p.preprocessArgv, w('gcc -MMD -MF x.dep -MT t a.c -E'));
+    assert.deepEqual(p.preprocessArgv, w('gcc -MMD -MF x.dep -MT t a.c -E -fdirectives-only'));
     const q = remote('gcc -MMD -MF x.dep -c a.c -o a.o');
-    assert.deepEqual(q.preprocessArgv, w('gcc -MMD -MF x.dep a.c -E -MQ a.o'));
+    assert.deepEqual(q.preprocessArgv, w('gcc -MMD -MF x.dep a.c -E -fdirectives-only -MQ a.o'));
   });
 
   it('-Wp,-MD,file (kbuild): gcc keeps its own target; clang targets the -o path', () => {
     const g = remote('gcc -Wp,-MMD,dir/.a.o.d -c -o dir/a.o dir/a.c');
     assert.equal(g.depfile, '/w/dir/.a.o.d');
-    assert.deepEqual(g.preprocessArgv, w('gcc -Wp,-MMD,dir/.a.o.d dir/a.c -E'));
+    assert.deepEqual(g.preprocessArgv, w('gcc -Wp,-MMD,dir/.a.o.d dir/a.c -E -fdirectives-only'));
     const c = remote('clang -Wp,-MD,dir/.a.o.d -c -o dir/a.o dir/a.c');
-    assert.deepEqual(c.preprocessArgv, w('clang -Wp,-MD,dir/.a.o.d dir/a.c -E -MQ dir/a.o'));
+    assert.deepEqual(
+      c.preprocessArgv,
+      w('clang -Wp,-MD,dir/.a.o.d dir/a.c -E -frewrite-includes -MQ dir/a.o'),
+    );
     assert.deepEqual(
       remote('clang -Wp,-MD,x.d -MT t -c -o a.o a.c').preprocessArgv,
-      w('clang -Wp,-MD,x.d -MT t a.c -E'),
+      w('clang -Wp,-MD,x.d -MT t a.c -E -frewrite-includes'),
     );
   });
 
@@ -330,7 +356,7 @@ describe('response files', () => {
     };
     const p = analyzeCompile(['gcc', '@one.rsp', '-O2'], { cwd: '/w', readFile: read });
     assert.ok(p.distributable);
-    assert.deepEqual(p.preprocessArgv, ['gcc', '-DA=1', 'src/a.c', '-O2', '-E']);
+    assert.deepEqual(p.preprocessArgv, ['gcc', '-DA=1', 'src/a.c', '-O2', '-E', '-fdirectives-only']);
     assert.equal(p.output, '/w/o ut.o');
   });
 
@@ -403,19 +429,36 @@ function stripDebug(object: Buffer): Buffer {
   }
 }
 
-/** Does what `kiln cc` will do with a plan: local -E, then the compile in a fresh "builder" directory. */
+/**
+ * Does what `kiln cc` and a builder do with a plan: the local preprocessing, then the compile
+ * laid out in a fresh directory standing for the builder's job directory (client/cc/remote-layout.ts),
+ * compiled again in the mapped layout when the object names that directory.
+ */
 function runPlan(p: RemotePlan, cwd: string): string {
   const pre = spawnSync(p.preprocessArgv[0]!, p.preprocessArgv.slice(1), { cwd, maxBuffer: 64 << 20 });
   assert.equal(pre.status, 0, pre.stderr.toString());
-  const builder = mkdtempSync(join(tmpdir(), 'kiln-cc-builder-'));
-  try {
-    writeFileSync(join(builder, p.remoteInput), pre.stdout);
-    const comp = spawnSync(p.compileArgv[0]!, p.compileArgv.slice(1), { cwd: builder });
-    if (comp.status === 0) writeFileSync(p.output, readFileSync(join(builder, p.remoteOutput)));
-    return pre.stderr.toString() + comp.stderr.toString();
-  } finally {
-    rmSync(builder, { recursive: true, force: true });
-  }
+  let text = pre.stdout.toString('latin1');
+  if (p.family === 'gcc') text = stripGccPreamble(text);
+  const source = resolve(cwd, p.sourceArg);
+  const root = layoutRoot(cwd, source, markerPaths(text), null);
+  const compile = (kind: LayoutKind): { err: string; obj: Buffer | null; named: boolean } => {
+    const job = mkdtempSync(join(tmpdir(), 'kiln-cc-builder-'));
+    try {
+      const l = layOut(kind, root, cwd, source, p.sourceArg, text, p.compileArgv, job)!;
+      mkdirSync(dirname(join(job, l.sourcePath)), { recursive: true });
+      mkdirSync(join(job, l.cwd), { recursive: true });
+      writeFileSync(join(job, l.sourcePath), l.text);
+      const comp = spawnSync(l.argv[0]!, l.argv.slice(1), { cwd: join(job, l.cwd) });
+      const obj = comp.status === 0 ? readFileSync(join(job, l.output)) : null;
+      return { err: comp.stderr.toString(), obj, named: obj !== null && namesRemoteRoot(obj, l) };
+    } finally {
+      rmSync(job, { recursive: true, force: true });
+    }
+  };
+  let r = compile(p.debug && !hasUserMaps(p.compileArgv) ? 'mapped' : 'fixed');
+  if (r.named) r = compile('mapped');
+  if (r.obj) writeFileSync(p.output, r.obj);
+  return pre.stderr.toString() + r.err;
 }
 
 describe('against the real gcc', { skip: !hasGcc && 'gcc/g++ not installed' }, () => {
@@ -463,13 +506,16 @@ describe('against the real gcc', { skip: !hasGcc && 'gcc/g++ not installed' }, (
     'gcc -c src/m.c -Iinc -DFOO=2 -DSTR="x" -include inc/pre.h -fPIC -O2 -o obj/m.o',
     'gcc -c src/m.c -Iinc -DSTR="x" -UFOO -O1 -lm -L/usr/lib -Wl,--as-needed -o obj/m.o -MD',
     'gcc -g -O2 -c src/a.c -Iinc -MD -o obj/a.o',
-    '~ gcc -g3 -c src/a.c -Iinc -o obj/a.o',
+    'gcc -g3 -c src/a.c -Iinc -o obj/a.o',
+    'gcc -g -O2 -c DIR/src/m.c -IDIR/inc -DSTR="x" -o obj/m.o',
+    'gcc -O2 -c DIR/src/m.c -IDIR/inc -DSTR="x" -ffile-prefix-map=DIR=/x -o obj/m.o',
     'gcc -g -ffile-prefix-map=DIR=. -c src/m.c -Iinc -DSTR="x" -o obj/m.o',
     'gcc -g -fdebug-prefix-map=DIR=/src -c DIR/src/a.c -IDIR/inc -MD -o DIR/obj/a.o',
     'gcc -O2 -frecord-gcc-switches -c src/m.c -Iinc -DSTR="x" -o obj/m.o',
     'gcc @args.rsp',
     'g++ -c src/b.cc -Iinc -MMD -O2 -std=c++17 -o obj/b.o',
-    '~ g++ -g -c src/b.cc -Iinc -MD',
+    'g++ -g -c src/b.cc -Iinc -MD',
+    'g++ -g -O2 -c DIR/src/b.cc -IDIR/inc -MD -o obj/b.o',
     'g++ -c src/c.c -MMD -o obj/c.o',
   ];
   for (const cmd of cases) {
@@ -518,9 +564,9 @@ describe('against the real gcc', { skip: !hasGcc && 'gcc/g++ not installed' }, (
     assert.match(nm, /_Z1hi/);
   });
 
-  it('diagnostics: preprocessor ones come from the local run; compiler ones lack the source excerpt', () => {
-    // The builder has no copy of the source, so gcc prints no `  2 | int w(void) ...` lines there:
-    // `kiln cc` must rerun a failed or warning compile locally if it wants them (see the report).
+  it("diagnostics of the split compile are not a local compile's: kiln cc compiles locally when there are any", () => {
+    // The builder quotes source lines from the text, not the source: client/cc/compile.ts uses the
+    // farm's result only when neither run printed anything (test/e2e/cc-exact.test.ts).
     const argv = w('gcc -Wall -c src/warn.c -o obj/warn.o');
     const p = analyzeCompile(argv, { cwd: dir });
     assert.ok(p.distributable);

@@ -8,6 +8,7 @@
  *
  * Wire format (both directions little-endian):
  *   request : u32 length, then NUL-terminated strings: "kiln-cc/1", cwd, argc, argv…, envc, env…
+ *             (the environment ends with KILN_CC_STDERR_TTY=1 or =0: is our stderr a terminal)
  *   response: frames of u8 kind ('o' stdout, 'e' stderr, 'x' exit status as decimal text),
  *             u32 length, payload
  *
@@ -141,11 +142,13 @@ int main(int argc, char **argv) {
   snprintf(num, sizeof num, "%d", argc - 1);
   put_str(&b, num);
   for (int i = 1; i < argc; i++) put_str(&b, argv[i]);
-  int envc = 0;
+  int envc = 1;
   for (char **e = environ; *e; e++) envc++;
   snprintf(num, sizeof num, "%d", envc);
   put_str(&b, num);
   for (char **e = environ; *e; e++) put_str(&b, *e);
+  /* Last, so it wins: compiles the daemon runs here colour their diagnostics as if on our stderr. */
+  put_str(&b, isatty(2) ? "KILN_CC_STDERR_TTY=1" : "KILN_CC_STDERR_TTY=0");
   uint32_t len = (uint32_t)(b.len - 4);
   memcpy(b.data, &len, 4);
 

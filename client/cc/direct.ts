@@ -1,0 +1,49 @@
+/** kiln cc's direct mode: a compile answered from its manifest (client/cc/manifest.ts) and the farm's cache. */
+import { rename, writeFile } from 'node:fs/promises';
+import type { ActionResult } from '../../protocol/action.ts';
+import type { RemotePlan } from './args.ts';
+import type { Writable } from 'node:stream';
+import { callJson, type Api } from '../http.ts';
+import { lookupManifest } from './manifest.ts';
+import type { CcSettings } from './settings.ts';
+import { recordEvent } from './stats.ts';
+
+/** Writes a file through a temporary one and a rename, as the compiler's output appears at once. */
+export async function place(file: string, data: Buffer | string): Promise<void> {
+  const tmp = `${file}.kiln-${process.pid}.tmp`;
+  await writeFile(tmp, data);
+  await rename(tmp, file);
+}
+
+/** Answers a compile from its manifest and the farm's cache; false when it cannot. */
+export async function directHit(
+  plan: RemotePlan,
+  dir: string,
+  key: string,
+  api: Api,
+  s: CcSettings,
+  io: { env: NodeJS.ProcessEnv; stderr: Writable },
+): Promise<boolean> {
+  const entry = lookupManifest(dir, key);
+  if (!entry) return false;
+  // Not retried: any failure here only means the usual path.
+  const r = await callJson<{ result: ActionResult }>(
+    { ...api, retryMs: 0 },
+    `/api/v1/actions/${entry.action}`,
+    {
+      timeoutMs: 30_000,
+    },
+  ).catch(() => null);
+  const result = r?.result;
+  const obj =
+    result?.exitCode === 0 && result.stderr === ''
+      ? result.files.find((f) => f.path === entry.output)
+      : undefined;
+  if (!obj) return false;
+  if (plan.depfile && entry.depfile !== null) await place(plan.depfile, entry.depfile);
+  await place(plan.output, Buffer.from(obj.data, 'base64'));
+  recordEvent('hit', undefined, { env: io.env });
+  if (s.verbose)
+    io.stderr.write(`kiln cc: direct hit (action ${entry.action.slice(0, 16)}), no preprocessing\n`);
+  return true;
+}

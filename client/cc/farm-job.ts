@@ -1,0 +1,40 @@
+/** One kiln cc job on the farm: create it (one round trip) and wait for it; farm failures are FarmErrors. */
+import type { CreatedJob, JobView } from '../../protocol/job.ts';
+import { FarmError } from '../errors.ts';
+import { callJson, type Api } from '../http.ts';
+import type { CcSettings } from './settings.ts';
+import type { FallbackReason } from './stats.ts';
+
+/** How `kiln stats` counts a farm failure that made a compile fall back to local. */
+export function fallbackReason(err: FarmError): FallbackReason {
+  if (err.code === 'ERR_NO_CAPACITY') return 'no capacity';
+  if (err.code === 'ERR_UNREACHABLE') return 'unreachable';
+  if (err.code === 'ERR_TIMEOUT') return 'timeout';
+  if (err.httpStatus >= 500) return '5xx';
+  return 'other';
+}
+
+/** One job on the farm: the finished job view (a cache hit or a finished run) and its action key. */
+export async function runJob(
+  api: Api,
+  spec: object,
+  s: CcSettings,
+): Promise<{ job: JobView; action: string | null }> {
+  const deadline = Date.now() + s.timeoutSec * 1000;
+  const created = await callJson<CreatedJob>(api, `/api/v1/jobs?wait=${Math.min(60, s.timeoutSec)}`, {
+    method: 'POST',
+    json: spec,
+    timeoutMs: s.timeoutSec * 1000,
+  });
+  const jobApi: Api = { ...api, token: created.token };
+  let job: JobView = created.job;
+  while (job.state === 'queued' || job.state === 'running') {
+    if (Date.now() > deadline)
+      throw new FarmError('ERR_TIMEOUT', `the farm did not finish within ${s.timeoutSec} s`);
+    job = await callJson<JobView>(jobApi, `/api/v1/jobs/${job.id}?wait=30`, { timeoutMs: 40_000 });
+  }
+  if (job.error) throw FarmError.ofJob(job.error);
+  if (!job.result || job.exitCode === null)
+    throw new FarmError('ERR_UPSTREAM', `the job ended ${job.state} without a result`);
+  return { job, action: created.action ?? null };
+}

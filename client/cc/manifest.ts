@@ -1,0 +1,157 @@
+/**
+ * Direct mode (ccache's name): a compile seen before is answered without running the
+ * preprocessor. A manifest, kept on this machine, is keyed by everything that decides the
+ * preprocessing but the headers (the compiler binary, the command line, the working directory,
+ * the environment variables compilers read, the source's SHA-256); each of its entries lists the
+ * files the preprocessing read with their SHA-256, the action key the farm computed for that
+ * compile and the depfile text. An entry applies only when every listed file still has its
+ * digest: contents are hashed on every lookup, never judged by their times. The farm then
+ * answers the action key from its cache (`GET /api/v1/actions/{key}`).
+ *
+ * Like ccache's, it cannot see a header that would now be found earlier on the include path
+ * than the one it read (a new file shadowing an old one): touch the source or clear the
+ * manifests (`$KILN_CC_MANIFESTS`) after adding such a file.
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import path from 'node:path';
+
+/** Entries kept per manifest (distinct header versions of one compile). */
+const MAX_ENTRIES = 8;
+/** Environment variables that change what gcc or clang preprocess or produce. */
+const ENV_KEYS = [
+  'CPATH',
+  'C_INCLUDE_PATH',
+  'CPLUS_INCLUDE_PATH',
+  'OBJC_INCLUDE_PATH',
+  'OBJCPLUS_INCLUDE_PATH',
+  'GCC_EXEC_PREFIX',
+  'COMPILER_PATH',
+  'SOURCE_DATE_EPOCH',
+  'DEPENDENCIES_OUTPUT',
+  'SUNPRO_DEPENDENCIES',
+  'LC_ALL',
+  'LC_MESSAGES',
+  'LANG',
+  'KILN_CC_BASEDIR',
+];
+
+export interface ManifestEntry {
+  /** Files read, absolute, with the SHA-256 of their contents (null: it did not exist). */
+  files: [string, string | null][];
+  /** The farm's action key for this compile. */
+  action: string;
+  /** Where the object is in the action's result. */
+  output: string;
+  /** The depfile's text, when the compile writes one. */
+  depfile: string | null;
+}
+
+function sha256(data: Buffer | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+function digestOf(file: string): string | null {
+  try {
+    return sha256(readFileSync(file));
+  } catch {
+    return null;
+  }
+}
+
+/** The directory of manifests: `$KILN_CC_MANIFESTS`, else `<cache>/kiln/cc-manifests`. */
+export function manifestDir(env: NodeJS.ProcessEnv): string {
+  if (env.KILN_CC_MANIFESTS) return env.KILN_CC_MANIFESTS;
+  const cache = env.XDG_CACHE_HOME ?? path.join(env.HOME ?? homedir(), '.cache');
+  return path.join(cache, 'kiln', 'cc-manifests');
+}
+
+/** The compiler binary as PATH finds it, with its size and time (a new compiler is a new key). */
+function compilerId(compiler: string, env: NodeJS.ProcessEnv): string | null {
+  const dirs = compiler.includes('/') ? [''] : (env.PATH ?? '').split(':').filter(Boolean);
+  for (const d of dirs) {
+    const p = d ? path.join(d, compiler) : compiler;
+    try {
+      const st = statSync(p);
+      if (st.isFile()) return `${p}:${st.size}:${st.mtimeMs}:${st.ino}`;
+    } catch {
+      /* next */
+    }
+  }
+  return null;
+}
+
+/** The manifest's key, or null when the compiler or the source cannot be read. */
+export function manifestKey(
+  argv: string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+  source: string,
+  gateway: string,
+): string | null {
+  const compiler = compilerId(argv[0]!, env);
+  const src = digestOf(source);
+  if (!compiler || !src) return null;
+  const vars = ENV_KEYS.map((k) => [k, env[k] ?? null]);
+  return sha256(JSON.stringify({ v: 1, compiler, argv, cwd, vars, src, gateway }));
+}
+
+function fileOf(dir: string, key: string): string {
+  return path.join(dir, key.slice(0, 2), `${key}.json`);
+}
+
+function readEntries(dir: string, key: string): ManifestEntry[] {
+  try {
+    const parsed = JSON.parse(readFileSync(fileOf(dir, key), 'utf8')) as unknown;
+    return Array.isArray(parsed) ? (parsed as ManifestEntry[]) : [];
+  } catch {
+    return [];
+  }
+}
+
+/** The entry whose every file still has its digest, or null. */
+export function lookupManifest(dir: string, key: string): ManifestEntry | null {
+  for (const e of readEntries(dir, key)) {
+    if (e.files.every(([f, d]) => digestOf(f) === d)) return e;
+  }
+  return null;
+}
+
+/**
+ * Remembers a compile. `files` are the files the preprocessing read (absolute); none may have
+ * changed since `startedMs` (a file edited during the compile could pair new contents with the
+ * old result), else nothing is recorded.
+ */
+export function recordManifest(
+  dir: string,
+  key: string,
+  files: string[],
+  startedMs: number,
+  entry: Omit<ManifestEntry, 'files'>,
+): boolean {
+  const listed: [string, string | null][] = [];
+  for (const f of files) {
+    let st;
+    try {
+      st = statSync(f);
+    } catch {
+      listed.push([f, null]);
+      continue;
+    }
+    if (st.mtimeMs > startedMs || st.ctimeMs > startedMs) return false;
+    listed.push([f, digestOf(f)]);
+  }
+  const older = readEntries(dir, key).filter((e) => e.action !== entry.action);
+  const entries = [{ ...entry, files: listed }, ...older].slice(0, MAX_ENTRIES);
+  const file = fileOf(dir, key);
+  try {
+    mkdirSync(path.dirname(file), { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(entries));
+    renameSync(tmp, file);
+    return true;
+  } catch {
+    return false; // a manifest that cannot be written costs a preprocessing next time, nothing more
+  }
+}

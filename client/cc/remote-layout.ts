@@ -1,0 +1,225 @@
+/**
+ * Where a remote compile runs, and how its text is made the same for every checkout.
+ *
+ * The builder's job directory is `/job`. The local directory tree rooted at R (the deepest
+ * directory holding the working directory, the source and, with a base directory, every file
+ * under it that the compile read) is mirrored at P, a directory under `/job`: the remote working
+ * directory is P plus the local one's path below R, the source text sits where the source does,
+ * and every line marker and compile option naming a path under R names it under P instead.
+ * Relative paths stay as they are. So the remote compile sees the same tree as the local one,
+ * only rooted elsewhere, and its command line and text never name R: two checkouts of a project
+ * send the same job and share its cache entry.
+ *
+ * P is `/job/kiln` (for every checkout, so its text and command line are the same). What comes back names P only where a local object would name R (debug info,
+ * `__FILE__` of a file under R):
+ * - `fixed` layout: nothing more. An object that does not contain P is what a local compile
+ *   gives in any checkout; one that does is compiled again in a `mapped` layout.
+ * - `mapped` layout (compiles with `-g`, whose debug info always names the working directory):
+ *   the compile also gets `-fdebug-prefix-map` and `-fmacro-prefix-map` from P to R (through the
+ *   user's own maps), so the object names R exactly as a local one does. Its command line names
+ *   R, so such an entry serves only this checkout, unless the user's maps take R out of the
+ *   object (`-ffile-prefix-map=R=.`): then the fixed layout's object is already right and shared.
+ * (Replacing P's bytes by R's in the object cannot work: gcc orders its debug strings by hash.)
+ */
+import { statSync } from 'node:fs';
+import path from 'node:path';
+
+/** The job directory on the builder (builders/core/sandbox.ts JOB_MOUNT). */
+const JOB = '/job';
+
+export type LayoutKind = 'fixed' | 'mapped';
+
+export interface RemoteLayout {
+  kind: LayoutKind;
+  /** R: the local directory the remote root stands for. */
+  root: string;
+  /** P: the remote root, an absolute path under /job. */
+  remoteRoot: string;
+  /** The remote working directory, relative to the job directory. */
+  cwd: string;
+  /** Where the text goes, relative to the job directory. */
+  sourcePath: string;
+  /** The text with line markers under R renamed under P. */
+  text: Buffer;
+  /** The compile command line with paths under R renamed under P. */
+  argv: string[];
+  /** Where the object comes out, relative to the job directory. */
+  output: string;
+}
+
+/**
+ * The working directory as the compiler names it: `$PWD` when it is absolute and names the same
+ * directory (gcc's getpwd and clang do this), else the physical path.
+ */
+export function compilerCwd(cwd: string, env: NodeJS.ProcessEnv): string {
+  const pwd = env.PWD;
+  if (!pwd || !path.isAbsolute(pwd) || pwd === cwd) return cwd;
+  try {
+    const a = statSync(pwd);
+    const b = statSync(cwd);
+    return a.ino === b.ino && a.dev === b.dev ? path.normalize(pwd).replace(/\/$/, '') || '/' : cwd;
+  } catch {
+    return cwd;
+  }
+}
+
+function under(p: string, dir: string): boolean {
+  return dir === '/' ? p.startsWith('/') : p === dir || p.startsWith(`${dir}/`);
+}
+
+function commonDir(a: string, b: string): string {
+  const x = a.split('/');
+  const y = b.split('/');
+  let i = 0;
+  while (i < x.length && i < y.length && x[i] === y[i]) i++;
+  return x.slice(0, i).join('/') || '/';
+}
+
+const MARKER = /^# \d+ "([^"\\\n]*)"/gm;
+
+/** The absolute paths the text's line markers name (each once). */
+export function markerPaths(text: string): string[] {
+  const seen = new Set<string>();
+  for (const m of text.matchAll(MARKER)) if (m[1]!.startsWith('/')) seen.add(m[1]!);
+  return [...seen];
+}
+
+/** Every path the text's line markers name, absolute or not (each once), without `<built-in>` and the like. */
+export function markerFiles(text: string): string[] {
+  const seen = new Set<string>();
+  for (const m of text.matchAll(MARKER)) if (!m[1]!.startsWith('<') && !m[1]!.endsWith('//')) seen.add(m[1]!);
+  return [...seen];
+}
+
+/**
+ * gcc `-fdirectives-only` text as the remote compile needs it: without the built-in macro
+ * definitions (the remote compiler makes the same ones) and without the working-directory line
+ * (`# 1 "/dir//"`, which only `-fpreprocessed` reads).
+ */
+export function stripGccPreamble(text: string): string {
+  const lines = text.split('\n');
+  const out: string[] = [];
+  let builtin = false;
+  for (let i = 0; i < lines.length; i++) {
+    const l = lines[i]!;
+    if (l.startsWith('# ')) {
+      const m = /^# \d+ "([^"]*)"/.exec(l);
+      if (m) {
+        if (m[1] === '<built-in>') {
+          builtin = true;
+          continue;
+        }
+        builtin = false;
+        if (i === 1 && m[1]!.endsWith('//')) continue;
+      }
+    }
+    if (!builtin) out.push(l);
+  }
+  return out.join('\n');
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** R: the working directory, the source's directory and, under `baseDir`, every directory the markers name. */
+export function layoutRoot(cwd: string, source: string, markers: string[], baseDir: string | null): string {
+  let root = commonDir(cwd, path.dirname(source));
+  if (baseDir && under(cwd, baseDir))
+    for (const m of markers) if (under(m, baseDir)) root = commonDir(root, path.dirname(m));
+  return root;
+}
+
+type PrefixMap = [old: string, replacement: string];
+
+/** The user's prefix maps of one kind, in command-line order (`-ffile-prefix-map` counts for both). */
+function userMaps(argv: string[], kind: 'debug' | 'macro'): PrefixMap[] {
+  const own = kind === 'debug' ? '-fdebug-prefix-map=' : '-fmacro-prefix-map=';
+  const maps: PrefixMap[] = [];
+  for (const a of argv) {
+    const v = a.startsWith(own)
+      ? a.slice(own.length)
+      : a.startsWith('-ffile-prefix-map=')
+        ? a.slice(18)
+        : null;
+    const eq = v?.indexOf('=') ?? -1;
+    if (v !== null && v !== undefined && eq >= 0) maps.push([v.slice(0, eq), v.slice(eq + 1)]);
+  }
+  return maps;
+}
+
+/** A path as gcc's remap_filename gives it: the last map given whose old prefix begins it. */
+function remap(p: string, maps: PrefixMap[]): string {
+  for (let i = maps.length - 1; i >= 0; i--)
+    if (p.startsWith(maps[i]![0])) return maps[i]![1] + p.slice(maps[i]![0].length);
+  return p;
+}
+
+/**
+ * The maps from P to R (as the user's maps would name R), placed before the user's own so those
+ * take precedence; a user map of P itself makes ours unnecessary.
+ */
+function rootMaps(root: string, remoteRoot: string, original: string[], renamed: string[]): string[] {
+  const out: string[] = [];
+  for (const [kind, flag] of [
+    ['debug', '-fdebug-prefix-map='],
+    ['macro', '-fmacro-prefix-map='],
+  ] as const) {
+    const target = remap(root, userMaps(original, kind));
+    const given = new Set(userMaps(renamed, kind).map((m) => m[0]));
+    if (!given.has(remoteRoot)) out.push(`${flag}${remoteRoot}=${target}`);
+    if (!given.has(`${remoteRoot}/`))
+      out.push(`${flag}${remoteRoot}/=${target.endsWith('/') ? target : `${target}/`}`);
+  }
+  return out;
+}
+
+/** Does the command line carry prefix maps of the user's? */
+export function hasUserMaps(argv: string[]): boolean {
+  return argv.some((a) => /^-f(?:debug|macro|file)-prefix-map=/.test(a));
+}
+
+/**
+ * Lays a compile out under /job. `text` is the preprocessed text (latin1, so bytes survive),
+ * `argv` the compile command line from args.ts (ending `-c <sourceArg> -o out.o`). Null when a
+ * path holds characters that line markers escape. `jobDir` is the builder's job directory (tests
+ * lay a compile out in a temporary one).
+ */
+export function layOut(
+  kind: LayoutKind,
+  root: string,
+  cwd: string,
+  source: string,
+  sourceArg: string,
+  text: string,
+  argv: string[],
+  jobDir = JOB,
+): RemoteLayout | null {
+  if (/["\\\n]/.test(root) || !under(cwd, root) || !under(source, root)) return null;
+  const remoteRoot = `${jobDir}/kiln`;
+  const rename = (p: string): string => (root === '/' ? remoteRoot + p : remoteRoot + p.slice(root.length));
+  const rootRe =
+    root === '/' ? /(^|[=,:])(?=\/)/g : new RegExp(`(^|[=,:])${escapeRe(root)}(?=$|[/=:,])`, 'g');
+  const renamed = text.replace(MARKER, (line, p: string) =>
+    p.startsWith('/') && under(p, root) ? line.replace(`"${p}"`, `"${rename(p)}"`) : line,
+  );
+  const remoteCwd = rename(cwd);
+  const job = (p: string): string => path.posix.relative(jobDir, p) || '.';
+  let args = argv.map((a) => a.replace(rootRe, (_m, pre: string) => pre + remoteRoot));
+  if (kind === 'mapped') args = [args[0]!, ...rootMaps(root, remoteRoot, argv, args), ...args.slice(1)];
+  return {
+    kind,
+    root,
+    remoteRoot,
+    cwd: job(remoteCwd),
+    sourcePath: job(rename(source)),
+    text: Buffer.from(renamed, 'latin1'),
+    argv: args,
+    output: path.posix.join(job(remoteCwd), 'out.o'),
+  };
+}
+
+/** Does `buf` name the remote root? */
+export function namesRemoteRoot(buf: Buffer, layout: RemoteLayout): boolean {
+  return buf.includes(layout.remoteRoot, 0, 'latin1');
+}

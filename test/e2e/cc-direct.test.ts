@@ -1,0 +1,103 @@
+/**
+ * kiln cc's direct mode: a compile seen before is answered from its manifest and the farm's
+ * cache without running the preprocessor, and a header whose contents changed (even with its
+ * size and times put back) is noticed. Plus the route it asks, GET /api/v1/actions/{key}.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { startDevFarm, type DevFarm } from '../../wiring/dev-farm.ts';
+import { readStats } from '../../client/cc/stats.ts';
+
+const exec = promisify(execFile);
+const SHIM = fileURLToPath(new URL('../../client/cc/native/kiln-cc', import.meta.url));
+
+describe('kiln cc direct mode', { timeout: 300_000 }, () => {
+  let farm: DevFarm;
+  let dir: string;
+  let env: NodeJS.ProcessEnv;
+  const log = (): string => join(dir, 'gcc.log');
+
+  before(async () => {
+    farm = await startDevFarm({ builders: 1, slots: 2, port: 0, limits: { placementWaitMs: 60_000 } });
+    dir = await mkdtemp(join(tmpdir(), 'kiln-cc-direct-'));
+    // A gcc that notes every preprocessing run, so the test sees when there was none.
+    await mkdir(join(dir, 'bin'));
+    await writeFile(
+      join(dir, 'bin', 'gcc'),
+      `#!/bin/sh\ncase " $* " in *" -E "*) echo E >> ${join(dir, 'gcc.log')};; esac\nexec /usr/bin/gcc "$@"\n`,
+    );
+    await chmod(join(dir, 'bin', 'gcc'), 0o755);
+    await mkdir(join(dir, 'inc'));
+    await writeFile(join(dir, 'inc', 'k.h'), '#define K 1\n');
+    await writeFile(join(dir, 'a.c'), '#include "k.h"\nint a(void) { return K; }\n');
+    env = {
+      ...process.env,
+      PATH: `${join(dir, 'bin')}:${process.env.PATH}`,
+      KILN_GATEWAY: farm.url,
+      KILN_TOKEN: farm.token,
+      KILN_STATS_FILE: join(dir, 'stats.json'),
+      KILN_CC_SOCKET: join(dir, 'cc.sock'),
+      KILN_CC_MANIFESTS: join(dir, 'manifests'),
+      KILN_CC_DAEMON_IDLE_MS: '5000',
+    };
+  });
+  after(async () => {
+    await farm?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const preprocessed = async (): Promise<number> =>
+    (await readFile(log(), 'utf8').catch(() => '')).split('\n').filter(Boolean).length;
+  const compile = () =>
+    exec(SHIM, ['gcc', '-O2', '-Iinc', '-MMD', '-c', 'a.c', '-o', 'a.o'], { cwd: dir, env });
+  const local = async (): Promise<Buffer> => {
+    await exec('/usr/bin/gcc', ['-O2', '-Iinc', '-c', 'a.c', '-o', 'local.o'], { cwd: dir });
+    return readFile(join(dir, 'local.o'));
+  };
+
+  it('the second compile is a hit without preprocessing, with the same object and depfile', async () => {
+    await compile();
+    const depfile = await readFile(join(dir, 'a.d'), 'utf8');
+    assert.equal(await preprocessed(), 1);
+    await rm(join(dir, 'a.o'));
+    await rm(join(dir, 'a.d'));
+    await compile();
+    assert.equal(await preprocessed(), 1, 'no preprocessing on a direct hit');
+    assert.equal(await readFile(join(dir, 'a.d'), 'utf8'), depfile);
+    assert.ok((await readFile(join(dir, 'a.o'))).equals(await local()));
+    const s = readStats({ env });
+    assert.deepEqual([s.cacheMisses, s.cacheHits], [1, 1]);
+  });
+
+  it('a header edited to the same size with its times put back is still noticed', async () => {
+    const h = join(dir, 'inc', 'k.h');
+    const before = await stat(h);
+    await writeFile(h, '#define K 2\n'); // same length
+    await utimes(h, before.atime, before.mtime);
+    await compile();
+    assert.equal(await preprocessed(), 2, 'the manifest did not match: preprocessed again');
+    assert.ok((await readFile(join(dir, 'a.o'))).equals(await local()), 'the object for K 2');
+    await compile();
+    assert.equal(await preprocessed(), 2, 'and the new version is a direct hit in turn');
+  });
+
+  it('GET /api/v1/actions/{key}: 400 for a malformed key, 404 for an unknown one, 401 without a token', async () => {
+    const get = (key: string, token: string | null) =>
+      fetch(`${farm.url}/api/v1/actions/${key}`, {
+        headers: token ? { Authorization: `Bearer ${token}` } : {},
+      });
+    const bad = await get('nothex', farm.token);
+    assert.equal(bad.status, 400);
+    assert.equal(((await bad.json()) as { error: { code: string } }).error.code, 'ERR_VALIDATION');
+    const unknown = await get('0'.repeat(64), farm.token);
+    assert.equal(unknown.status, 404);
+    assert.equal(((await unknown.json()) as { error: { code: string } }).error.code, 'ERR_NOT_FOUND');
+    assert.equal((await get('0'.repeat(64), null)).status, 401);
+  });
+});

@@ -1,13 +1,22 @@
-/** The HTTP API suite against the same gateway running under Deno (gateway/adapters/deno). */
+/** The HTTP API suite and the builder-less API cases against the gateway running under Deno (gateway/adapters/deno). */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { denoGatewayLauncher } from '../helpers/deno-gateway.ts';
+import { useApiGateway } from '../helpers/api-gateway.ts';
 import { gatewayApiSuite } from './suite.ts';
+import { accessCases } from './access.cases.ts';
+import { validationCases, VALIDATION_LIMITS } from './validation.cases.ts';
 
 gatewayApiSuite('Deno', denoGatewayLauncher());
+
+describe('API requests that need no builder, on Deno', { timeout: 120_000 }, () => {
+  const g = useApiGateway({ limits: VALIDATION_LIMITS, launcher: denoGatewayLauncher() });
+  validationCases(g);
+  accessCases(g);
+});
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 

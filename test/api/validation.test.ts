@@ -1,0 +1,8 @@
+/** What a request may be, against the gateway app in-process (app.request) over a real Redis. */
+import { describe } from 'node:test';
+import { useApiGateway } from '../helpers/api-gateway.ts';
+import { validationCases, VALIDATION_LIMITS } from './validation.cases.ts';
+
+describe('API validation in-process', { timeout: 60_000 }, () => {
+  validationCases(useApiGateway({ limits: VALIDATION_LIMITS }));
+});

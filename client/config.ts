@@ -1,4 +1,4 @@
-/** Client settings: kiln.toml (this directory or ~/.config/kiln), then KILN_GATEWAY / KILN_TOKEN (which win). */
+/** Client settings: kiln.toml (this directory or ~/.config/kiln), then KILN_GATEWAY / KILN_TOKEN / KILN_AUTH_* (which win). */
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +12,27 @@ export interface ClientConfig {
   token: string | null;
   /** Default platform of jobs (`platform`). @default the gateway's: "linux-x86_64" */
   platform: string | undefined;
+  /** Sign-in settings (`[auth]`, docs/identity.md). */
+  auth: AuthSettings;
 }
+
+/** How `kiln auth login` and CI credentials reach the identity provider: `[auth]` and `KILN_AUTH_*`. */
+export interface AuthSettings {
+  /** The identity provider, an OpenID issuer URL (`issuer`, KILN_AUTH_ISSUER). */
+  issuer: string | undefined;
+  /** The public client `kiln auth login` signs in as (`clientId`, KILN_AUTH_CLIENT_ID). */
+  clientId: string | undefined;
+  /** Scopes asked for (`scope`, KILN_AUTH_SCOPE). @default "openid offline_access" */
+  scope: string;
+  /** RFC 8707 resource indicator sent with token requests (`resource`, KILN_AUTH_RESOURCE). */
+  resource: string | undefined;
+  /** Auth0-style `audience` parameter (`audience`, KILN_AUTH_AUDIENCE). */
+  audience: string | undefined;
+  /** Audience of GitHub Actions OIDC tokens (`ciAudience`, KILN_CI_AUDIENCE). @default the gateway URL */
+  ciAudience: string | undefined;
+}
+
+const AUTH_KEYS = ['issuer', 'clientId', 'scope', 'resource', 'audience', 'ciAudience'];
 
 /** Every problem of the keys kiln reads (others are left to their readers, such as `[toolchains]`). */
 function problemsOf(data: Record<string, unknown>): string[] {
@@ -25,6 +45,17 @@ function problemsOf(data: Record<string, unknown>): string[] {
     problems.push('token: must be a non-empty string');
   if (data.platform !== undefined && typeof data.platform !== 'string')
     problems.push('platform: must be a string, such as "linux-x86_64"');
+  if (data.auth !== undefined) {
+    const auth = data.auth as Record<string, unknown>;
+    if (typeof auth !== 'object' || auth === null || Array.isArray(auth))
+      problems.push('auth: must be a table');
+    else
+      for (const [k, v] of Object.entries(auth)) {
+        if (!AUTH_KEYS.includes(k)) problems.push(`auth.${k}: unknown key (known: ${AUTH_KEYS.join(', ')})`);
+        else if (typeof v !== 'string' || v === '') problems.push(`auth.${k}: must be a non-empty string`);
+        else if (k === 'issuer' && !URL.canParse(v)) problems.push('auth.issuer: must be a URL');
+      }
+  }
   return problems;
 }
 
@@ -57,5 +88,17 @@ export function loadClientConfig(cwd: string, env: NodeJS.ProcessEnv): ClientCon
     gateway: gateway.replace(/\/+$/, ''),
     token: env.KILN_TOKEN || (data.token as string | undefined) || null,
     platform: data.platform as string | undefined,
+    auth: authSettings((data.auth ?? {}) as Record<string, string | undefined>, env),
+  };
+}
+
+function authSettings(t: Record<string, string | undefined>, env: NodeJS.ProcessEnv): AuthSettings {
+  return {
+    issuer: env.KILN_AUTH_ISSUER || t.issuer,
+    clientId: env.KILN_AUTH_CLIENT_ID || t.clientId,
+    scope: env.KILN_AUTH_SCOPE || t.scope || 'openid offline_access',
+    resource: env.KILN_AUTH_RESOURCE || t.resource,
+    audience: env.KILN_AUTH_AUDIENCE || t.audience,
+    ciAudience: env.KILN_CI_AUDIENCE || t.ciAudience,
   };
 }

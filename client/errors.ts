@@ -17,7 +17,8 @@ export class UserError extends Error {
 
 /** What to do next, for the codes where the user can do something. */
 const HINTS: Partial<Record<ErrorCode, string>> = {
-  ERR_UNAUTHENTICATED: 'set KILN_TOKEN (kiln dev prints it) or `token = "…"` in kiln.toml',
+  ERR_UNAUTHENTICATED:
+    'sign in with `kiln auth login`, or set KILN_TOKEN (kiln dev prints it) or `token = "…"` in kiln.toml',
   ERR_TOKEN_INVALID: 'get a new token and set KILN_TOKEN (kiln dev prints it) or `token` in kiln.toml',
 };
 

@@ -16,6 +16,8 @@ export interface Api {
   base: string;
   /** Bearer token sent to the gateway, never to another host. */
   token: string | null;
+  /** Where the credential comes from when `token` is null (a login, a CI token); resolved lazily. */
+  credential?: () => Promise<string | null>;
   /** How long idempotent calls are retried through gateway restarts and 503s (client/retry.ts). @default 60000 */
   retryMs?: number;
   /** Told about each retry (the CLI prints a notice on stderr). */
@@ -101,8 +103,9 @@ function noAnswer(where: string, gateway: boolean, failure: unknown, timeoutMs?:
  * credential) and resolves with the answer, whatever its status. When the server answers
  * before the body is all written (an error, or "already there"), the answer wins.
  */
-export function send(api: Api, target: string, r: HttpRequest = {}): Promise<HttpAnswer> {
+export async function send(api: Api, target: string, r: HttpRequest = {}): Promise<HttpAnswer> {
   const gateway = isGatewayPath(target);
+  const token = gateway ? (api.token ?? (api.credential ? await api.credential() : null)) : null;
   const url = new URL(gateway ? api.base + target : target);
   const where = gateway ? `the kiln gateway at ${api.base}` : url.origin;
   const headers: Record<string, string> = {};
@@ -113,7 +116,7 @@ export function send(api: Api, target: string, r: HttpRequest = {}): Promise<Htt
     headers['content-type'] ??= 'application/json';
   }
   if (payload) headers['content-length'] = String(payload.byteLength);
-  if (gateway && api.token) headers.authorization = `Bearer ${api.token}`;
+  if (token) headers.authorization = `Bearer ${token}`;
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
     const req = request(url, {

@@ -1,7 +1,7 @@
 /** The API handle of a command: config loaded once, credentials attached. */
 import type { Api } from './http.ts';
 import type { Io } from './command.ts';
-import { loadClientConfig } from './config.ts';
+import { loadClientConfig, type ClientConfig } from './config.ts';
 import { UserError } from './errors.ts';
 
 /** KILN_RETRY_SEC: how long calls are retried while the gateway is away (default 60). */
@@ -18,6 +18,7 @@ export function apiFor(io: Io, tokenOverride?: string): Api {
   return {
     base: cfg.gateway,
     token: tokenOverride ?? cfg.token,
+    credential: storedOrCiCredential(io, cfg),
     ...(io.env.KILN_RETRY_SEC !== undefined ? { retryMs: retrySeconds(io.env.KILN_RETRY_SEC) * 1000 } : {}),
     onRetry(err) {
       // One notice every few seconds is enough to say why the command is waiting.
@@ -25,6 +26,18 @@ export function apiFor(io: Io, tokenOverride?: string): Api {
       told = Date.now();
       io.stderr.write(`kiln: ${err.message}; retrying\n`);
     },
+  };
+}
+
+/**
+ * The credential when no token is set: a CI token or the stored login (client/auth/credential.ts),
+ * whose module (and oauth4webapi) is loaded only when a command needs it.
+ */
+function storedOrCiCredential(io: Io, cfg: ClientConfig): () => Promise<string | null> {
+  let resolver: Promise<() => Promise<string | null>> | null = null;
+  return async () => {
+    resolver ??= import('./auth/credential.ts').then((m) => m.lazyCredential(io.env, cfg));
+    return (await resolver)();
   };
 }
 

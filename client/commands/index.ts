@@ -201,6 +201,37 @@ export const COMMANDS: Command[] = [
   ),
   defineCommand(
     {
+      command: 'auth login',
+      describe:
+        'sign in with your identity provider (device code, or the browser with PKCE); kept per gateway',
+      options: {
+        flow: {
+          type: 'string',
+          describe: "device: enter a code on any device; browser: this machine's browser",
+          choices: ['device', 'browser'],
+          default: 'device',
+        },
+        issuer: { type: 'string', describe: 'identity provider URL (default: auth.issuer in kiln.toml)' },
+        'client-id': { type: 'string', describe: 'OAuth client id (default: auth.clientId in kiln.toml)' },
+        open: { type: 'boolean', describe: 'open the browser (browser flow)', default: true },
+      },
+    },
+    () => import('./auth-login.ts'),
+  ),
+  defineCommand(
+    {
+      command: 'auth token',
+      describe: 'print a valid credential for the gateway (refreshing a login, or fetching a CI token)',
+      options: { source: { type: 'boolean', describe: 'say on stderr where it came from', default: false } },
+    },
+    () => import('./auth-token.ts'),
+  ),
+  defineCommand(
+    { command: 'auth logout', describe: 'forget the stored login for the gateway' },
+    () => import('./auth-logout.ts'),
+  ),
+  defineCommand(
+    {
       command: 'farm status',
       describe: 'list the builders of the farm and their load',
       options: { json: { type: 'boolean', describe: 'print JSON', default: false } },

@@ -5,10 +5,13 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { createAuthenticator } from '../../gateway/auth/authenticate.ts';
 import { gatewayConfigSchema } from '../../gateway/config.ts';
+import { loadClientConfig } from '../../client/config.ts';
 import type { AuthConfig, AuthMethodConfig } from '../../gateway/auth/config.ts';
 import { patternRegExp } from '../../gateway/auth/claims.ts';
 import { KilnError } from '../../protocol/errors.ts';
@@ -190,13 +193,25 @@ describe('jwt key fetching and request limits', () => {
 });
 
 describe('documented configurations', () => {
-  it('every TOML example in docs/identity.md is a valid auth config', () => {
+  it('every TOML example in docs/identity.md is a valid gateway auth or client config', () => {
     const doc = readFileSync(new URL('../../docs/identity.md', import.meta.url), 'utf8');
     const blocks = [...doc.matchAll(/```toml\n([^]*?)```/g)].map((m) => m[1]!);
-    assert.ok(blocks.length >= 2);
-    for (const block of blocks) {
+    const gateway = blocks.filter((b) => b.includes('[[auth.methods]]'));
+    const client = blocks.filter((b) => !b.includes('[[auth.methods]]'));
+    assert.ok(gateway.length >= 2 && client.length >= 1);
+    for (const block of gateway) {
       const { auth } = parseToml(block) as { auth: AuthConfig };
       assert.doesNotThrow(() => createAuthenticator(auth, () => {}), block.slice(0, 80));
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'kiln-doc-'));
+    try {
+      for (const block of client) {
+        writeFileSync(join(dir, 'kiln.toml'), block);
+        const cfg = loadClientConfig(dir, { KILN_CONFIG: join(dir, 'kiln.toml') });
+        assert.ok(cfg.auth.issuer && cfg.auth.clientId, block.slice(0, 80));
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

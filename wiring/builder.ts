@@ -1,10 +1,11 @@
 /** Wires a builder agent to Redis, the blob store and the platform's sandbox runner. */
 import { connectRedis } from '../redis/connect.ts';
 import { createRedisBuilderFarm } from '../redis/builder-farm.ts';
-import type { BuilderConfig } from '../builders/core/config.ts';
+import { sandboxType, type BuilderConfig } from '../builders/core/config.ts';
 import { startAgent, type Agent } from '../builders/core/agent.ts';
 import type { SandboxRunner } from '../builders/core/sandbox.ts';
 import { createBwrapRunner } from '../builders/linux/bwrap-runner.ts';
+import { startPotSandbox, type PotSandbox } from './pot-sandbox.ts';
 import { openStore } from './store.ts';
 import { VERSION } from './version.ts';
 
@@ -26,11 +27,20 @@ export async function startBuilder(
   const farm = createRedisBuilderFarm({ redis, pull, sub }, cfg.redis.prefix, {
     logTailBytes: cfg.logTailBytes,
   });
+  // On FreeBSD the warm pool is ready before the builder registers, so its first job finds a jail.
+  let pot: PotSandbox | null = null;
+  try {
+    if (!runner && sandboxType(cfg) === 'pot') pot = await startPotSandbox(cfg, redis, log);
+  } catch (err) {
+    for (const c of [sub, pull, redis]) c.disconnect();
+    throw err;
+  }
   const agent = await startAgent({
     farm,
     store: openStore(cfg.storage),
     runner:
       runner ??
+      pot?.runner ??
       createBwrapRunner({
         cgroupParent: cfg.sandbox.cgroupParent,
         ...(cfg.sandbox.profilesDir ? { profilesDir: cfg.sandbox.profilesDir } : {}),
@@ -48,6 +58,7 @@ export async function startBuilder(
     agent,
     async close() {
       await agent.stop();
+      await pot?.pool.stop();
       sub.disconnect();
       pull.disconnect();
       redis.disconnect();

@@ -6,9 +6,72 @@ import { PLATFORMS } from '../../protocol/job.ts';
 import { redisConfigSchema, storageConfigSchema } from '../../protocol/farm-config.ts';
 
 function hostPlatform(): (typeof PLATFORMS)[number] {
-  if (process.platform === 'freebsd') return 'freebsd-amd64';
+  if (process.platform === 'freebsd') return process.arch === 'arm64' ? 'freebsd-aarch64' : 'freebsd-amd64';
   return process.arch === 'arm64' ? 'linux-aarch64' : 'linux-x86_64';
 }
+
+/** Keys of [sandbox] that only `type = "pot"` (FreeBSD) reads. */
+const POT_KEYS = [
+  'potPath',
+  'jailPath',
+  'rctlPath',
+  'pkillPath',
+  'dmesgPath',
+  'template',
+  'poolSize',
+  'potLeaseSec',
+  'loopbackNet',
+  'cpus',
+  'sweepSec',
+] as const;
+const absolute = z.string().startsWith('/', 'must be an absolute path');
+
+const sandboxSchema = z
+  .object({
+    /** "bwrap" (Linux: bubblewrap + cgroups) or "pot" (FreeBSD: jails of a pot pool). @default by platform */
+    type: z.enum(['bwrap', 'pot']).optional(),
+    /** Directory of sandbox profiles. @default bwrap-profiles/ (bwrap) or pot-templates/ (pot) of this checkout */
+    profilesDir: z.string().optional(),
+    /** bwrap: parent cgroup of job cgroups. @default "kiln" */
+    cgroupParent: z.string().default('kiln'),
+    /** pot: the pot command. @default "/usr/local/bin/pot" */
+    potPath: absolute.optional(),
+    /** pot: jail(8). @default "/usr/sbin/jail" */
+    jailPath: absolute.optional(),
+    /** pot: rctl(8). @default "/usr/bin/rctl" */
+    rctlPath: absolute.optional(),
+    /** pot: pkill(1). @default "/bin/pkill" */
+    pkillPath: absolute.optional(),
+    /** pot: dmesg(8). @default "/sbin/dmesg" */
+    dmesgPath: absolute.optional(),
+    /** pot: the template pot every jail is cloned from (pot-templates/create-template.sh). @default "kiln-build" */
+    template: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be a pot name (letters, digits, _ and -)')
+      .optional(),
+    /** pot: jails kept ready; more jobs than this wait for one. @default `slots` */
+    poolSize: z.number().int().min(1).max(254).optional(),
+    /** pot: how long a jail is reused before it is destroyed and replaced, seconds. @default 3600 */
+    potLeaseSec: z.number().int().min(120).max(604_800).optional(),
+    /** pot: first three octets of the jails' lo0 addresses; jail i gets .i+1. @default "127.0.2" */
+    loopbackNet: z
+      .string()
+      .regex(/^127\.(25[0-5]|2[0-4]\d|1?\d?\d)\.(25[0-5]|2[0-4]\d|1?\d?\d)$/, 'must be three octets 127.x.y')
+      .refine((v) => v !== '127.0.0', "must not be 127.0.0 (the host's own 127.0.0.1 lives there)")
+      .optional(),
+    /** pot: CPUs of each jail's cpuset (`pot set-rss -C`). @default all */
+    cpus: z.number().int().min(1).max(1024).optional(),
+    /** pot: how often the cleaner destroys expired jails, seconds. @default 30 */
+    sweepSec: z.number().int().min(1).max(3600).optional(),
+  })
+  .strict()
+  .superRefine((s, ctx) => {
+    if (s.type === 'pot') return;
+    for (const k of POT_KEYS)
+      if (s[k] !== undefined)
+        ctx.addIssue({ code: 'custom', path: [k], message: 'is read only with type = "pot"' });
+  })
+  .default({ cgroupParent: 'kiln' });
 
 export const builderConfigSchema = z
   .object({
@@ -46,16 +109,32 @@ export const builderConfigSchema = z
     leaseMs: z.number().int().min(500).max(600_000).default(10_000),
     redis: redisConfigSchema,
     storage: storageConfigSchema,
-    sandbox: z
-      .object({
-        /** Directory of sandbox profiles. @default bwrap-profiles/ of this checkout */
-        profilesDir: z.string().optional(),
-        /** Parent cgroup of job cgroups. @default "kiln" */
-        cgroupParent: z.string().default('kiln'),
-      })
-      .strict()
-      .default({ cgroupParent: 'kiln' }),
+    sandbox: sandboxSchema,
   })
-  .strict();
+  .strict()
+  .superRefine(
+    (c, ctx) => {
+      const bsd = typeof c.platform === 'string' && c.platform.startsWith('freebsd-');
+      const type = c.sandbox?.type ?? (bsd ? 'pot' : 'bwrap');
+      if (type === 'pot' && !bsd)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['sandbox', 'type'],
+          message: `"pot" runs on freebsd-* platforms, not ${c.platform}`,
+        });
+      if (type === 'bwrap' && bsd)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['sandbox', 'type'],
+          message: `${c.platform} needs type = "pot"`,
+        });
+    },
+    { when: () => true },
+  );
 
 export type BuilderConfig = z.infer<typeof builderConfigSchema>;
+
+/** The sandbox a builder uses: the configured one, else "pot" on freebsd-* and "bwrap" elsewhere. */
+export function sandboxType(cfg: BuilderConfig): 'bwrap' | 'pot' {
+  return cfg.sandbox.type ?? (cfg.platform.startsWith('freebsd-') ? 'pot' : 'bwrap');
+}

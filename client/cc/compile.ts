@@ -17,6 +17,7 @@ import type { JobView } from '../../protocol/job.ts';
 import { analyzeCompile, describePlan, type RemotePlan } from './args.ts';
 import { colourArgs } from './colour.ts';
 import { mentionsPushMacro } from './header-scan.ts';
+import { INLINE_MAX, TEXT_MAX, uploadTextTree } from './big-input.ts';
 import { directHit, place } from './direct.ts';
 import { FarmError } from '../errors.ts';
 import type { Api } from '../http.ts';
@@ -46,9 +47,6 @@ export interface CcIo {
   stderr: Writable;
 }
 
-/** Largest preprocessed source sent inline (bigger ones compile locally for now). @default 6 MiB */
-const INLINE_MAX = 6 << 20;
-
 /** Macros whose value the remote compile would take from the builder's clock or files. */
 const HOST_MACROS = /__(?:DATE|TIME|TIMESTAMP)__/;
 
@@ -60,15 +58,27 @@ function localeEnv(env: NodeJS.ProcessEnv): Record<string, string> {
 /** Not a farm failure: this compile is one the farm cannot give exactly (a local reason for stats). */
 class CompileHere extends Error {}
 
-function jobSpec(layout: RemoteLayout, argv0: string, preset: string | undefined, s: CcSettings, io: CcIo) {
-  const inline = [{ path: layout.sourcePath, data: layout.text.toString('base64') }];
+async function jobSpec(
+  layout: RemoteLayout,
+  argv0: string,
+  preset: string | undefined,
+  s: CcSettings,
+  api: Api,
+  io: CcIo,
+) {
+  const files: [string, Buffer][] = [[layout.sourcePath, layout.text]];
   // The working directory must exist when the source lies outside it (CMake's build directory).
   if (!layout.sourcePath.startsWith(`${layout.cwd}/`))
-    inline.push({ path: `${layout.cwd}/.kiln-cwd`, data: '' });
+    files.push([`${layout.cwd}/.kiln-cwd`, Buffer.alloc(0)]);
+  // Over the inline limit, the text goes through the blob store (one upload, then by digest).
+  const input =
+    layout.text.byteLength > INLINE_MAX
+      ? { tree: await uploadTextTree(api, files) }
+      : { inline: files.map(([path, data]) => ({ path, data: data.toString('base64') })) };
   return {
     argv: [argv0, ...layout.argv.slice(1)],
     cwd: layout.cwd,
-    inline,
+    ...input,
     env: localeEnv(io.env),
     outputs: [layout.output],
     cache: true,
@@ -82,8 +92,8 @@ function jobSpec(layout: RemoteLayout, argv0: string, preset: string | undefined
 async function remoteText(plan: RemotePlan, io: CcIo): Promise<string> {
   const pre = await preprocess(plan.preprocessArgv, io.cwd, io.env);
   if (pre.code !== 0 || pre.stderr.length > 0) throw new CompileHere('the preprocessor printed diagnostics');
-  if (pre.text.byteLength > INLINE_MAX)
-    throw new FarmError('ERR_TOO_LARGE', 'preprocessed source too large for the fast path');
+  if (pre.text.byteLength > TEXT_MAX)
+    throw new FarmError('ERR_TOO_LARGE', `preprocessed source over ${TEXT_MAX >> 20} MiB`);
   let text = pre.text.toString('latin1');
   if (plan.family === 'gcc') text = stripGccPreamble(text);
   if (HOST_MACROS.test(text)) throw new CompileHere('uses __DATE__, __TIME__ or __TIMESTAMP__');
@@ -116,7 +126,7 @@ async function remote(plan: RemotePlan, argv: string[], s: CcSettings, api: Api,
   const attempt = async (kind: LayoutKind) => {
     const layout = layOut(kind, root, cwd, source, plan.sourceArg, text, plan.compileArgv);
     if (!layout) throw new CompileHere('the directory tree cannot be mirrored on the builder');
-    const { job, action } = await runJob(api, jobSpec(layout, argv0, preset, s, io), s);
+    const { job, action } = await runJob(api, await jobSpec(layout, argv0, preset, s, api, io), s);
     if (job.exitCode !== 0 || job.result!.stderr !== '')
       throw new CompileHere('the compile printed diagnostics');
     return { job, layout, action };

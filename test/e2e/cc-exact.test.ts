@@ -57,7 +57,13 @@ describe("kiln cc: the local compiler's diagnostics and objects", { timeout: 300
     // A loaded machine makes a builder slow, not absent: wait for a slot rather than fall back.
     farm = await startDevFarm({ builders: 1, slots: 2, port: 0, limits: { placementWaitMs: 60_000 } });
     dir = await mkdtemp(join(tmpdir(), 'kiln-cc-exact-'));
-    for (const [name, text] of Object.entries(SOURCES)) {
+    // Over the 6 MiB inline limit (a comment survives preprocessing): it goes through the blob store.
+    const big = `/*${'the quick brown fox jumps over the lazy dog\n'.repeat(160_000)}*/\n`;
+    const sources = {
+      ...SOURCES,
+      'src/big.c': `${big}#include "util.h"\nint big(int v) { return twice(v); }\n`,
+    };
+    for (const [name, text] of Object.entries(sources)) {
       await mkdir(join(dir, name, '..'), { recursive: true });
       await writeFile(join(dir, name), text);
     }
@@ -123,6 +129,10 @@ describe("kiln cc: the local compiler's diagnostics and objects", { timeout: 300
     const r = await same('gcc', ['-O2', '-Wall'], 'warn.c');
     assert.deepEqual(r, { remote: 0, local: 1, code: 0 });
     assert.equal(readStats({ env }).localReasons['the compile printed diagnostics'], 1);
+  });
+
+  it('a compile over the inline limit goes to the farm through blobs', async () => {
+    assert.deepEqual(await same('gcc', ['-O2'], 'big.c'), { remote: 1, local: 0, code: 0 });
   });
 
   it('gcc: an error has the local exit code and text', async () => {

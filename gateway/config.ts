@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { authConfigSchema } from './auth/config.ts';
 import { cacheConfigSchema } from './action-cache.ts';
+import { policySchema } from './limits-policy.ts';
 import { redisConfigSchema, storageConfigSchema } from '../protocol/farm-config.ts';
 
 export const gatewayLimitsSchema = z
@@ -46,6 +47,8 @@ export const gatewayConfigSchema = z
     limits: gatewayLimitsSchema.default(gatewayLimitsSchema.parse({})),
     /** Action-cache scopes. */
     cache: cacheConfigSchema.default({ shared: [] }),
+    /** The limits policy: farm-wide and per-tenant defaults and maxima (gateway/limits-policy.ts). */
+    policy: policySchema.default(policySchema.parse({})),
   })
   .strict();
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;

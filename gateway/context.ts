@@ -2,6 +2,7 @@
 import type { BlobStore } from '../storage/port.ts';
 import type { Principal } from './auth/principal.ts';
 import type { GatewayLimits } from './config.ts';
+import type { LimitsPolicy } from './limits-policy.ts';
 import type { CacheConfig } from './action-cache.ts';
 import type { FarmState } from '../protocol/gateway-port.ts';
 import type { PresetStore } from '../protocol/preset-store.ts';
@@ -11,6 +12,8 @@ export interface GatewayDeps {
   store: BlobStore;
   authenticate(req: Request): Promise<Principal>;
   limits: GatewayLimits;
+  /** Limits granted per tenant and quotas (gateway.toml `[policy]`). @default the built-in maxima */
+  policy?: LimitsPolicy;
   log(msg: string): void;
   /** Version string reported by /api/v1/status. */
   version: string;

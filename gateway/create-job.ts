@@ -6,7 +6,11 @@ import type { ActionResult } from '../protocol/action.ts';
 import { actionDigest } from '../protocol/action.ts';
 import { sha256Hex } from '../protocol/digest.ts';
 import { KilnError } from '../protocol/errors.ts';
-import type { CreatedJob, JobSpec, JobView } from '../protocol/job.ts';
+import type { CreatedJob, GrantedJobSpec, JobSpec, JobView } from '../protocol/job.ts';
+import { admitJob } from './admit.ts';
+import { createLimitsPolicy } from './limits-policy.ts';
+
+const DEFAULT_POLICY = createLimitsPolicy();
 import { blobKey } from '../protocol/store-keys.ts';
 import { lookupAction, scopesFor } from './action-cache.ts';
 import type { Principal } from './auth/principal.ts';
@@ -83,6 +87,34 @@ export async function createJob(
   idempotencyKey?: string,
 ): Promise<{ status: 200 | 201; body: CreatedJob }> {
   const { farm, limits } = deps;
+  const policy = deps.policy ?? DEFAULT_POLICY;
+  const tenant = principal.tenant;
+  policy.checkProfile(asked.profile);
+  const granted: GrantedJobSpec = { ...asked, limits: policy.grant(tenant, asked.limits) };
+  const id = crypto.randomUUID();
+  const { maxAttempts, placementWaitMs } = limits;
+  await admitJob(farm, tenant, id, policy.tenant(tenant), granted.limits, maxAttempts, placementWaitMs);
+  try {
+    const r = await createAdmitted(deps, principal, granted, id, waitSec, signal, idempotencyKey);
+    if (r.body.job.id !== id) await farm.releaseInFlight(tenant, [id]);
+    return r;
+  } catch (err) {
+    await farm.releaseInFlight(tenant, [id]).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Everything after admission: inputs, toolchain, the action cache, placement, the record. */
+async function createAdmitted(
+  deps: GatewayDeps,
+  principal: Principal,
+  asked: GrantedJobSpec,
+  id: string,
+  waitSec: number,
+  signal?: AbortSignal,
+  idempotencyKey?: string,
+): Promise<{ status: 200 | 201; body: CreatedJob }> {
+  const { farm, limits } = deps;
   await checkInputs(deps, principal.tenant, asked);
   // The stored spec names the toolchain by digest: what the builder fetches and the cache key covers.
   const spec = asked.toolchain
@@ -107,7 +139,6 @@ export async function createJob(
         body: { job: cachedView(`ac-${action.slice(0, 16)}`, spec, hit), token: '', action },
       };
   }
-  const id = crypto.randomUUID();
   if (idempotencyKey) {
     // Pending while this request places the job: longer than placement can take.
     const pendingSec = Math.ceil(limits.placementWaitMs / 1000) + 60;

@@ -1,6 +1,6 @@
 /** Issuing job tokens: HS256 with the key of the builder the job is placed on. */
 import { KilnError } from '../protocol/errors.ts';
-import type { JobSpec } from '../protocol/job.ts';
+import type { GrantedJobSpec } from '../protocol/job.ts';
 import { signJobToken } from '../protocol/token.ts';
 import type { FarmState } from '../protocol/gateway-port.ts';
 
@@ -10,7 +10,7 @@ export const TOKEN_SLACK_SEC = 600;
 /** Signs a token for job `jti` on builder `bid`, valid for the job's time limit plus slack. */
 export async function issueJobToken(
   farm: FarmState,
-  job: { id: string; spec: JobSpec; sub: string; tenant: string },
+  job: { id: string; spec: GrantedJobSpec; sub: string; tenant: string },
   bid: string,
 ): Promise<string> {
   const key = await farm.builderKey(bid);

@@ -20,6 +20,7 @@ export function toJobView(r: JobRecord): JobView {
     outputs: r.outputs,
     missingOutputs: r.missingOutputs,
     rejectedOutputs: r.rejectedOutputs,
+    limits: r.spec.limits,
     logTruncated: r.logTruncated,
     ...(r.result ? { result: r.result } : {}),
   };

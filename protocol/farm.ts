@@ -3,12 +3,12 @@
  * entries, what a builder advertises and the messages on its stream. Runtime-neutral, types only;
  * the two ports that use them are protocol/gateway-port.ts and protocol/builder-port.ts.
  */
-import type { JobSpec, JobState, BlobRef, InlineResult } from './job.ts';
+import type { GrantedJobSpec, JobState, BlobRef, InlineResult } from './job.ts';
 
 /** A job as stored. */
 export interface JobRecord {
   id: string;
-  spec: JobSpec;
+  spec: GrantedJobSpec;
   state: JobState;
   attempt: number;
   bid: string;

@@ -68,6 +68,21 @@ export interface FarmState {
   claimIdempotencyKey(tenant: string, key: string, jobId: string, ttlSec: number): Promise<string | null>;
   /** Keeps the key naming `jobId` for `ttlSec` (the job exists), or frees it (`ttlSec` 0: creation failed). */
   settleIdempotencyKey(tenant: string, key: string, jobId: string, ttlSec: number): Promise<void>;
+  /**
+   * Admits one job creation of `tenant`: at most `createPerSec` a second (bursts of twice that)
+   * and `jobsInFlight` jobs at once; the job counts until {@link releaseInFlight} or `untilMs`.
+   * Throws ERR_RATE_LIMITED (429, with Retry-After) otherwise.
+   */
+  admitJob(
+    tenant: string,
+    jobId: string,
+    quota: { createPerSec: number; jobsInFlight: number },
+    untilMs: number,
+  ): Promise<void>;
+  /** The jobs counting against a tenant's jobs in flight. */
+  inFlight(tenant: string): Promise<string[]>;
+  /** Stops counting jobs against the tenant's jobs in flight. */
+  releaseInFlight(tenant: string, jobIds: string[]): Promise<void>;
   /** Takes a short lock so only one gateway sweeps at a time. */
   tryLock(name: 'sweep', ttlMs: number): Promise<boolean>;
   ping(): Promise<void>;

@@ -14,34 +14,126 @@ export const relativePath = z
 
 export { PLATFORMS, type Platform };
 
-/** Resource limits; every field has a default so a client may send `{}`. */
+/** The validators of each resource limit: what any farm can express at all. */
+export const LIMIT_FIELDS = {
+  /** Wall-clock limit in seconds. */
+  timeoutSec: z.number().int().min(1).max(604_800),
+  /** Grace period between SIGTERM and SIGKILL on stop or timeout. */
+  graceSec: z.number().int().min(0).max(3600),
+  /** Memory limit in MiB (the job's /tmp, a tmpfs, counts in it). */
+  memoryMiB: z.number().int().min(16).max(16_777_216),
+  /** Maximum number of processes and threads. */
+  pids: z.number().int().min(8).max(4_194_304),
+  /** CPU bandwidth in CPUs (1.5 = one and a half); absent: no CPU limit. */
+  cpus: z.number().min(0.01).max(4096),
+  /** Maximum bytes of stdout + stderr kept; more is dropped and reported. */
+  logBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(2 ** 50),
+  /** Maximum bytes of the outputs tar; a larger one is not stored and the job fails. */
+  outputBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(2 ** 50),
+  /** Size of the job directory's file system in MiB (inputs, outputs and whatever the job writes). */
+  diskMiB: z
+    .number()
+    .int()
+    .min(16)
+    .max(2 ** 30),
+} as const;
+
+/** What a job gets for a limit neither it nor the farm's policy names. */
+export const LIMIT_DEFAULTS = {
+  timeoutSec: 600,
+  graceSec: 10,
+  memoryMiB: 2048,
+  pids: 512,
+  logBytes: 16 << 20,
+  outputBytes: 4 * 1024 ** 3,
+  diskMiB: 10_240,
+} as const;
+
+/**
+ * Resolved limits, as granted by the gateway and enforced by the builder; every field but `cpus`
+ * has a default, so `limitsSchema.parse({})` is a full set.
+ */
 export const limitsSchema = z
   .object({
-    /** Wall-clock limit in seconds. @default 600 */
-    timeoutSec: z.number().int().min(1).max(86_400).default(600),
-    /** Grace period between SIGTERM and SIGKILL on stop or timeout. @default 10 */
-    graceSec: z.number().int().min(0).max(300).default(10),
-    /** Memory limit in MiB. @default 2048 */
-    memoryMiB: z.number().int().min(16).max(1_048_576).default(2048),
-    /** Maximum number of processes and threads. @default 512 */
-    pids: z.number().int().min(8).max(65_536).default(512),
-    /** Maximum bytes of stdout + stderr kept; more is dropped and reported. @default 16 MiB */
-    logBytes: z
-      .number()
-      .int()
-      .min(1024)
-      .max(1 << 30)
-      .default(16 << 20),
-    /** Maximum bytes of the outputs tar; a larger one is not stored and the job fails. @default 4 GiB */
-    outputBytes: z
-      .number()
-      .int()
-      .min(1024)
-      .max(2 ** 50)
-      .default(4 * 1024 ** 3),
+    timeoutSec: LIMIT_FIELDS.timeoutSec.default(LIMIT_DEFAULTS.timeoutSec),
+    graceSec: LIMIT_FIELDS.graceSec.default(LIMIT_DEFAULTS.graceSec),
+    memoryMiB: LIMIT_FIELDS.memoryMiB.default(LIMIT_DEFAULTS.memoryMiB),
+    pids: LIMIT_FIELDS.pids.default(LIMIT_DEFAULTS.pids),
+    cpus: LIMIT_FIELDS.cpus.optional(),
+    logBytes: LIMIT_FIELDS.logBytes.default(LIMIT_DEFAULTS.logBytes),
+    outputBytes: LIMIT_FIELDS.outputBytes.default(LIMIT_DEFAULTS.outputBytes),
+    diskMiB: LIMIT_FIELDS.diskMiB.default(LIMIT_DEFAULTS.diskMiB),
   })
   .strict();
 export type Limits = z.infer<typeof limitsSchema>;
+export type LimitName = keyof typeof LIMIT_FIELDS;
+
+/** The limits a client asks for: any subset; the gateway's policy fills in and bounds the rest. */
+export const limitsRequestSchema = z
+  .object({
+    timeoutSec: LIMIT_FIELDS.timeoutSec.optional(),
+    graceSec: LIMIT_FIELDS.graceSec.optional(),
+    memoryMiB: LIMIT_FIELDS.memoryMiB.optional(),
+    pids: LIMIT_FIELDS.pids.optional(),
+    cpus: LIMIT_FIELDS.cpus.optional(),
+    logBytes: LIMIT_FIELDS.logBytes.optional(),
+    outputBytes: LIMIT_FIELDS.outputBytes.optional(),
+    diskMiB: LIMIT_FIELDS.diskMiB.optional(),
+  })
+  .strict();
+export type LimitsRequest = z.infer<typeof limitsRequestSchema>;
+
+/**
+ * Linux refuses a single argument or environment string of 128 KiB or more (MAX_ARG_STRLEN) and
+ * a command line whose strings pass ARG_MAX; bwrap carries the environment on its own command
+ * line too. So each string stays under 128 KiB and argv + env together under this.
+ */
+export const ARGV_ENV_MAX_BYTES = 512 * 1024;
+const ARG_STRING_MAX_BYTES = 128 * 1024 - 1;
+const utf8 = new TextEncoder();
+const bytesOf = (s: string): number => utf8.encode(s).byteLength;
+const argString = z
+  .string()
+  .refine((s) => !s.includes('\0'), 'must not contain a NUL byte')
+  .refine((s) => bytesOf(s) <= ARG_STRING_MAX_BYTES, `must be under ${ARG_STRING_MAX_BYTES + 1} bytes`);
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Keys JSON can carry but a JavaScript object would lose or mistake for something else. */
+const RESERVED_KEYS = ['__proto__', 'constructor', 'prototype'];
+const envSchema = z
+  .custom<Record<string, unknown>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), {
+    message: 'must be an object of name → value strings',
+  })
+  .refine((v) => !RESERVED_KEYS.some((k) => Object.prototype.hasOwnProperty.call(v, k)), {
+    message: `must not name ${RESERVED_KEYS.join(', ')}`,
+  })
+  .pipe(z.record(z.string().regex(ENV_NAME), argString))
+  .refine(
+    (env) => Object.entries(env).every(([k, v]) => bytesOf(k) + 1 + bytesOf(v) <= ARG_STRING_MAX_BYTES),
+    {
+      message: `each NAME=value must be under ${ARG_STRING_MAX_BYTES + 1} bytes`,
+    },
+  );
+/** Canonical, padded base64 (what `Buffer.from(s, 'base64')` would otherwise read loosely). */
+const base64 = z
+  .string()
+  .max(64 << 20)
+  .refine((s) => s.length % 4 === 0 && /^[A-Za-z0-9+/]*={0,2}$/.test(s), 'must be valid padded base64');
+
+/** Bytes argv and env take on a command line (each string with its NUL, env as NAME=value). */
+export function argvEnvBytes(argv: readonly string[], env: Record<string, string>): number {
+  let n = 0;
+  for (const a of argv) n += bytesOf(a) + 1;
+  for (const [k, v] of Object.entries(env)) n += bytesOf(k) + bytesOf(v) + 2;
+  return n;
+}
 
 /** `POST /api/v1/jobs` body. Unknown fields are rejected. */
 export const jobSpecSchema = z
@@ -49,8 +141,8 @@ export const jobSpecSchema = z
     platform: z.enum(PLATFORMS).default('linux-x86_64'),
     /** A toolchain preset (`name@platform`) or digest; absent: the builder's host tools (read-only). */
     toolchain: z.string().min(1).max(200).optional(),
-    argv: z.array(z.string().max(131_072)).min(1).max(10_000),
-    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string().max(131_072)).default({}),
+    argv: z.array(argString).min(1).max(10_000),
+    env: envSchema.default({}),
     /** Working directory, relative to the job directory. @default "." */
     cwd: z.union([z.literal('.'), relativePath]).default('.'),
     /** The input tree: a tar (optionally gzip) blob already uploaded. */
@@ -76,7 +168,7 @@ export const jobSpecSchema = z
         z
           .object({
             path: relativePath,
-            data: z.string().max(64 << 20),
+            data: base64,
             executable: z.boolean().default(false),
           })
           .strict(),
@@ -89,7 +181,8 @@ export const jobSpecSchema = z
     inlineResult: z.boolean().default(false),
     /** Paths (files or directories) under the job directory to bring back. */
     outputs: z.array(relativePath).max(1000).default([]),
-    limits: limitsSchema.default(limitsSchema.parse({})),
+    /** Asked limits; the gateway grants them within its policy (gateway/limits-policy.ts). */
+    limits: limitsRequestSchema.default({}),
     /** The sandbox profile name. @default "default" */
     profile: z
       .string()
@@ -100,9 +193,16 @@ export const jobSpecSchema = z
   .refine((s) => !(s.input && s.tree), {
     message: 'give either input (a tar) or tree (a manifest), not both',
     path: ['tree'],
+  })
+  .refine((s) => argvEnvBytes(s.argv, s.env) <= ARGV_ENV_MAX_BYTES, {
+    message: `argv and env together must be at most ${ARGV_ENV_MAX_BYTES} bytes`,
+    path: ['argv'],
   });
 export type JobSpecInput = z.input<typeof jobSpecSchema>;
+/** A job spec as asked (limits: any subset). */
 export type JobSpec = z.infer<typeof jobSpecSchema>;
+/** A job spec as stored and run: the limits are the ones the gateway granted. */
+export type GrantedJobSpec = Omit<JobSpec, 'limits'> & { limits: Limits };
 
 export const JOB_STATES = [
   'queued',
@@ -147,6 +247,8 @@ export interface JobView {
   outputs: BlobRef | null;
   /** Output paths that were declared but not produced. */
   missingOutputs: string[];
+  /** The limits the gateway granted (what the builder enforces); absent on a cached answer. */
+  limits?: Limits;
   /** Declared outputs that exist but were not brought back, and why (a link, a FIFO, a socket…). */
   rejectedOutputs: { path: string; reason: string }[];
   /** True when some log bytes were dropped because the job exceeded `limits.logBytes`. */
@@ -183,3 +285,8 @@ export type LogLine =
   | { stream: 'stdout' | 'stderr'; data: string /* base64 */; id: string; attempt: number }
   | { restart: number; id: string }
   | { end: true; state: JobState; exitCode: number | null };
+
+/** A spec with every limit it did not ask for at its default (no policy: tests and tools). */
+export function withDefaultLimits(spec: JobSpec): GrantedJobSpec {
+  return { ...spec, limits: limitsSchema.parse(spec.limits) };
+}

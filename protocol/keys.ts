@@ -34,6 +34,10 @@ export interface Keys {
   toolchainOwner(digest: string): string;
   /** STRING the job a tenant's `Idempotency-Key` made (or is making): a retried POST finds it. */
   idempotency(tenant: string, key: string): string;
+  /** HASH a tenant's job-creation token bucket (`tokens`, `ts`). */
+  tenantBucket(tenant: string): string;
+  /** ZSET a tenant's jobs in flight: job id → time (ms) after which it no longer counts. */
+  tenantInFlight(tenant: string): string;
   /** HASH pot name → lease JSON (builders/freebsd/leases.ts) of every kiln pot on one FreeBSD host. */
   potLeases(host: string): string;
 }
@@ -110,6 +114,8 @@ export function redisKeys(prefix = 'kiln'): Keys {
     jobEventsPattern: `${p}:ev:*`,
     presets: `${p}:{reg}:presets`,
     toolchainOwner: (digest) => `${p}:tco:${digest}`,
+    tenantBucket: (tenant) => `${p}:{t:${encodeURIComponent(tenant)}}:bucket`,
+    tenantInFlight: (tenant) => `${p}:{t:${encodeURIComponent(tenant)}}:inflight`,
     idempotency: (tenant, key) => `${p}:idem:${encodeURIComponent(tenant)}:${encodeURIComponent(key)}`,
     potLeases: (host) => `${p}:pots:${host}`,
   };

@@ -22,6 +22,10 @@ export const SCRIPT_ERRORS = {
   ALREADY_PLACED: -6,
   /** The builder's lease had expired or was removed. */
   LEASE_LOST: -7,
+  /** The tenant created jobs faster than its policy allows. */
+  RATE_LIMITED: -8,
+  /** The tenant already has as many jobs in flight as its policy allows. */
+  IN_FLIGHT_FULL: -9,
 } as const;
 
 export type ScriptErrorName = keyof typeof SCRIPT_ERRORS;
@@ -34,6 +38,11 @@ export interface ScriptSubject {
   job?: string;
   platform?: string;
   builder?: string;
+  tenant?: string;
+  /** For RATE_LIMITED: when a creation would be admitted again. */
+  retryAfterMs?: number;
+  /** For IN_FLIGHT_FULL: the tenant's cap. */
+  cap?: number;
 }
 
 /** True when a script's reply is one of {@link SCRIPT_ERRORS}. */
@@ -61,6 +70,16 @@ export function scriptError(code: number, s: ScriptSubject): KilnError {
       return new KilnError('ERR_CONFLICT', `${job} is already placed`);
     case SCRIPT_ERRORS.LEASE_LOST:
       return new KilnError('ERR_CONFLICT', `builder ${s.builder} lost its lease`);
+    case SCRIPT_ERRORS.RATE_LIMITED:
+      return new KilnError('ERR_RATE_LIMITED', `tenant ${s.tenant} creates jobs faster than its limit`, {
+        retryAfter: Math.max(1, Math.ceil((s.retryAfterMs ?? 1000) / 1000)),
+      });
+    case SCRIPT_ERRORS.IN_FLIGHT_FULL:
+      return new KilnError(
+        'ERR_RATE_LIMITED',
+        `tenant ${s.tenant} already has ${s.cap} jobs queued or running (its maximum); wait for one to finish`,
+        { retryAfter: 2 },
+      );
     default:
       return new KilnError('ERR_INTERNAL', `unknown script reply ${code}`);
   }

@@ -121,6 +121,28 @@ export function createRedisFarm(redis: Redis, sub: Redis, prefix = 'kiln'): Redi
       if (ttlSec > 0) await redis.set(k, jobId, 'EX', ttlSec);
       else await redis.del(k);
     },
+    async admitJob(tenant, jobId, quota, untilMs) {
+      const rate = quota.createPerSec;
+      const reply = (await scripts.admitJob(
+        keys.tenantBucket(tenant),
+        keys.tenantInFlight(tenant),
+        Date.now(),
+        rate,
+        Math.max(1, 2 * rate),
+        quota.jobsInFlight,
+        jobId,
+        untilMs,
+      )) as [number, number];
+      const [code, value] = reply;
+      checkReply(code, { tenant, retryAfterMs: value, cap: quota.jobsInFlight });
+    },
+    async inFlight(tenant) {
+      return redis.zrange(keys.tenantInFlight(tenant), '0', '-1');
+    },
+    async releaseInFlight(tenant, jobIds) {
+      if (jobIds.length > 0)
+        await redis.zrem(keys.tenantInFlight(tenant), ...(jobIds as [string, ...string[]]));
+    },
     async tryLock(name, ttlMs) {
       return (await redis.set(keys.sweepLock + ':' + name, '1', 'PX', ttlMs, 'NX')) === 'OK';
     },

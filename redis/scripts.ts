@@ -37,6 +37,7 @@ export interface Scripts {
   cancelJob: ScriptFn;
   drainBuilder: ScriptFn;
   casPreset: ScriptFn;
+  admitJob: ScriptFn;
 }
 
 /** One script file as loaded: its command name, key count and source (preamble included). */

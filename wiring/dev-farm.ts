@@ -34,6 +34,8 @@ export interface DevFarmOptions {
   limits?: Partial<GatewayConfig['limits']>;
   /** Extra client auth methods tried before the dev token (tests: a JWKS-backed jwt method). */
   authMethods?: unknown[];
+  /** The limits policy (tests). */
+  policy?: unknown;
   /** Action-cache scopes (tests). */
   cache?: GatewayConfig['cache'];
   /** Serves the gateway; the default runs it in this Node process. */
@@ -106,6 +108,7 @@ export async function startDevFarm(o: DevFarmOptions = {}): Promise<DevFarm> {
       },
       limits: o.limits ?? {},
       cache: o.cache ?? { shared: [] },
+      ...(o.policy ? { policy: o.policy } : {}),
     });
     gw = await (o.serveGateway ?? serveGatewayNode)(cfg, (m) => log(`gateway: ${m}`));
     // Each builder has its own work directory (and so its own toolchain and blob caches), as on separate hosts.

@@ -2,6 +2,7 @@
  * Wires the runtime-neutral gateway app to Redis and a blob store. Used by both adapters
  * (gateway/adapters/node and gateway/adapters/deno) — ioredis and the S3 client run on both.
  */
+import { createLimitsPolicy } from '../gateway/limits-policy.ts';
 import type { Hono } from 'hono';
 import { connectRedis } from '../redis/connect.ts';
 import { createRedisFarm, type RedisFarm } from '../redis/farm.ts';
@@ -36,6 +37,7 @@ export async function wireGateway(cfg: GatewayConfig, log: (m: string) => void):
     authenticate: (r) => auth.authenticate(r),
     limits: cfg.limits,
     cache: cfg.cache,
+    policy: createLimitsPolicy(cfg.policy),
     log,
     version: VERSION,
     presets: guardUnavailable(createRedisPresetStore(redis, cfg.redis.prefix)),

@@ -113,7 +113,7 @@ export function createBwrapRunner(opts: BwrapRunnerOptions = {}): SandboxRunner 
     const limits = {
       memoryBytes: req.limits.memoryMiB * 1024 * 1024,
       pids: req.limits.pids,
-      cpus: opts.cpus,
+      cpus: req.limits.cpus ?? opts.cpus,
     };
     const group =
       (await cgroups.create(req.jobId, limits).catch((err: unknown) => {

@@ -6,7 +6,7 @@
 import type { BuilderFarm } from '../../protocol/builder-port.ts';
 import type { FarmState } from '../../protocol/gateway-port.ts';
 import type { BuilderInfo, NewJob, JobResultFields } from '../../protocol/farm.ts';
-import { jobSpecSchema, type JobSpec } from '../../protocol/job.ts';
+import { jobSpecSchema, withDefaultLimits, type JobSpec } from '../../protocol/job.ts';
 
 export interface FarmUnderTest {
   gateway: FarmState;
@@ -43,7 +43,7 @@ export function builderInfo(id: string, over: Partial<BuilderInfo> = {}): Builde
 export function newJob(id: string, bid: string, spec: Partial<JobSpec> = {}): NewJob {
   return {
     id,
-    spec: jobSpecSchema.parse({ argv: ['true'], ...spec }),
+    spec: withDefaultLimits(jobSpecSchema.parse({ argv: ['true'], ...spec })),
     bid,
     sub: 'alice',
     tenant: 't1',

@@ -15,7 +15,7 @@ import { createRedisBuilderFarm } from '../../redis/builder-farm.ts';
 import type { BuilderFarm } from '../../protocol/builder-port.ts';
 import type { BuilderInfo } from '../../protocol/farm.ts';
 import { redisKeys, type RegistryKeys } from '../../protocol/keys.ts';
-import { jobSpecSchema } from '../../protocol/job.ts';
+import { jobSpecSchema, withDefaultLimits } from '../../protocol/job.ts';
 import { sweepOnce } from '../../gateway/sweeper.ts';
 import { placeWithWait } from '../../gateway/place.ts';
 import { KilnError } from '../../protocol/errors.ts';
@@ -186,7 +186,7 @@ describe('sharded builder registry', () => {
 
   it('a removed builder’s jobs wait in the to-place-again set until a sweep places them', async () => {
     const { farm, bf } = fresh();
-    const spec = jobSpecSchema.parse({ argv: ['true'] });
+    const spec = withDefaultLimits(jobSpecSchema.parse({ argv: ['true'] }));
     await bf.register(info('dying'), key, 60_000);
     const bid = await farm.placeJob('lost1', P, '');
     assert.equal(bid, 'dying');

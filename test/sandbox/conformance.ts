@@ -37,6 +37,7 @@ export const TEST_LIMITS: Limits = {
   pids: 128,
   logBytes: 1 << 20,
   outputBytes: 1 << 30,
+  diskMiB: 1024,
 };
 const T = { timeout: 60_000 };
 

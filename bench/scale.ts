@@ -104,7 +104,19 @@ async function placeFor(
   return out;
 }
 
-async function placementRows(label: string, conn: Conn, sub: Conn, platforms = [PLATFORM]): Promise<void> {
+/** Server-side time of every script call so far (INFO commandstats): independent of client load. */
+async function scriptMicros(server: Redis): Promise<{ calls: number; usec: number }> {
+  const m = /cmdstat_evalsha:calls=(\d+),usec=(\d+)/.exec(await server.info('commandstats'));
+  return { calls: Number(m?.[1] ?? 0), usec: Number(m?.[2] ?? 0) };
+}
+
+async function placementRows(
+  label: string,
+  conn: Conn,
+  newSub: () => Conn,
+  platforms = [PLATFORM],
+  server: Redis | null = null,
+): Promise<void> {
   console.log(
     `\n${label}: ${IN_FLIGHT} placements in flight, ${SLOTS} slots and ${WARM} warm toolchains per builder, ` +
       `${platforms.length > 1 ? 'N builders on each of' : 'platform'} ${platforms.join(', ')}`,
@@ -112,10 +124,16 @@ async function placementRows(label: string, conn: Conn, sub: Conn, platforms = [
   for (const n of COUNTS) {
     const prefix = `bench-${randomBytes(4).toString('hex')}`;
     await register(conn, prefix, n, platforms);
-    const farm = createRedisFarm(conn, sub, prefix);
+    const farm = createRedisFarm(conn, newSub(), prefix); // close() ends its subscriber
+    const before = server ? await scriptMicros(server) : null;
     const s = await placeFor(farm, n, SECONDS * 1000, platforms);
+    const after = server ? await scriptMicros(server) : null;
+    const cost =
+      before && after
+        ? ` (redis-server: ${((after.usec - before.usec) / (after.calls - before.calls)).toFixed(1)} µs of CPU per place or release script)`
+        : '';
     console.log(
-      `builders ${n}: ${Math.round(s.perSec)} placements/s p50 ${s.p50.toFixed(2)} ms p99 ${s.p99.toFixed(2)} ms`,
+      `builders ${n}: ${Math.round(s.perSec)} placements/s p50 ${s.p50.toFixed(2)} ms p99 ${s.p99.toFixed(2)} ms${cost}`,
     );
     farm.close();
   }
@@ -162,13 +180,18 @@ async function main(): Promise<void> {
   const sub = new Redis(redis.url);
   let cluster: LocalCluster | null = null;
   try {
-    await placementRows('one redis-server', conn, sub);
+    await placementRows('one redis-server', conn, () => new Redis(redis.url), [PLATFORM], conn);
     await balance(conn, sub);
     if (!process.argv.includes('--no-cluster')) {
       cluster = await startLocalCluster(3);
       const c = cluster.client as unknown as Conn;
-      await placementRows('one redis-server, every platform', conn, sub, ALL);
-      await placementRows('Redis Cluster, 3 masters, every platform', c, cluster.sub as unknown as Conn, ALL);
+      await placementRows('one redis-server, every platform', conn, () => new Redis(redis.url), ALL, conn);
+      await placementRows(
+        'Redis Cluster, 3 masters, every platform',
+        c,
+        () => cluster!.newSub() as unknown as Conn,
+        ALL,
+      );
       for (const p of ALL) {
         const slot = Number(await cluster.client.cluster('KEYSLOT', `{p:${p}}`));
         console.log(`  {p:${p}} is hash slot ${slot}`);

@@ -15,6 +15,8 @@ export interface LocalCluster {
   nodes: string[];
   client: Cluster;
   sub: Cluster;
+  /** Another client (for a subscriber that its user may close); stopped with the cluster. */
+  newSub(): Cluster;
   stop(): Promise<void>;
 }
 
@@ -54,6 +56,7 @@ export async function startLocalCluster(n = 3): Promise<LocalCluster> {
   const startup = ports.map((port) => ({ host: '127.0.0.1', port }));
   const client = new Cluster(startup);
   const sub = new Cluster(startup);
+  const extra: Cluster[] = [];
   // The cluster is usable once every node agrees all 16384 slots are covered.
   for (;;) {
     const info = String(await client.cluster('INFO'));
@@ -64,9 +67,13 @@ export async function startLocalCluster(n = 3): Promise<LocalCluster> {
     nodes,
     client,
     sub,
+    newSub() {
+      const c = new Cluster(startup);
+      extra.push(c);
+      return c;
+    },
     async stop() {
-      client.disconnect();
-      sub.disconnect();
+      for (const c of [client, sub, ...extra]) c.disconnect();
       await Promise.all(
         children.map(
           (c) =>

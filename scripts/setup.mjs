@@ -27,6 +27,12 @@ const DEBIAN_TEST = [
   ['cmake', 'cmake'],
   ['ninja', 'ninja-build'],
   ['script', 'bsdutils'],
+  // The fleet tests (test/fleet): Ansible provisions debootstrap'd roots over their own sshd.
+  ['ansible-playbook', 'ansible-core'],
+  ['ansible-lint', 'ansible-lint'],
+  ['/usr/sbin/sshd', 'openssh-server'],
+  ['ssh-keygen', 'openssh-client'],
+  ['debootstrap', 'debootstrap'],
 ];
 
 function has(probe) {

@@ -44,6 +44,8 @@ export async function startBuilder(
       createBwrapRunner({
         cgroupParent: cfg.sandbox.cgroupParent,
         ...(cfg.sandbox.profilesDir ? { profilesDir: cfg.sandbox.profilesDir } : {}),
+        ...(cfg.sandbox.uid !== undefined ? { uid: cfg.sandbox.uid } : {}),
+        ...(cfg.sandbox.gid !== undefined ? { gid: cfg.sandbox.gid } : {}),
       }),
     name: cfg.name,
     platform: cfg.platform,

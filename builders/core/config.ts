@@ -34,6 +34,10 @@ const sandboxSchema = z
     profilesDir: z.string().optional(),
     /** bwrap: parent cgroup of job cgroups. @default "kiln" */
     cgroupParent: z.string().default('kiln'),
+    /** bwrap: host uid jobs run as (a dedicated user with no login, never 0). @default the profile's (65534) */
+    uid: z.number().int().min(1).max(0xfffffffe).optional(),
+    /** bwrap: host gid jobs run as. @default the profile's (65534) */
+    gid: z.number().int().min(1).max(0xfffffffe).optional(),
     /** pot: the pot command. @default "/usr/local/bin/pot" */
     potPath: absolute.optional(),
     /** pot: jail(8). @default "/usr/sbin/jail" */

@@ -5,6 +5,7 @@
  */
 import { defineCommand, type Command } from '../command.ts';
 import { PLATFORMS } from '../../protocol/platforms.ts';
+import { FLEET_OPTIONS, FLEET_POSITIONAL } from '../fleet/options.ts';
 
 export const COMMANDS: Command[] = [
   defineCommand(
@@ -258,6 +259,94 @@ export const COMMANDS: Command[] = [
       options: { json: { type: 'boolean', describe: 'print JSON', default: false } },
     },
     () => import('./farm-undrain.ts'),
+  ),
+  defineCommand(
+    {
+      command: 'fleet check [hosts..]',
+      describe: 'check builder hosts over SSH: agent, bwrap, cgroups, clock, Redis and store, disk, version',
+      positional: FLEET_POSITIONAL,
+      options: {
+        ...FLEET_OPTIONS,
+        maxSkew: {
+          type: 'number',
+          describe: 'clock skew against the gateway counted as a fault, seconds',
+          default: 3,
+        },
+        expectVersion: {
+          type: 'string',
+          describe: "the kiln version every host must run (default: the gateway's)",
+        },
+      },
+    },
+    () => import('./fleet-check.ts'),
+  ),
+  defineCommand(
+    {
+      command: 'fleet drain [hosts..]',
+      describe: 'set the builders of these hosts draining (no new jobs; running ones finish)',
+      positional: FLEET_POSITIONAL,
+      options: {
+        ...FLEET_OPTIONS,
+        wait: { type: 'number', describe: 'wait up to S seconds until they hold no job' },
+      },
+    },
+    () => import('./fleet-drain.ts'),
+  ),
+  defineCommand(
+    {
+      command: 'fleet undrain [hosts..]',
+      describe: 'let placement use the builders of these hosts again',
+      positional: FLEET_POSITIONAL,
+      options: FLEET_OPTIONS,
+    },
+    () => import('./fleet-undrain.ts'),
+  ),
+  defineCommand(
+    {
+      command: 'fleet restart [hosts..]',
+      describe: 'drain, restart the agent, wait until it registered again, undrain (host by host)',
+      positional: FLEET_POSITIONAL,
+      options: {
+        ...FLEET_OPTIONS,
+        parallel: { type: 'number', describe: 'hosts restarted at once', default: 1 },
+        wait: { type: 'number', describe: 'seconds to wait for running jobs to finish', default: 600 },
+        registerTimeout: {
+          type: 'number',
+          describe: 'seconds to wait for the new agent to register',
+          default: 120,
+        },
+      },
+    },
+    () => import('./fleet-restart.ts'),
+  ),
+  defineCommand(
+    {
+      command: 'fleet logs [hosts..]',
+      describe: "print the builder agent's log of each host (journal or /var/log/kiln/builder.log)",
+      positional: FLEET_POSITIONAL,
+      options: {
+        ...FLEET_OPTIONS,
+        lines: { type: 'number', alias: 'n', describe: 'last lines to print', default: 50 },
+        follow: { type: 'boolean', alias: 'f', describe: 'keep following (one host only)', default: false },
+      },
+    },
+    () => import('./fleet-logs.ts'),
+  ),
+  defineCommand(
+    {
+      command: 'host-check',
+      describe: 'check this builder host with its builder.toml: Redis, store, bwrap, cgroups, disk, version',
+      options: {
+        config: { type: 'string', alias: 'c', describe: 'path of builder.toml' },
+        json: { type: 'boolean', describe: 'print JSON', default: false },
+        minFree: {
+          type: 'number',
+          describe: 'free space (%) under which the work disk is nearly full',
+          default: 10,
+        },
+      },
+    },
+    () => import('./host-check.ts'),
   ),
   defineCommand(
     {

@@ -116,11 +116,17 @@ async function remote(plan: RemotePlan, argv: string[], s: CcSettings, api: Api,
   // Direct mode: a compile seen before, with every file it read unchanged, needs no preprocessing.
   // (Not with a preset: the preset may now name another toolchain.)
   const manifests = manifestDir(io.env);
-  const mkey = preset ? null : manifestKey(argv, cwd, io.env, plan.source, s.gateway!);
-  if (mkey && (await directHit(plan, manifests, mkey, api, s, io))) return 0;
+  // Two manifests: a portable one (paths below the layout root relative, shared by checkouts) for
+  // results that name no directory, and this folder's own for those that do.
+  const source = path.resolve(cwd, plan.sourceArg);
+  const root0 = layoutRoot(cwd, source, [], null);
+  const key = (root: string | null): string | null =>
+    preset ? null : manifestKey(argv, cwd, io.env, plan.source, s.gateway!, root);
+  const mkeys = { portable: key(root0), here: key(null) };
+  if (mkeys.portable && (await directHit(plan, manifests, mkeys.portable, root0, api, s, io))) return 0;
+  if (mkeys.here && (await directHit(plan, manifests, mkeys.here, null, api, s, io))) return 0;
   const startedMs = Date.now();
   const text = await remoteText(plan, io);
-  const source = path.resolve(cwd, plan.sourceArg);
   const root = layoutRoot(cwd, source, markerPaths(text), s.baseDir);
   const argv0 = path.basename(plan.compileArgv[0]!);
   const attempt = async (kind: LayoutKind) => {
@@ -142,15 +148,24 @@ async function remote(plan: RemotePlan, argv: string[], s: CcSettings, api: Api,
   io.stdout.write(Buffer.from(got.job.result!.stdout, 'base64'));
   await place(plan.output, obj);
   recordEvent(got.job.state === 'cached' ? 'hit' : 'miss', undefined, { env: io.env });
+  const portable = got.layout.kind === 'fixed';
+  const mkey = portable ? mkeys.portable : mkeys.here;
   if (mkey && got.action && got.job.result!.stdout === '') {
-    const files = [plan.source, ...markerFiles(text).map((f) => path.resolve(io.cwd, f))];
+    const files = [plan.source, ...markerFiles(text).map((f) => path.resolve(cwd, f))];
     const depfile = plan.depfile ? await readFile(plan.depfile, 'utf8').catch(() => null) : null;
     if (!plan.depfile || depfile !== null)
-      recordManifest(manifests, mkey, [...new Set(files)], startedMs, {
-        action: got.action,
-        output: got.layout.output,
-        depfile,
-      });
+      recordManifest(
+        manifests,
+        mkey,
+        [...new Set(files)],
+        startedMs,
+        {
+          action: got.action,
+          output: got.layout.output,
+          depfile,
+        },
+        portable ? root0 : null,
+      );
   }
   return 0;
 }

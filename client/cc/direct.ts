@@ -20,11 +20,12 @@ export async function directHit(
   plan: RemotePlan,
   dir: string,
   key: string,
+  root: string | null,
   api: Api,
   s: CcSettings,
   io: { env: NodeJS.ProcessEnv; stderr: Writable },
 ): Promise<boolean> {
-  const entry = lookupManifest(dir, key);
+  const entry = lookupManifest(dir, key, root);
   if (!entry) return false;
   // Not retried: any failure here only means the usual path.
   const r = await callJson<{ result: ActionResult }>(

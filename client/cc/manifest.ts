@@ -82,19 +82,50 @@ function compilerId(compiler: string, env: NodeJS.ProcessEnv): string | null {
   return null;
 }
 
-/** The manifest's key, or null when the compiler or the source cannot be read. */
+/** Paths under a portable manifest's root are kept as `@R/<path below it>`. */
+const ROOT_MARK = '@R';
+
+function underRoot(p: string, root: string): boolean {
+  return root !== '/' && (p === root || p.startsWith(`${root}/`));
+}
+
+/** `text` with every path under `root` written relative to the mark (whole path components only). */
+function portable(text: string, root: string): string {
+  if (root === '/') return text;
+  const re = new RegExp(
+    `(^-[A-Za-z]+|^|[\\s=,:"'])${root.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?=$|[/\\s=,:"'])`,
+    'g',
+  );
+  return text.replace(re, (_m, pre: string) => pre + ROOT_MARK);
+}
+
+function resolveMark(p: string, root: string | null): string {
+  return root !== null && (p === ROOT_MARK || p.startsWith(`${ROOT_MARK}/`))
+    ? root + p.slice(ROOT_MARK.length)
+    : p;
+}
+
+/**
+ * The manifest's key, or null when the compiler or the source cannot be read. With `root` (the
+ * layout root R, client/cc/remote-layout.ts) the key is portable: paths under R in the command
+ * line and the working directory are written relative to it, so another checkout finds the same
+ * manifest; only compiles whose farm result names no directory are recorded under such a key.
+ */
 export function manifestKey(
   argv: string[],
   cwd: string,
   env: NodeJS.ProcessEnv,
   source: string,
   gateway: string,
+  root: string | null,
 ): string | null {
   const compiler = compilerId(argv[0]!, env);
   const src = digestOf(source);
   if (!compiler || !src) return null;
   const vars = ENV_KEYS.map((k) => [k, env[k] ?? null]);
-  return sha256(JSON.stringify({ v: 1, compiler, argv, cwd, vars, src, gateway }));
+  const where =
+    root === null ? { argv, cwd } : { argv: argv.map((a) => portable(a, root)), cwd: portable(cwd, root) };
+  return sha256(JSON.stringify({ v: 1, compiler, ...where, vars, src, gateway, portable: root !== null }));
 }
 
 function fileOf(dir: string, key: string): string {
@@ -110,10 +141,13 @@ function readEntries(dir: string, key: string): ManifestEntry[] {
   }
 }
 
-/** The entry whose every file still has its digest, or null. */
-export function lookupManifest(dir: string, key: string): ManifestEntry | null {
+/** The entry whose every file still has its digest, or null; paths of a portable one resolved under `root`. */
+export function lookupManifest(dir: string, key: string, root: string | null): ManifestEntry | null {
   for (const e of readEntries(dir, key)) {
-    if (e.files.every(([f, d]) => digestOf(f) === d)) return e;
+    if (e.files.every(([f, d]) => digestOf(resolveMark(f, root)) === d)) {
+      if (root === null || e.depfile === null) return e;
+      return { ...e, depfile: e.depfile.replaceAll(`${ROOT_MARK}/`, root === '/' ? '/' : `${root}/`) };
+    }
   }
   return null;
 }
@@ -129,21 +163,25 @@ export function recordManifest(
   files: string[],
   startedMs: number,
   entry: Omit<ManifestEntry, 'files'>,
+  root: string | null,
 ): boolean {
+  const keep = (f: string): string =>
+    root !== null && underRoot(f, root) ? ROOT_MARK + f.slice(root.length) : f;
   const listed: [string, string | null][] = [];
   for (const f of files) {
     let st;
     try {
       st = statSync(f);
     } catch {
-      listed.push([f, null]);
+      listed.push([keep(f), null]);
       continue;
     }
     if (st.mtimeMs > startedMs || st.ctimeMs > startedMs) return false;
-    listed.push([f, digestOf(f)]);
+    listed.push([keep(f), digestOf(f)]);
   }
+  const depfile = root !== null && entry.depfile !== null ? portable(entry.depfile, root) : entry.depfile;
   const older = readEntries(dir, key).filter((e) => e.action !== entry.action);
-  const entries = [{ ...entry, files: listed }, ...older].slice(0, MAX_ENTRIES);
+  const entries = [{ ...entry, depfile, files: listed }, ...older].slice(0, MAX_ENTRIES);
   const file = fileOf(dir, key);
   try {
     mkdirSync(path.dirname(file), { recursive: true });

@@ -87,6 +87,18 @@ describe('kiln cc direct mode', { timeout: 300_000 }, () => {
     assert.equal(await preprocessed(), 2, 'and the new version is a direct hit in turn');
   });
 
+  it('another checkout of the same sources is a direct hit too (the portable manifest)', async () => {
+    const other = join(dir, 'second', 'checkout');
+    await mkdir(join(other, 'inc'), { recursive: true });
+    await writeFile(join(other, 'inc', 'k.h'), await readFile(join(dir, 'inc', 'k.h')));
+    await writeFile(join(other, 'a.c'), await readFile(join(dir, 'a.c')));
+    const before = await preprocessed();
+    await exec(SHIM, ['gcc', '-O2', '-Iinc', '-MMD', '-c', 'a.c', '-o', 'a.o'], { cwd: other, env });
+    assert.equal(await preprocessed(), before, 'no preprocessing in the other checkout');
+    assert.equal(await readFile(join(other, 'a.d'), 'utf8'), await readFile(join(dir, 'a.d'), 'utf8'));
+    assert.ok((await readFile(join(other, 'a.o'))).equals(await local()));
+  });
+
   it('GET /api/v1/actions/{key}: 400 for a malformed key, 404 for an unknown one, 401 without a token', async () => {
     const get = (key: string, token: string | null) =>
       fetch(`${farm.url}/api/v1/actions/${key}`, {

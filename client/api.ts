@@ -3,6 +3,7 @@
  * FarmErrors). Calls that are safe to repeat are retried through gateway restarts and 503s
  * (client/retry.ts).
  */
+import { MISSING_BLOBS_MAX } from '../protocol/manifest.ts';
 import type { CreatedJob, JobSpecInput, JobView, LogLine } from '../protocol/job.ts';
 import { FarmError } from './errors.ts';
 import { call, callJson, type Api, type HttpRequest } from './http.ts';
@@ -37,13 +38,16 @@ interface MissingAnswer {
 
 /** Uploads the blobs the farm lacks (a few at a time); returns what was sent. */
 export async function uploadMissing(api: Api, blobs: LocalBlob[]): Promise<{ bytes: number; blobs: number }> {
-  const ask = { blobs: blobs.map((b) => ({ digest: b.digest, size: b.size })) };
-  const { missing, uploads } = await json<MissingAnswer>(
-    api,
-    '/api/v1/blobs/missing',
-    { method: 'POST', json: ask },
-    true,
-  );
+  const missing: string[] = [];
+  const uploads: MissingAnswer['uploads'] = {};
+  for (let i = 0; i < blobs.length || i === 0; i += MISSING_BLOBS_MAX) {
+    const ask = {
+      blobs: blobs.slice(i, i + MISSING_BLOBS_MAX).map((b) => ({ digest: b.digest, size: b.size })),
+    };
+    const part = await json<MissingAnswer>(api, '/api/v1/blobs/missing', { method: 'POST', json: ask }, true);
+    missing.push(...part.missing);
+    Object.assign(uploads, part.uploads);
+  }
   const byDigest = new Map(blobs.map((b) => [b.digest, b]));
   let bytes = 0;
   const queue = [...missing];

@@ -32,3 +32,9 @@ export const manifestSchema = z
 
 export type Manifest = z.infer<typeof manifestSchema>;
 export type ManifestEntry = z.infer<typeof manifestEntrySchema>;
+
+/**
+ * Most blobs one `POST /api/v1/blobs/missing` may ask about; a client with more asks in several
+ * requests. Bounds the work (store lookups, presigning) one request can cost the gateway.
+ */
+export const MISSING_BLOBS_MAX = 4096;

@@ -11,10 +11,18 @@ import type { PresignedRequest } from '../../storage/port.ts';
 import type { GatewayDeps, GatewayEnv } from '../context.ts';
 import { blobKey } from '../../protocol/store-keys.ts';
 import { readJson } from '../errors.ts';
+import { MISSING_BLOBS_MAX } from '../../protocol/manifest.ts';
+
+/** Store lookups one blobs/missing request runs at once. */
+const MISSING_LOOKUPS_AT_ONCE = 16;
 
 const digest = z.string().regex(/^[0-9a-f]{64}$/, 'must be a lower-case hex SHA-256 digest');
 const missingSchema = z
-  .object({ blobs: z.array(z.object({ digest, size: z.number().int().min(0) }).strict()).max(100_000) })
+  .object({
+    blobs: z
+      .array(z.object({ digest, size: z.number().int().min(0) }).strict())
+      .max(MISSING_BLOBS_MAX, `at most ${MISSING_BLOBS_MAX} blobs per request: ask in several`),
+  })
   .strict();
 
 function checkDigest(raw: string): string {
@@ -60,18 +68,21 @@ export function blobRoutes(deps: GatewayDeps): Hono<GatewayEnv> {
     const missing: string[] = [];
     const uploads: Record<string, PresignedRequest> = {};
     const unique = [...new Map(blobs.map((b) => [b.digest, b])).values()];
-    await Promise.all(
-      unique.map(async (b) => {
+    // A few lookups at a time, so one large list never holds the gateway (or the store) for others.
+    const queue = [...unique];
+    const worker = async (): Promise<void> => {
+      for (let b = queue.pop(); b !== undefined; b = queue.pop()) {
         const key = blobKey(principal.tenant, b.digest);
         // Present means whole: the size (and the store's checksum, where it keeps one) must match,
         // so an object truncated by a store that died mid-write is uploaded again.
         const st = await store.stat(key);
-        if (st && st.size === b.size && (st.sha256 === undefined || st.sha256 === b.digest)) return;
+        if (st && st.size === b.size && (st.sha256 === undefined || st.sha256 === b.digest)) continue;
         missing.push(b.digest);
         const signed = await store.presignPut(key, { size: b.size, sha256: b.digest, ttlSec: 900 });
         uploads[b.digest] = signed ?? { method: 'PUT', url: `/api/v1/blobs/${b.digest}`, headers: {} };
-      }),
-    );
+      }
+    };
+    await Promise.all(Array.from({ length: MISSING_LOOKUPS_AT_ONCE }, worker));
     missing.sort();
     return c.json({ missing, uploads });
   });

@@ -86,3 +86,37 @@ test('materialises a tree once per host, verifying digests', async () => {
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('a manifest that under-declares a file size is refused before the blob is fetched', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'kiln-mat-'));
+  try {
+    const inner = createLocalDirStore({ root: join(dir, 'store') });
+    let gets = 0;
+    const store: BlobStore = { ...inner, kind: inner.kind, get: (k) => (gets++, inner.get(k)) } as BlobStore;
+    const big = new Uint8Array(1 << 20).fill(7);
+    await inner.put(blobKey('t', sha(big)), big);
+    const entries = Array.from({ length: 50 }, (_, i) => ({
+      type: 'file',
+      path: `f${i}`,
+      digest: sha(big),
+      size: 1,
+      executable: false,
+    }));
+    const manifest = JSON.stringify({ version: 1, entries });
+    await inner.put(blobKey('t', sha(manifest)), new TextEncoder().encode(manifest));
+    const cache = createBlobCache(store, join(dir, 'cache'));
+    const ref = { digest: sha(manifest), size: manifest.length };
+    await assert.rejects(
+      materializeTree(store, cache, 't', ref, join(dir, 'job')),
+      (e: Error & { code?: string }) => {
+        assert.equal(e.code, 'ERR_ARCHIVE_INVALID');
+        assert.match(e.message, /declares 1 bytes but its blob .* has 1048576/);
+        return true;
+      },
+    );
+    assert.equal(gets, 1, 'only the manifest was read: the 1 MiB blob was never downloaded');
+    assert.equal(await stat(join(dir, 'job')).catch(() => null), null, 'nothing left behind');
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

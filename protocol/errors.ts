@@ -73,10 +73,3 @@ export class KilnError extends Error {
     return { error: { code: this.code, message: this.message, ...this.detail } };
   }
 }
-
-/** True when `value` looks like the wire form of an error. */
-export function isErrorBody(value: unknown): value is { error: { code: string; message: string } } {
-  if (typeof value !== 'object' || value === null || !('error' in value)) return false;
-  const e = (value as { error: unknown }).error;
-  return typeof e === 'object' && e !== null && 'code' in e && 'message' in e;
-}

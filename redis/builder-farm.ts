@@ -1,6 +1,6 @@
 /** {@link BuilderFarm} on Redis: what a builder agent does in the shared state. */
 import type { Redis } from 'ioredis';
-import type { BuilderFarm, PulledJob } from '../protocol/builder-port.ts';
+import type { BuilderFarm, ControlMessage, PulledJob } from '../protocol/builder-port.ts';
 import { redisKeys, STREAM_GROUP } from '../protocol/keys.ts';
 import { defineScripts } from './scripts.ts';
 import { createRegistry } from './registry.ts';
@@ -65,29 +65,7 @@ export function createRedisBuilderFarm(
 
     endLease: (bid) => registry.endLease(bid),
 
-    async pull(bid, count, blockMs) {
-      const res = (await c.pull.xreadgroup(
-        'GROUP',
-        STREAM_GROUP,
-        bid,
-        'COUNT',
-        count,
-        'BLOCK',
-        blockMs,
-        'STREAMS',
-        keys.builderStream(bid),
-        '>',
-      )) as [string, [string, string[]][]][] | null;
-      const out: PulledJob[] = [];
-      for (const [, entries] of res ?? []) {
-        for (const [ackId, fields] of entries) {
-          const f: Record<string, string> = {};
-          for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
-          out.push({ ackId, jobId: f.job ?? '', attempt: Number(f.attempt ?? 0), token: f.token ?? '' });
-        }
-      }
-      return out;
-    },
+    pull: (bid, count, blockMs) => pullMessages(c.pull, keys.builderStream(bid), bid, count, blockMs),
 
     async readJob(jobId) {
       return parseJobHash(await redis.hgetall(keys.job(jobId)));
@@ -146,19 +124,56 @@ export function createRedisBuilderFarm(
       await redis.multi().xack(stream, STREAM_GROUP, ackId).xdel(stream, ackId).exec();
     },
 
-    async watchControl(bid, onMessage) {
-      const channel = keys.builderControl(bid);
-      const listener = (ch: string, raw: string): void => {
-        if (ch !== channel) return;
-        const msg = decodeControl(raw);
-        if (msg) onMessage(msg);
-      };
-      c.sub.on('message', listener);
-      await c.sub.subscribe(channel);
-      return async () => {
-        c.sub.off('message', listener);
-        await c.sub.unsubscribe(channel).catch(() => undefined);
-      };
-    },
+    watchControl: (bid, onMessage) => watchChannel(c.sub, keys.builderControl(bid), onMessage),
+  };
+}
+
+/** Blocks up to `blockMs` for at most `count` new messages of `stream` for consumer `bid`. */
+async function pullMessages(
+  conn: Redis,
+  stream: string,
+  bid: string,
+  count: number,
+  blockMs: number,
+): Promise<PulledJob[]> {
+  const res = (await conn.xreadgroup(
+    'GROUP',
+    STREAM_GROUP,
+    bid,
+    'COUNT',
+    count,
+    'BLOCK',
+    blockMs,
+    'STREAMS',
+    stream,
+    '>',
+  )) as [string, [string, string[]][]][] | null;
+  const out: PulledJob[] = [];
+  for (const [, entries] of res ?? []) {
+    for (const [ackId, fields] of entries) {
+      const f: Record<string, string> = {};
+      for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
+      out.push({ ackId, jobId: f.job ?? '', attempt: Number(f.attempt ?? 0), token: f.token ?? '' });
+    }
+  }
+  return out;
+}
+
+/** Delivers the well-formed control messages of `channel` until the returned function is called. */
+async function watchChannel(
+  sub: Redis,
+  channel: string,
+  onMessage: (msg: ControlMessage) => void,
+): Promise<() => Promise<void>> {
+  const listener = (ch: string, raw: string): void => {
+    if (ch !== channel) return;
+    const msg = decodeControl(raw);
+    if (msg) onMessage(msg);
+  };
+  sub.on('message', listener);
+  await sub.subscribe(channel);
+  return async () => {
+    sub.off('message', listener);
+    await sub.unsubscribe(channel).catch(() => undefined);
   };
 }

@@ -1,2 +1,4 @@
-/** kiln's version, reported by builders and the gateway. */
-export const VERSION = '0.1.0';
+/** kiln's version, reported by builders and the gateway: the one in package.json. */
+import pkg from '../package.json' with { type: 'json' };
+
+export const VERSION: string = pkg.version;

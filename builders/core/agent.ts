@@ -12,7 +12,7 @@ import type { BlobStore } from '../../storage/port.ts';
 import type { SandboxRunner } from './sandbox.ts';
 import { runJob } from './run-job.ts';
 import { createBlobCache } from './materialize.ts';
-import { createToolchainCache } from './toolchain-cache.ts';
+import { createToolchainCache, type ToolchainCache } from './toolchain-cache.ts';
 
 export interface AgentOptions {
   farm: BuilderFarm;
@@ -37,10 +37,9 @@ export interface Agent {
   stop(): Promise<void>;
 }
 
-export async function startAgent(o: AgentOptions): Promise<Agent> {
-  const id = `${o.name}-${randomBytes(4).toString('hex')}`;
-  const key = new Uint8Array(randomBytes(32));
-  const info: BuilderInfo = {
+/** What the builder advertises; `warm` is refreshed by every heartbeat. */
+function builderInfo(o: AgentOptions, id: string): BuilderInfo {
+  return {
     id,
     name: o.name,
     platform: o.platform,
@@ -51,6 +50,35 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     warm: [],
     startedAt: new Date().toISOString(),
   };
+}
+
+/**
+ * Renews the lease at half its length, advertising the warm toolchains; calls `onLost` once the
+ * lease is found lost (the builder must stop: its jobs are being placed elsewhere).
+ */
+function startHeartbeat(
+  o: AgentOptions,
+  info: BuilderInfo,
+  toolchains: ToolchainCache,
+  onLost: (err: KilnError) => void,
+): () => void {
+  const timer = setInterval(
+    () => {
+      info.warm = toolchains.warm();
+      o.farm.renew(info, o.leaseMs).catch((err: Error) => {
+        if (err instanceof KilnError && err.code === 'ERR_CONFLICT') onLost(err);
+        else o.log(`heartbeat failed: ${err.message}`);
+      });
+    },
+    Math.max(100, Math.floor(o.leaseMs / 2)),
+  );
+  return () => clearInterval(timer);
+}
+
+export async function startAgent(o: AgentOptions): Promise<Agent> {
+  const id = `${o.name}-${randomBytes(4).toString('hex')}`;
+  const key = new Uint8Array(randomBytes(32));
+  const info = builderInfo(o, id);
   const workDir = `${o.workDir}/${id}`;
   await mkdir(workDir, { recursive: true });
   const toolchains = await createToolchainCache({
@@ -88,21 +116,11 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
   };
 
   let leaseLost: Error | null = null;
-  const heartbeat = setInterval(
-    () => {
-      info.warm = toolchains.warm();
-      o.farm.renew(info, o.leaseMs).catch((err: Error) => {
-        if (err instanceof KilnError && err.code === 'ERR_CONFLICT') {
-          leaseLost = err;
-          stopping = true;
-          for (const c of running.values()) c.abort();
-        } else {
-          o.log(`heartbeat failed: ${err.message}`);
-        }
-      });
-    },
-    Math.max(100, Math.floor(o.leaseMs / 2)),
-  );
+  const stopHeartbeat = startHeartbeat(o, info, toolchains, (err) => {
+    leaseLost = err;
+    stopping = true;
+    for (const c of running.values()) c.abort();
+  });
 
   const loop = async (): Promise<void> => {
     while (!stopping) {
@@ -131,7 +149,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
       }
     }
     await Promise.allSettled([...active]);
-    clearInterval(heartbeat);
+    stopHeartbeat();
     if (leaseLost) throw leaseLost;
   };
   const done = loop();

@@ -8,10 +8,10 @@ import { join } from 'node:path';
 import { KilnError } from '../../protocol/errors.ts';
 import { verifyJobToken } from '../../protocol/token.ts';
 import type { BlobStore } from '../../storage/port.ts';
-import type { JobResultFields } from '../../protocol/farm.ts';
+import type { JobRecord, JobResultFields } from '../../protocol/farm.ts';
 import type { BuilderFarm, PulledJob } from '../../protocol/builder-port.ts';
 import type { SandboxResult, SandboxRunner } from './sandbox.ts';
-import { createLogPump } from './log-pump.ts';
+import { createLogPump, type LogPump } from './log-pump.ts';
 import { createSegmentedLog } from './log-segments.ts';
 import { LOG_ENTRY_MAX_BYTES } from '../../protocol/log-segment.ts';
 import type { BlobCache } from './materialize.ts';
@@ -42,47 +42,50 @@ function stateOf(r: SandboxResult): JobResultFields['state'] {
   return r.exitCode === 0 ? 'succeeded' : 'failed';
 }
 
-/** Handles one pulled message; never throws for a job's own failure. */
-export async function runJob(ctx: JobContext, msg: PulledJob): Promise<void> {
-  const { farm, bid } = ctx;
-  const finish = async (): Promise<void> => {
-    await farm.releaseSlot(msg.jobId, bid);
-    await farm.ack(bid, msg.ackId);
-  };
+/**
+ * Verifies the token (before anything else), reads the job and claims the attempt. Answers the
+ * job to run, or what to do instead: `refused` (acknowledge only: a forged or misrouted message)
+ * or `skip` (release the slot and acknowledge: the job is gone, finished or placed again).
+ */
+async function admit(ctx: JobContext, msg: PulledJob): Promise<JobRecord | 'refused' | 'skip'> {
   try {
-    await verifyJobToken(msg.token, ctx.key, { jti: msg.jobId, bid });
+    await verifyJobToken(msg.token, ctx.key, { jti: msg.jobId, bid: ctx.bid });
   } catch (err) {
     ctx.log(`refused message ${msg.ackId} for job ${msg.jobId}: ${(err as Error).message}`);
-    await farm.ack(bid, msg.ackId);
-    return;
+    return 'refused';
   }
-  const rec = await farm.readJob(msg.jobId);
-  if (!rec) return finish();
+  const rec = await ctx.farm.readJob(msg.jobId);
+  if (!rec) return 'skip';
   try {
-    await farm.claim(msg.jobId, msg.attempt, bid);
+    await ctx.farm.claim(msg.jobId, msg.attempt, ctx.bid);
   } catch (err) {
     if (!(err instanceof KilnError)) throw err;
     ctx.log(`job ${msg.jobId} attempt ${msg.attempt} not started: ${err.message}`);
-    return finish();
+    return 'skip';
   }
-  const dir = join(ctx.workDir, `${msg.jobId}.${msg.attempt}`);
-  const root = join(dir, 'root');
+  return rec;
+}
+
+/** One claimed attempt as it runs. */
+interface Attempt {
+  msg: PulledJob;
+  rec: JobRecord;
+  dir: string;
+  root: string;
+  pump: LogPump;
+  ctl: AbortController;
+}
+
+/** Fills the job directory, runs the job in the sandbox and brings its outputs back. */
+async function execute(ctx: JobContext, a: Attempt): Promise<JobResultFields> {
+  const { msg, rec, root, pump, ctl } = a;
   const spec = rec.spec;
-  const log = createSegmentedLog(farm, ctx.store, {
-    id: msg.jobId,
-    attempt: msg.attempt,
-    tenant: rec.tenant,
-  });
-  const pump = createLogPump(log.sink, spec.limits.logBytes, 20, LOG_ENTRY_MAX_BYTES);
-  const ctl = new AbortController();
-  const untrack = ctx.track(msg.jobId, ctl);
   const captured = { stdout: boundedCapture(INLINE_RESULT_MAX), stderr: boundedCapture(INLINE_RESULT_MAX) };
-  let result: JobResultFields;
   let toolchain: ToolchainLease | null = null;
   try {
     if (spec.toolchain) toolchain = await ctx.toolchains.acquire(spec.toolchain);
-    await prepareJobRoot(ctx.store, ctx.blobs, rec.tenant, spec, dir, root);
-    if (await farm.stopRequested(msg.jobId)) ctl.abort();
+    await prepareJobRoot(ctx.store, ctx.blobs, rec.tenant, spec, a.dir, root);
+    if (await ctx.farm.stopRequested(msg.jobId)) ctl.abort();
     const capture = spec.inlineResult || spec.cache;
     const r = await ctx.runner.run({
       jobId: `${msg.jobId}.${msg.attempt}`,
@@ -107,7 +110,7 @@ export async function runJob(ctx: JobContext, msg: PulledJob): Promise<void> {
       stderr: captured.stderr.bytes(),
       captureComplete: capture && !captured.stdout.overflow() && !captured.stderr.overflow(),
     });
-    result = {
+    return {
       state,
       exitCode: r.exitCode,
       signal: r.signal,
@@ -121,27 +124,53 @@ export async function runJob(ctx: JobContext, msg: PulledJob): Promise<void> {
       finishedAt: '',
       ...(out.result ? { result: out.result } : {}),
     };
-  } catch (err) {
-    const e =
-      err instanceof KilnError ? err : new KilnError('ERR_INTERNAL', (err as Error).message, { cause: err });
-    if (!(err instanceof KilnError))
-      ctx.log(`job ${msg.jobId} failed in the builder: ${(err as Error).stack}`);
-    pump.write('stderr', new TextEncoder().encode(`kiln: ${e.message}\n`));
-    result = {
-      state: 'failed',
-      exitCode: null,
-      signal: null,
-      error: { code: e.code, message: e.message },
-      outputs: null,
-      missingOutputs: [],
-      rejectedOutputs: [],
-      logTruncated: pump.truncated,
-      finishedAt: '',
-    };
   } finally {
-    untrack();
     toolchain?.release();
   }
+}
+
+/** The result of an attempt the builder itself could not carry through; told in the job's log. */
+function builderFailure(ctx: JobContext, a: Attempt, err: unknown): JobResultFields {
+  const e =
+    err instanceof KilnError ? err : new KilnError('ERR_INTERNAL', (err as Error).message, { cause: err });
+  if (!(err instanceof KilnError))
+    ctx.log(`job ${a.msg.jobId} failed in the builder: ${(err as Error).stack}`);
+  a.pump.write('stderr', new TextEncoder().encode(`kiln: ${e.message}\n`));
+  return {
+    state: 'failed',
+    exitCode: null,
+    signal: null,
+    error: { code: e.code, message: e.message },
+    outputs: null,
+    missingOutputs: [],
+    rejectedOutputs: [],
+    logTruncated: a.pump.truncated,
+    finishedAt: '',
+  };
+}
+
+/** Handles one pulled message; never throws for a job's own failure. */
+export async function runJob(ctx: JobContext, msg: PulledJob): Promise<void> {
+  const { farm, bid } = ctx;
+  const finish = async (): Promise<void> => {
+    await farm.releaseSlot(msg.jobId, bid);
+    await farm.ack(bid, msg.ackId);
+  };
+  const rec = await admit(ctx, msg);
+  if (rec === 'refused') return farm.ack(bid, msg.ackId);
+  if (rec === 'skip') return finish();
+  const dir = join(ctx.workDir, `${msg.jobId}.${msg.attempt}`);
+  const log = createSegmentedLog(farm, ctx.store, {
+    id: msg.jobId,
+    attempt: msg.attempt,
+    tenant: rec.tenant,
+  });
+  const pump = createLogPump(log.sink, rec.spec.limits.logBytes, 20, LOG_ENTRY_MAX_BYTES);
+  const a: Attempt = { msg, rec, dir, root: join(dir, 'root'), pump, ctl: new AbortController() };
+  const untrack = ctx.track(msg.jobId, a.ctl);
+  const result = await execute(ctx, a)
+    .catch((err: unknown) => builderFailure(ctx, a, err))
+    .finally(untrack);
   await pump
     .close()
     .then(() => log.close())

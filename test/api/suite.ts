@@ -6,7 +6,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import tar from 'tar-stream';
 import { Redis } from 'ioredis';
@@ -82,7 +82,9 @@ export function gatewayApiSuite(label: string, launcher?: GatewayLauncher): void
       const id = r.job.id;
       // The first reader starts at once; the second joins while the job is running.
       const first = readLog(c, id);
-      await new Promise((res) => setTimeout(res, 1200));
+      // The second reader joins once the job has printed its first line (and is still running).
+      while (!(await readLog(c, id, false)).stdout.includes('line 1'))
+        await new Promise((res) => setTimeout(res, 50));
       const mid = await api(c, `/api/v1/jobs/${id}`);
       assert.equal((mid.body as { state: string }).state, 'running');
       const second = readLog(c, id);
@@ -146,10 +148,11 @@ export function gatewayApiSuite(label: string, launcher?: GatewayLauncher): void
         assert.equal(job.state, 'failed');
         assert.equal((job.error as { code: string }).code, 'ERR_ARCHIVE_INVALID');
       }
-      const found = execFileSync('find', [farm.dataDir, '/tmp', '-maxdepth', '6', '-name', marker], {
+      // Other processes' temp folders may vanish while find walks /tmp: judge by what it found.
+      const found = spawnSync('find', [farm.dataDir, '/tmp', '-maxdepth', '6', '-name', marker], {
         encoding: 'utf8',
       });
-      assert.equal(found.trim(), '');
+      assert.equal(found.stdout.trim(), '');
     });
 
     it('a builder refuses a job pushed into its stream with a token signed by another key', async () => {

@@ -101,7 +101,14 @@ describe('kiln CLI against a local farm', { timeout: 170_000 }, () => {
     assert.equal(started.code, 0, started.stderr);
     const id = started.stdout.trim();
     const a = kiln(['logs', '-f', id], opts);
-    await new Promise((r) => setTimeout(r, 1500));
+    // The second reader joins once the job has printed its first line (and is still running).
+    for (let seen = ''; !seen.includes('tick 1');) {
+      const r = await fetch(`${farm.url}/api/v1/jobs/${id}/logs?format=raw`, {
+        headers: { Authorization: `Bearer ${farm.token}` },
+      });
+      seen = await r.text();
+      if (!seen.includes('tick 1')) await new Promise((r) => setTimeout(r, 50));
+    }
     const mid = JSON.parse((await kiln(['status', '--json', id], opts)).stdout) as { state: string };
     assert.equal(mid.state, 'running', 'the second reader joins while the job runs');
     const b = kiln(['logs', '-f', id], opts);

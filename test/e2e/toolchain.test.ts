@@ -16,6 +16,15 @@ import { kiln } from '../helpers/cli.ts';
 const HELLO = '#include <stdio.h>\nint main(void) { puts("built in a toolchain root"); return 0; }\n';
 const hasCross = spawnSync('aarch64-linux-gnu-gcc', ['--version']).status === 0;
 
+/** Resolves once `check` holds, re-checking every 50 ms (a state, not a time, is awaited). */
+async function until(check: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 describe('toolchains end to end', { timeout: 600_000 }, () => {
   let farm: DevFarm;
   let work: string;
@@ -123,7 +132,18 @@ describe('toolchains end to end', { timeout: 600_000 }, () => {
 
   it('placement prefers the builder where the toolchain is warm', async () => {
     const ids: string[] = [];
-    await new Promise((r) => setTimeout(r, 1200)); // a heartbeat advertises the warm toolchain
+    // Wait until a heartbeat advertises the toolchain as warm (earlier tests ran it on a builder).
+    const preset = JSON.parse((await kiln(['toolchain', 'ls', '--json'], opts)).stdout) as {
+      presets: { name: string; digest: string }[];
+    };
+    const digest = preset.presets.find((p) => p.name === 'gcc-host')?.digest;
+    assert.ok(digest, 'the preset is listed');
+    await until(async () => {
+      const s = (await fetch(`${farm.url}/api/v1/status`, {
+        headers: { Authorization: `Bearer ${farm.token}` },
+      }).then((r) => r.json())) as { builders: { warm: string[] }[] };
+      return s.builders.some((b) => b.warm.includes(digest));
+    }, 'a builder advertising the toolchain warm');
     for (let i = 0; i < 3; i++) {
       const r = await kiln(['run', '--json', '--toolchain', 'gcc-host', '--', 'gcc', '--version'], opts);
       assert.equal(r.code, 0, r.stderr);

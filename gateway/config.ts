@@ -27,6 +27,15 @@ export const gatewayLimitsSchema = z
     maxWaitSec: z.number().int().min(1).max(600).default(60),
     /** Period of the expired-lease sweep. @default 1000 */
     sweepMs: z.number().int().min(100).default(1000),
+    /**
+     * Longest a request may take to arrive whole (headers and body); a body shorter than its
+     * Content-Length is cut off then. Long-polls and log follows are answers, not requests. @default 60000
+     */
+    requestTimeoutMs: z.number().int().min(1000).max(3_600_000).default(60_000),
+    /** Longest an idle keep-alive connection stays open. @default 5000 */
+    idleTimeoutMs: z.number().int().min(100).max(600_000).default(5000),
+    /** Open connections one client address may hold; more are refused. @default 256 */
+    maxConnectionsPerClient: z.number().int().min(1).max(1_000_000).default(256),
   })
   .strict();
 

@@ -10,16 +10,29 @@ import type { ErrorCode } from '../../../protocol/errors.ts';
 export function answerClientErrors(server: EventEmitter): void {
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
     if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
-    const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
-    const code: ErrorCode = tooLarge ? 'ERR_HEADERS_TOO_LARGE' : 'ERR_BAD_REQUEST';
-    const message = tooLarge
-      ? 'request headers are over the gateway limit (a credential must be at most a few KiB)'
-      : 'malformed HTTP request';
+    const [status, code, message] = answerOf(err.code);
     const body = JSON.stringify({ error: { code, message } });
     socket.end(
-      `HTTP/1.1 ${tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\n` +
+      `HTTP/1.1 ${status}\r\n` +
         `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
         `Connection: close\r\n\r\n${body}`,
     );
   });
+}
+
+/** Status line, code and message for a parser error code. */
+function answerOf(errCode: string | undefined): [string, ErrorCode, string] {
+  if (errCode === 'HPE_HEADER_OVERFLOW')
+    return [
+      '431 Request Header Fields Too Large',
+      'ERR_HEADERS_TOO_LARGE',
+      'request headers are over the gateway limit (a credential must be at most a few KiB)',
+    ];
+  if (errCode === 'ERR_HTTP_REQUEST_TIMEOUT')
+    return [
+      '408 Request Timeout',
+      'ERR_REQUEST_TIMEOUT',
+      'the request did not arrive whole within the gateway request timeout (limits.requestTimeoutMs)',
+    ];
+  return ['400 Bad Request', 'ERR_BAD_REQUEST', 'malformed HTTP request'];
 }

@@ -1,0 +1,64 @@
+/**
+ * The Node gateway bounds every connection: a body shorter than its Content-Length is cut off at
+ * the request timeout (not held for minutes), and one client address cannot open more than its
+ * connection cap. Real sockets against the real gateway of a dev farm.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
+import { startDevFarm, type DevFarm } from '../../wiring/dev-farm.ts';
+
+function open(url: string): Promise<Socket> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const s = connect(Number(u.port), u.hostname, () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+/** Everything the server sends until it closes the connection. */
+function untilClosed(s: Socket): Promise<string> {
+  return new Promise((resolve) => {
+    let got = '';
+    s.on('data', (d: Buffer) => (got += d.toString()));
+    s.on('error', () => undefined);
+    s.once('close', () => resolve(got));
+  });
+}
+
+describe('gateway connection bounds (Node)', { timeout: 60_000 }, () => {
+  let farm: DevFarm;
+  before(async () => {
+    farm = await startDevFarm({
+      builders: 0,
+      port: 0,
+      limits: { requestTimeoutMs: 1500, maxConnectionsPerClient: 4 },
+    });
+  });
+  after(async () => {
+    await farm?.stop();
+  });
+
+  it('cuts off a body shorter than its Content-Length at the request timeout', async () => {
+    const s = await open(farm.url);
+    const closed = untilClosed(s);
+    s.write(
+      'POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+        `Authorization: Bearer ${farm.token}\r\nContent-Length: 1000\r\n\r\n{"argv":`,
+    );
+    const t0 = Date.now();
+    const answer = await closed;
+    const held = Date.now() - t0;
+    assert.match(answer, /^HTTP\/1\.1 408/, answer.slice(0, 200));
+    assert.match(answer, /"code":"ERR_REQUEST_TIMEOUT"/);
+    assert.ok(held < 20_000, `held ${held} ms, not the 300 s of Node's default`);
+  });
+
+  it('closes connections over the per-client cap at once', async () => {
+    const held = await Promise.all(Array.from({ length: 4 }, () => open(farm.url)));
+    const extra = await open(farm.url);
+    const got = await untilClosed(extra);
+    assert.equal(got, '', 'the fifth connection is closed without an answer');
+    for (const s of held) s.destroy();
+  });
+});

@@ -77,10 +77,12 @@ test('materialises a tree once per host, verifying digests', async () => {
     const m2 = JSON.stringify({ version: 1, entries: [file('b.c', 'original')] });
     await inner.put(blobKey('t', sha('original')), new TextEncoder().encode(evil));
     await inner.put(blobKey('t', sha(m2)), new TextEncoder().encode(m2));
+    // The corrupt copy is removed from the store and reported missing, so the client uploads it again.
     await assert.rejects(
       materializeTree(store, cache, 't', { digest: sha(m2), size: m2.length }, join(dir, 'job4')),
-      { code: 'ERR_DIGEST_MISMATCH' },
+      { code: 'ERR_BLOBS_MISSING', message: /corrupt/ },
     );
+    assert.equal(await inner.stat(blobKey('t', sha('original'))), null, 'the corrupt blob is gone');
     assert.equal(await stat(join(dir, 'job4')).catch(() => null), null, 'nothing left behind');
   } finally {
     await rm(dir, { recursive: true, force: true });

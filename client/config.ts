@@ -14,6 +14,8 @@ export interface ClientConfig {
   platform: string | undefined;
   /** Sign-in settings (`[auth]`, docs/identity.md). */
   auth: AuthSettings;
+  /** PEM files for TLS to the gateway (`[tls]` ca/cert/key, KILN_TLS_CA/_CERT/_KEY). */
+  tls: { ca?: string; cert?: string; key?: string };
 }
 
 /** How `kiln auth login` and CI credentials reach the identity provider: `[auth]` and `KILN_AUTH_*`. */
@@ -33,6 +35,7 @@ export interface AuthSettings {
 }
 
 const AUTH_KEYS = ['issuer', 'clientId', 'scope', 'resource', 'audience', 'ciAudience'];
+const TLS_KEYS = ['ca', 'cert', 'key'];
 
 /** Every problem of the keys kiln reads (others are left to their readers, such as `[toolchains]`). */
 function problemsOf(data: Record<string, unknown>): string[] {
@@ -45,16 +48,22 @@ function problemsOf(data: Record<string, unknown>): string[] {
     problems.push('token: must be a non-empty string');
   if (data.platform !== undefined && typeof data.platform !== 'string')
     problems.push('platform: must be a string, such as "linux-x86_64"');
-  if (data.auth !== undefined) {
-    const auth = data.auth as Record<string, unknown>;
-    if (typeof auth !== 'object' || auth === null || Array.isArray(auth))
-      problems.push('auth: must be a table');
-    else
-      for (const [k, v] of Object.entries(auth)) {
-        if (!AUTH_KEYS.includes(k)) problems.push(`auth.${k}: unknown key (known: ${AUTH_KEYS.join(', ')})`);
-        else if (typeof v !== 'string' || v === '') problems.push(`auth.${k}: must be a non-empty string`);
-        else if (k === 'issuer' && !URL.canParse(v)) problems.push('auth.issuer: must be a URL');
-      }
+  for (const [section, known] of [
+    ['auth', AUTH_KEYS],
+    ['tls', TLS_KEYS],
+  ] as const) {
+    const table = data[section] as Record<string, unknown> | undefined;
+    if (table === undefined) continue;
+    if (typeof table !== 'object' || table === null || Array.isArray(table)) {
+      problems.push(`${section}: must be a table`);
+      continue;
+    }
+    for (const [k, v] of Object.entries(table)) {
+      if (!known.includes(k)) problems.push(`${section}.${k}: unknown key (known: ${known.join(', ')})`);
+      else if (typeof v !== 'string' || v === '')
+        problems.push(`${section}.${k}: must be a non-empty string`);
+      else if (k === 'issuer' && !URL.canParse(v)) problems.push('auth.issuer: must be a URL');
+    }
   }
   return problems;
 }
@@ -89,7 +98,15 @@ export function loadClientConfig(cwd: string, env: NodeJS.ProcessEnv): ClientCon
     token: env.KILN_TOKEN || (data.token as string | undefined) || null,
     platform: data.platform as string | undefined,
     auth: authSettings((data.auth ?? {}) as Record<string, string | undefined>, env),
+    tls: tlsFiles((data.tls ?? {}) as Record<string, string | undefined>, env),
   };
+}
+
+function tlsFiles(t: Record<string, string | undefined>, env: NodeJS.ProcessEnv): ClientConfig['tls'] {
+  const ca = env.KILN_TLS_CA || t.ca;
+  const cert = env.KILN_TLS_CERT || t.cert;
+  const key = env.KILN_TLS_KEY || t.key;
+  return { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) };
 }
 
 function authSettings(t: Record<string, string | undefined>, env: NodeJS.ProcessEnv): AuthSettings {

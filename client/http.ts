@@ -16,6 +16,8 @@ export interface Api {
   base: string;
   /** Bearer token sent to the gateway, never to another host. */
   token: string | null;
+  /** TLS to the gateway: a private CA, and a client certificate (PEM contents). */
+  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
   /** Where the credential comes from when `token` is null (a login, a CI token); resolved lazily. */
   credential?: () => Promise<string | null>;
   /** How long idempotent calls are retried through gateway restarts and 503s (client/retry.ts). @default 60000 */
@@ -124,6 +126,8 @@ export async function send(api: Api, target: string, r: HttpRequest = {}): Promi
       headers,
       ...(r.timeoutMs !== undefined ? { timeout: r.timeoutMs } : {}),
       ...(r.signal ? { signal: r.signal } : {}),
+      // The farm's CA and the client certificate go to the gateway only, never to a store URL.
+      ...(gateway && api.tls ? { ...api.tls, agent: false } : {}),
     });
     let answered = false;
     let failure: unknown = null;

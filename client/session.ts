@@ -1,4 +1,5 @@
 /** The API handle of a command: config loaded once, credentials attached. */
+import { readFileSync } from 'node:fs';
 import type { Api } from './http.ts';
 import type { Io } from './command.ts';
 import { loadClientConfig, type ClientConfig } from './config.ts';
@@ -19,12 +20,40 @@ export function apiFor(io: Io, tokenOverride?: string): Api {
     base: cfg.gateway,
     token: tokenOverride ?? cfg.token,
     credential: storedOrCiCredential(io, cfg),
+    ...tlsOf(cfg),
     ...(io.env.KILN_RETRY_SEC !== undefined ? { retryMs: retrySeconds(io.env.KILN_RETRY_SEC) * 1000 } : {}),
     onRetry(err) {
       // One notice every few seconds is enough to say why the command is waiting.
       if (Date.now() - told < 5000) return;
       told = Date.now();
       io.stderr.write(`kiln: ${err.message}; retrying\n`);
+    },
+  };
+}
+
+/** The PEM files named by `[tls]` / KILN_TLS_*, read once. */
+function tlsOf(cfg: ClientConfig): Pick<Api, 'tls'> {
+  const { ca, cert, key } = cfg.tls;
+  if (ca === undefined && cert === undefined) return {};
+  if ((cert === undefined) !== (key === undefined))
+    throw new UserError(
+      'a client certificate needs both KILN_TLS_CERT and KILN_TLS_KEY (tls.cert and tls.key)',
+    );
+  const read = (what: string, file: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (err) {
+      throw new UserError(
+        `cannot read the TLS ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+      );
+    }
+  };
+  return {
+    tls: {
+      ...(ca !== undefined ? { ca: read('CA bundle', ca) } : {}),
+      ...(cert !== undefined && key !== undefined
+        ? { cert: read('certificate', cert), key: read('key', key) }
+        : {}),
     },
   };
 }

@@ -39,6 +39,24 @@ export const gatewayLimitsSchema = z
   })
   .strict();
 
+/** The gateway's TLS: its certificate, and the CA whose client certificates it asks for. */
+export const listenTlsSchema = z.strictObject({
+  /** PEM certificate chain of the gateway. */
+  cert: z.string().min(1),
+  /** PEM private key of the gateway. */
+  key: z.string().min(1),
+  /**
+   * PEM CA bundle for client certificates: when set, every connection is asked for one, and a
+   * `client_cert` auth method maps its subject to a principal (docs/identity.md).
+   */
+  clientCa: z.string().min(1).optional(),
+  /** Oldest TLS version accepted. @default "TLSv1.3" */
+  minVersion: z.enum(['TLSv1.3', 'TLSv1.2']).default('TLSv1.3'),
+  /** How often the files are checked for a change (a renewed certificate), in ms. @default 2000 */
+  reloadCheckMs: z.number().int().min(100).default(2000),
+});
+export type ListenTls = z.infer<typeof listenTlsSchema>;
+
 export const gatewayConfigSchema = z
   .object({
     listen: z
@@ -47,6 +65,8 @@ export const gatewayConfigSchema = z
         host: z.string().default('127.0.0.1'),
         /** @default 8420 */
         port: z.number().int().min(0).max(65535).default(8420),
+        /** HTTPS instead of HTTP (Node adapter); files are read again when they change. */
+        tls: listenTlsSchema.optional(),
       })
       .strict()
       .default({ host: '127.0.0.1', port: 8420 }),

@@ -3,6 +3,7 @@ import { KilnError } from '../../protocol/errors.ts';
 import { authConfigSchema } from './config.ts';
 import type { AuthConfig } from './config.ts';
 import { realAuthEnv, type AuthEnv } from './fetch-json.ts';
+import { createClientCertMethod } from './client-cert.ts';
 import { createInsecureMethod } from './insecure.ts';
 import { createJwtMethod } from './jwt.ts';
 import { peekJwt } from './jwt-peek.ts';
@@ -49,6 +50,8 @@ export function createAuthenticator(
         return createTokenMethod(m);
       case 'proxy_token':
         return createProxyTokenMethod(m, world);
+      case 'client_cert':
+        return createClientCertMethod(m);
       case 'insecure':
         return createInsecureMethod(m);
     }
@@ -57,14 +60,18 @@ export function createAuthenticator(
   const types = methods.map((m) => m.type);
   const credentialed = [...new Set(types.filter((t) => t !== 'insecure'))].join(', ');
   const maxBytes = parsed.data.maxTokenBytes;
+  const certs = types.includes('client_cert');
 
   return {
     methods: types,
     async authenticate(req) {
-      const { bearer, problem } = readBearer(req.headers.get('authorization'), maxBytes);
+      const read = readBearer(req.headers.get('authorization'), maxBytes);
+      const { bearer } = read;
+      const problem =
+        read.problem !== undefined && certs ? `${read.problem}, or a client certificate` : read.problem;
       for (const method of methods) {
-        if (bearer === '' && method.type !== 'insecure') continue;
-        const principal = await method.authenticate(bearer);
+        if (bearer === '' && method.type !== 'insecure' && method.type !== 'client_cert') continue;
+        const principal = await method.authenticate(bearer, req);
         if (principal !== null) return principal;
       }
       throw new KilnError(

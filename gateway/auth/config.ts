@@ -62,6 +62,24 @@ export const proxyTokenMethodSchema = z.strictObject({
   ...principalMapping,
 });
 
+/**
+ * TLS client certificates verified by the gateway (`listen.tls.clientCa`): the subject names the
+ * principal. Tried in its place in the method order, like the bearer methods.
+ */
+export const clientCertMethodSchema = z.strictObject({
+  type: z.literal('client_cert'),
+  /** Subject attribute naming the subject. @default "CN" */
+  subjectAttribute: nonEmpty.default('CN'),
+  /** Subject attribute naming the tenant. @default "O" */
+  tenantAttribute: nonEmpty.default('O'),
+  /** Tenant when the subject has no `tenantAttribute`. */
+  tenantDefault: nonEmpty.optional(),
+  /** The tenant of every certificate (instead of `tenantAttribute`). */
+  tenant: nonEmpty.optional(),
+  /** An OU value that marks an admin, e.g. "kiln-admins". */
+  adminOU: nonEmpty.optional(),
+});
+
 /** DEVELOPMENT ONLY: accepts every request, with or without a credential, as one principal. */
 export const insecureMethodSchema = z.strictObject({
   type: z.literal('insecure'),
@@ -78,6 +96,7 @@ export const authMethodSchema = z.discriminatedUnion('type', [
   jwtMethodSchema,
   tokenMethodSchema,
   proxyTokenMethodSchema,
+  clientCertMethodSchema,
   insecureMethodSchema,
 ]);
 
@@ -99,5 +118,7 @@ export type AuthMethodConfig = z.input<typeof authMethodSchema>;
 export type TokenMethodConfig = z.output<typeof tokenMethodSchema>;
 /** Validated `proxy_token` method config, defaults applied. */
 export type ProxyTokenMethodConfig = z.output<typeof proxyTokenMethodSchema>;
+/** Validated `client_cert` method config, defaults applied. */
+export type ClientCertMethodConfig = z.output<typeof clientCertMethodSchema>;
 /** Validated `insecure` method config, defaults applied. */
 export type InsecureMethodConfig = z.output<typeof insecureMethodSchema>;

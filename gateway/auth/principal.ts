@@ -7,7 +7,7 @@ export interface Principal {
   /** Tenant the client acts for: scopes jobs, toolchains and the action cache. */
   tenant: string;
   /** The auth method that accepted the credential. */
-  method: 'jwt' | 'token' | 'proxy_token' | 'insecure';
+  method: 'jwt' | 'token' | 'proxy_token' | 'client_cert' | 'insecure';
   /** True when the client may administer the farm (publish presets, name shared cache scopes). */
   admin: boolean;
 }
@@ -20,5 +20,5 @@ export interface AuthMethod {
    * one for this method (so the next method is tried); throws `KilnError('ERR_UNAUTHENTICATED')`
    * when it is one for this method but invalid. `bearer` is '' when no credential was sent.
    */
-  authenticate(bearer: string): Promise<Principal | null>;
+  authenticate(bearer: string, req?: Request): Promise<Principal | null>;
 }

@@ -28,6 +28,12 @@ try {
     throw new Error(`KILN_GATEWAY_CONFIG is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
   cfg = loadConfig(gatewayConfigSchema, { base, env });
+  if (cfg.listen.tls) {
+    // Deno.serve cannot ask for client certificates: refuse rather than serve plain HTTP.
+    throw new Error(
+      'listen.tls (HTTPS with client certificates) is served by the Node adapter only; on Deno, terminate TLS in front of the gateway',
+    );
+  }
   gw = await wireGateway(cfg, log);
 } catch (err) {
   log(`kiln gateway: ${(err as Error).message}`);

@@ -19,6 +19,11 @@ export function errorResponse(err: Error, c: Context, log: (msg: string) => void
     const code = status === 413 ? 'ERR_TOO_LARGE' : status === 404 ? 'ERR_NOT_FOUND' : 'ERR_BAD_REQUEST';
     return c.json({ error: { code, message: err.message || 'bad request' } }, status);
   }
+  if (c.req.raw.signal.aborted) {
+    // The client went away mid-request: nobody reads this answer, and it is not the farm's fault.
+    log(`client went away during ${c.req.method} ${c.req.path}`);
+    return c.json({ error: { code: 'ERR_BAD_REQUEST', message: 'the client closed the request' } }, 400);
+  }
   log(`internal error on ${c.req.method} ${c.req.path}: ${err.stack ?? String(err)}`);
   return c.json({ error: { code: 'ERR_INTERNAL', message: 'internal error (logged by the gateway)' } }, 500);
 }

@@ -28,8 +28,10 @@ function untilClosed(s: Socket): Promise<string> {
 
 describe('gateway connection bounds (Node)', { timeout: 60_000 }, () => {
   let farm: DevFarm;
+  const logs: string[] = [];
   before(async () => {
     farm = await startDevFarm({
+      log: (m) => logs.push(m),
       builders: 0,
       port: 0,
       limits: { requestTimeoutMs: 1500, maxConnectionsPerClient: 4 },
@@ -52,6 +54,20 @@ describe('gateway connection bounds (Node)', { timeout: 60_000 }, () => {
     assert.match(answer, /^HTTP\/1\.1 408/, answer.slice(0, 200));
     assert.match(answer, /"code":"ERR_REQUEST_TIMEOUT"/);
     assert.ok(held < 20_000, `held ${held} ms, not the 300 s of Node's default`);
+  });
+
+  it('logs a client that goes away mid-body as that, not as a 500 with a stack', async () => {
+    const s = await open(farm.url);
+    const closed = untilClosed(s);
+    s.write(
+      'POST /api/v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+        `Authorization: Bearer ${farm.token}\r\nContent-Length: 1000\r\n\r\n{"argv":`,
+    );
+    s.destroy();
+    await closed;
+    const res = await fetch(`${farm.url}/healthz`);
+    assert.equal(res.status, 200);
+    assert.ok(!logs.some((l) => /internal error/.test(l)), logs.join('\n'));
   });
 
   it('closes connections over the per-client cap at once', async () => {

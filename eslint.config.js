@@ -31,7 +31,7 @@ const NO_STORE_IMPL = arrow(
 const restrict = (patterns) => ({ 'no-restricted-imports': ['error', { patterns }] });
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.tmp/**', 'bench/.work/**'] },
+  { ignores: ['node_modules/**', '.tmp/**', 'bench/.work/**', 'dist/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

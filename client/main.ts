@@ -5,7 +5,6 @@
 import yargs, { type Argv } from 'yargs';
 import { KilnError } from '../protocol/errors.ts';
 import type { Command, Io } from './command.ts';
-import { COMMANDS } from './commands/index.ts';
 import { UserError } from './errors.ts';
 import { ccArgv } from './cc/detect.ts';
 
@@ -24,11 +23,12 @@ function register(y: Argv, cmd: Command, io: Io, setCode: (n: number) => void): 
 }
 
 /**
- * Runs the CLI with `argv` (without node and script) and returns the exit code. A UserError
+ * Runs the CLI with `argv` (without node and script) over the command table `commands`
+ * (client/commands/index.ts, plus servers.ts in the repository) and returns the exit code. A UserError
  * (the user's mistake) or a KilnError (a FarmError, or a coded refusal such as a compiler that
  * cannot be packaged) prints a clean message; anything else is a bug and shows its stack.
  */
-export async function main(argv: string[], io: Io): Promise<number> {
+export async function main(argv: string[], io: Io, commands: Command[]): Promise<number> {
   const compile = ccArgv(argv);
   if (compile) return (await import('./cc/compile.ts')).kilnCc(compile, io);
   let code = 0;
@@ -43,7 +43,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
   const setCode = (n: number): void => void (code = n);
   // Object-then-verb commands (`toolchain push`, `farm status`) are grouped under their noun.
   const groups = new Map<string, Command[]>();
-  for (const cmd of COMMANDS) {
+  for (const cmd of commands) {
     const [head, sub] = cmd.command.split(' ');
     if (sub && !/^[<[]/.test(sub)) groups.set(head!, [...(groups.get(head!) ?? []), cmd]);
     else y = register(y, cmd, io, setCode);

@@ -1,19 +1,15 @@
 #!/usr/bin/env node
-// The kiln CLI entry point: runs the TypeScript sources unbuilt through tsx. A compile
-// (`kiln cc gcc …`, or the launcher form `kiln gcc …`) takes a lean path without yargs.
+// The repository's kiln: runs the TypeScript sources unbuilt through tsx, with the client and
+// the server commands. The installed client is built from client/bin/installed.ts instead
+// (scripts/build-client.mjs).
 import { register } from 'tsx/esm/api';
 
 register();
-const args = process.argv.slice(2);
-const { ccArgv } = await import('../cc/detect.ts');
-const compile = ccArgv(args);
-if (args[0] === 'cc-daemon') {
-  const { runDaemon } = await import('../cc/daemon.ts');
-  await runDaemon(process.env, Number(process.env.KILN_CC_DAEMON_IDLE_MS) || undefined);
-} else if (compile) {
-  const { runCcCli } = await import('../cc/cli.ts');
-  await runCcCli(compile);
-} else {
-  const { runCli } = await import('../cli.ts');
-  await runCli();
-}
+const { start } = await import('../start.ts');
+await start(async () => {
+  const [{ COMMANDS }, { SERVER_COMMANDS }] = await Promise.all([
+    import('../commands/index.ts'),
+    import('../commands/servers.ts'),
+  ]);
+  return [...COMMANDS, ...SERVER_COMMANDS];
+});

@@ -1,5 +1,7 @@
 /** Runs the kiln CLI in-process (client/main.ts, as `kiln` would) with captured stdout/stderr. */
 import { Writable } from 'node:stream';
+import { COMMANDS } from '../../client/commands/index.ts';
+import { SERVER_COMMANDS } from '../../client/commands/servers.ts';
 import { main } from '../../client/main.ts';
 
 export interface CliResult {
@@ -30,18 +32,22 @@ export async function kiln(
 ): Promise<CliResult> {
   const stdout = new Capture();
   const stderr = new Capture();
-  const code = await main(args, {
-    stdout,
-    stderr,
-    cwd: opts.cwd ?? process.cwd(),
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      ...(opts.url ? { KILN_GATEWAY: opts.url } : {}),
-      ...(opts.token ? { KILN_TOKEN: opts.token } : {}),
-      ...opts.env,
+  const code = await main(
+    args,
+    {
+      stdout,
+      stderr,
+      cwd: opts.cwd ?? process.cwd(),
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        ...(opts.url ? { KILN_GATEWAY: opts.url } : {}),
+        ...(opts.token ? { KILN_TOKEN: opts.token } : {}),
+        ...opts.env,
+      },
+      signal: opts.signal ?? new AbortController().signal,
     },
-    signal: opts.signal ?? new AbortController().signal,
-  });
+    [...COMMANDS, ...SERVER_COMMANDS],
+  );
   return { code, stdout: stdout.text(), stderr: stderr.text() };
 }

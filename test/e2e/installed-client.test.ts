@@ -1,0 +1,127 @@
+/**
+ * The installable client: scripts/build-client.mjs --pack, `npm install -g` of the tarball into a
+ * fresh prefix, then `kiln run`, `kiln cc` and `kiln toolchain ls` from a folder outside the
+ * repository against a local farm, with nothing of the repository on PATH and no node_modules.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startDevFarm, type DevFarm } from '../../wiring/dev-farm.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+async function filesUnder(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true }))
+    if (e.isFile()) out.push(join(e.parentPath, e.name));
+  return out;
+}
+
+describe('the installed client', { timeout: 170_000 }, () => {
+  let farm: DevFarm;
+  let base: string;
+  let prefix: string;
+  let project: string;
+  let env: NodeJS.ProcessEnv;
+
+  before(async () => {
+    base = await mkdtemp(join(tmpdir(), 'kiln-installed-'));
+    prefix = join(base, 'prefix');
+    project = join(base, 'project');
+    const built = execFileSync(process.execPath, [join(ROOT, 'scripts', 'build-client.mjs'), '--pack'], {
+      encoding: 'utf8',
+    });
+    const tarball = built
+      .trim()
+      .split('\n')
+      .pop()!
+      .replace(/^build-client: /, '');
+    execFileSync('mkdir', ['-p', project]);
+    execFileSync(
+      'npm',
+      ['install', '-g', '--offline', '--no-audit', '--no-fund', '--prefix', prefix, tarball],
+      {
+        cwd: project,
+        stdio: 'pipe',
+      },
+    );
+    farm = await startDevFarm({ builders: 1, slots: 2, port: 0 });
+    env = {
+      PATH: `${join(prefix, 'bin')}:/usr/bin:/bin`,
+      HOME: base,
+      KILN_GATEWAY: farm.url,
+      KILN_TOKEN: farm.token,
+      KILN_STATS_FILE: join(base, 'stats.json'),
+    };
+  });
+  after(async () => {
+    await farm?.stop();
+    if (base) await rm(base, { recursive: true, force: true });
+  });
+
+  /** Runs the installed `kiln` (asynchronously: the farm's gateway answers from this process). */
+  const kiln = (args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> =>
+    new Promise((resolve) => {
+      execFile(
+        'kiln',
+        args,
+        { cwd: project, env, encoding: 'utf8', timeout: 60_000 },
+        (err, stdout, stderr) =>
+          resolve({ status: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr }),
+      );
+    });
+
+  it('is built JavaScript only: no TypeScript, no native module, no node_modules', async () => {
+    const installed = join(prefix, 'lib', 'node_modules', 'kiln');
+    const files = await filesUnder(installed);
+    assert.ok(files.some((f) => f.endsWith('kiln.mjs')));
+    assert.deepEqual(
+      files.filter((f) => /\.(ts|node)$/.test(f) || f.includes('node_modules', installed.length)),
+      [],
+    );
+    const pkg = JSON.parse(await readFile(join(installed, 'package.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    assert.equal(pkg.dependencies, undefined);
+    assert.equal(
+      dirname(execFileSync('which', ['kiln'], { env, encoding: 'utf8' }).trim()),
+      join(prefix, 'bin'),
+    );
+  });
+
+  it('kiln run from a folder outside the repository', async () => {
+    const r = await kiln(['run', '--', 'sh', '-c', 'echo built on the farm']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'built on the farm\n');
+  });
+
+  it('kiln cc compiles on the farm (a miss, then a hit) and writes the local gcc’s object', async () => {
+    await writeFile(join(project, 'a.c'), 'int triple(int x) { return 3 * x; }\n');
+    execFileSync('gcc', ['-c', 'a.c', '-o', 'want.o'], { cwd: project });
+    for (const i of [1, 2]) {
+      await rm(join(project, 'a.o'), { force: true });
+      const r = await kiln(['cc', 'gcc', '-c', 'a.c', '-o', 'a.o']);
+      assert.equal(r.status, 0, `compile ${i}: ${r.stderr}`);
+      assert.deepEqual(await readFile(join(project, 'a.o')), await readFile(join(project, 'want.o')));
+    }
+    const stats = JSON.parse((await kiln(['stats', '--json'])).stdout) as {
+      cacheMisses: number;
+      cacheHits: number;
+    };
+    assert.deepEqual([stats.cacheMisses, stats.cacheHits], [1, 1]);
+  });
+
+  it('kiln toolchain ls, and no server commands in the installed client', async () => {
+    const ls = await kiln(['toolchain', 'ls']);
+    assert.equal(ls.status, 0, ls.stderr);
+    assert.equal(ls.stdout, 'no toolchain presets yet (publish one with kiln toolchain push)\n');
+    const dev = await kiln(['dev']);
+    assert.equal(dev.status, 2);
+    assert.match(dev.stderr, /^kiln: Unknown argument: dev/);
+  });
+});

@@ -1,8 +1,7 @@
-/** Client settings: kiln.toml (this directory or ~/.config/kiln), then KILN_GATEWAY / KILN_TOKEN / KILN_AUTH_* (which win). */
-import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { join } from 'node:path';
+/** Client settings: kiln.toml (client/dirs.ts: this directory, else the OS's config place), then KILN_GATEWAY / KILN_TOKEN / KILN_AUTH_* (which win). */
+import { readFileSync } from 'node:fs';
 import { parse as parseToml } from 'smol-toml';
+import { configFile } from './dirs.ts';
 import { UserError } from './errors.ts';
 
 export interface ClientConfig {
@@ -68,15 +67,8 @@ function problemsOf(data: Record<string, unknown>): string[] {
   return problems;
 }
 
-/** Finds the first kiln.toml: ./kiln.toml, then $XDG_CONFIG_HOME/kiln/kiln.toml or ~/.config/kiln/kiln.toml. */
-function configFile(cwd: string, env: NodeJS.ProcessEnv): string | null {
-  const xdg = env.XDG_CONFIG_HOME ?? join(env.HOME ?? homedir(), '.config');
-  for (const f of [join(cwd, 'kiln.toml'), join(xdg, 'kiln', 'kiln.toml')]) if (existsSync(f)) return f;
-  return null;
-}
-
 export function loadClientConfig(cwd: string, env: NodeJS.ProcessEnv): ClientConfig {
-  const file = env.KILN_CONFIG ?? configFile(cwd, env);
+  const file = configFile(cwd, env);
   let data: Record<string, unknown> = {};
   if (file) {
     try {

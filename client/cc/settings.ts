@@ -2,10 +2,10 @@
  * What `kiln cc` needs from the client settings, read cheaply (it runs once per compile): the
  * gateway, the token, and the `[toolchains]` map from compiler names to presets.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { basename, isAbsolute, join, normalize } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { basename, isAbsolute, normalize } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
+import { configFile } from '../dirs.ts';
 
 export interface CcSettings {
   gateway: string | null;
@@ -23,9 +23,7 @@ export interface CcSettings {
 }
 
 export function ccSettings(cwd: string, env: NodeJS.ProcessEnv): CcSettings {
-  const xdg = env.XDG_CONFIG_HOME ?? join(env.HOME ?? homedir(), '.config');
-  const file =
-    env.KILN_CONFIG ?? [join(cwd, 'kiln.toml'), join(xdg, 'kiln', 'kiln.toml')].find((f) => existsSync(f));
+  const file = configFile(cwd, env);
   let data: Record<string, unknown> = {};
   if (file) {
     try {

@@ -29,8 +29,8 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import { homedir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
+import { cacheDir } from '../dirs.ts';
 
 /** One outcome per `kiln cc` (`hit`, `miss`, `local` or `fallback`), plus `error` when the compiler failed. */
 export type EventKind = 'hit' | 'miss' | 'local' | 'fallback' | 'error';
@@ -46,7 +46,7 @@ export const FALLBACK_REASONS: readonly FallbackReason[] = [
 ];
 
 export interface StatsOptions {
-  /** Summary file. @default $KILN_STATS_FILE, else $XDG_CACHE_HOME/kiln/stats.json, else ~/.cache/kiln/stats.json */
+  /** Summary file. @default $KILN_STATS_FILE, else stats.json in the OS's cache place (client/dirs.ts: ~/.cache/kiln on Linux) */
   file?: string;
   /** Environment read for the defaults. @default process.env */
   env?: NodeJS.ProcessEnv;
@@ -94,11 +94,7 @@ export function statsFile(opts: StatsOptions = {}): string {
   if (opts.file) return opts.file;
   const env = opts.env ?? process.env;
   if (env.KILN_STATS_FILE) return env.KILN_STATS_FILE;
-  const cache =
-    env.XDG_CACHE_HOME ||
-    (process.platform === 'win32' && env.LOCALAPPDATA) ||
-    join(env.HOME || homedir(), '.cache');
-  return join(cache, 'kiln', 'stats.json');
+  return join(cacheDir(env), 'stats.json');
 }
 
 /** Appends one event. Never throws: statistics must not break a build. Returns false if it was lost. */

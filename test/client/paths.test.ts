@@ -23,3 +23,10 @@ test('tree paths are relative with / separators, and refuse what is outside the 
   assert.equal(treePath('/src', '/src/a/b.c', path.posix), 'a/b.c');
   assert.equal(treePath('/src', '/etc/passwd', path.posix), null);
 });
+
+test('Windows matching is case-insensitive where Windows is: drive letters and tree roots', () => {
+  assert.equal(sandboxPath('C:\\src\\a.c', path.win32), sandboxPath('c:\\src\\a.c', path.win32));
+  assert.equal(treePath('C:\\Src', 'c:\\src\\Lib\\a.c', path.win32), 'Lib/a.c');
+  assert.equal(treePath('\\\\build\\share', '\\\\BUILD\\share\\a.c', path.win32), 'a.c');
+  assert.equal(treePath('/src', '/SRC/a.c', path.posix), null, 'POSIX paths are case-sensitive');
+});

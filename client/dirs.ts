@@ -20,8 +20,9 @@ function homeOf(env: NodeJS.ProcessEnv, h: Host, win: boolean): string {
   return h.home ?? (win ? env.USERPROFILE : env.HOME) ?? env.HOME ?? homedir();
 }
 
-/** The directory of kiln.toml (and credentials) for the user. */
+/** The directory of kiln.toml and the stored logins (client/auth/store.ts); `KILN_CONFIG_DIR` overrides it. */
 export function configDir(env: NodeJS.ProcessEnv, h: Host = {}): string {
+  if (env.KILN_CONFIG_DIR) return env.KILN_CONFIG_DIR;
   const platform = h.platform ?? process.platform;
   const win = platform === 'win32';
   const home = homeOf(env, h, win);

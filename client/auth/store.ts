@@ -7,7 +7,7 @@ import { chmodSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync }
 import { join } from 'node:path';
 import { z } from 'zod';
 import { UserError } from '../errors.ts';
-import { userConfigDir } from './dirs.ts';
+import { configDir } from '../dirs.ts';
 
 /** What a login leaves for later commands: enough to use and refresh the token. */
 export const storedLoginSchema = z.object({
@@ -27,7 +27,7 @@ export type StoredLogin = z.infer<typeof storedLoginSchema>;
 /** The file of `gateway`'s login. */
 export function loginFile(env: NodeJS.ProcessEnv, gateway: string): string {
   const id = createHash('sha256').update(gateway).digest('hex').slice(0, 24);
-  return join(userConfigDir(env), 'credentials', `${id}.json`);
+  return join(configDir(env), 'credentials', `${id}.json`);
 }
 
 /** The stored login for `gateway`, or null. A damaged file is the user's to remove: it says how. */

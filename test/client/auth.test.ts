@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
+import { COMMANDS } from '../../client/commands/index.ts';
 import { main } from '../../client/main.ts';
 import { loginFile } from '../../client/auth/store.ts';
 import { serveGatewayNode } from '../../gateway/adapters/node/serve.ts';
@@ -125,13 +126,17 @@ function kiln(
 ): { stdout: Watch; stderr: Watch; done: Promise<number> } {
   const stdout = new Watch();
   const stderr = new Watch();
-  const done = main(args, {
-    stdout,
-    stderr,
-    cwd: dir,
-    env: { PATH: process.env.PATH, HOME: dir, KILN_GATEWAY: gateway.url, ...env },
-    signal: new AbortController().signal,
-  });
+  const done = main(
+    args,
+    {
+      stdout,
+      stderr,
+      cwd: dir,
+      env: { PATH: process.env.PATH, HOME: dir, KILN_GATEWAY: gateway.url, ...env },
+      signal: new AbortController().signal,
+    },
+    COMMANDS,
+  );
   return { stdout, stderr, done };
 }
 

@@ -30,6 +30,11 @@ test('Linux and the BSDs: XDG, else ~/.config and ~/.cache', () => {
   assert.equal(cacheDir(xdg, { platform: 'linux' }), '/x/cache/kiln');
 });
 
+test('KILN_CONFIG_DIR overrides the config place on every OS', () => {
+  for (const platform of ['linux', 'darwin', 'win32'] as const)
+    assert.equal(configDir({ HOME: '/home/me', KILN_CONFIG_DIR: '/elsewhere' }, { platform }), '/elsewhere');
+});
+
 test('kiln.toml: $KILN_CONFIG, else ./kiln.toml, else the config dir', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'kiln-dirs-'));
   try {

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { serveGatewayNode } from '../../gateway/adapters/node/serve.ts';
+import { COMMANDS } from '../../client/commands/index.ts';
 import { main } from '../../client/main.ts';
 import { Writable } from 'node:stream';
 import { gatewayConfigSchema } from '../../gateway/config.ts';
@@ -177,19 +178,23 @@ describe('gateway HTTPS with client certificates', () => {
             cb();
           },
         });
-      const code = await main(['farm', 'status'], {
-        stdout: sink(false),
-        stderr: sink(true),
-        cwd: dir,
-        env: {
-          HOME: dir,
-          KILN_GATEWAY: served.url,
-          KILN_CONFIG_DIR: join(dir, 'cfg'),
-          KILN_RETRY_SEC: '0',
-          ...env,
+      const code = await main(
+        ['farm', 'status'],
+        {
+          stdout: sink(false),
+          stderr: sink(true),
+          cwd: dir,
+          env: {
+            HOME: dir,
+            KILN_GATEWAY: served.url,
+            KILN_CONFIG_DIR: join(dir, 'cfg'),
+            KILN_RETRY_SEC: '0',
+            ...env,
+          },
+          signal: new AbortController().signal,
         },
-        signal: new AbortController().signal,
-      });
+        COMMANDS,
+      );
       return { code, err };
     };
     const ok = await run({ KILN_TLS_CA: ca.cert, KILN_TLS_CERT: carol.cert, KILN_TLS_KEY: carol.key });

@@ -17,7 +17,7 @@ import { logRoutes } from './routes/logs.ts';
 import { toolchainRoutes } from './routes/toolchains.ts';
 
 export function createApp(deps: GatewayDeps): Hono<GatewayEnv> {
-  const metrics = createMetrics();
+  const metrics = deps.metrics ?? createMetrics();
   const app = new Hono<GatewayEnv>();
   app.use('*', async (c, next) => {
     await next();

@@ -36,6 +36,8 @@ export const gatewayLimitsSchema = z
     idleTimeoutMs: z.number().int().min(100).max(600_000).default(5000),
     /** Open connections one client address may hold; more are refused. @default 256 */
     maxConnectionsPerClient: z.number().int().min(1).max(1_000_000).default(256),
+    /** How long a finished job (state, log) stays readable, seconds. @default 86400 */
+    finishedTtlSec: z.number().int().min(60).default(86_400),
   })
   .strict();
 

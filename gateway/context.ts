@@ -1,5 +1,6 @@
 /** What every route gets: the ports, the limits, a logger. Built once by createApp. */
 import type { BlobStore } from '../storage/port.ts';
+import type { Metrics } from './metrics.ts';
 import type { Principal } from './auth/principal.ts';
 import type { GatewayLimits } from './config.ts';
 import type { LimitsPolicy } from './limits-policy.ts';
@@ -19,6 +20,10 @@ export interface GatewayDeps {
   version: string;
   /** Action-cache scopes. @default no shared scopes */
   cache?: CacheConfig;
+  /** The gateway's metrics (shared with the sweeper). @default a new registry */
+  metrics?: Metrics;
+  /** Test hook: called at named points (fault-injection tests stop the process there). */
+  faultPoint?(name: string): Promise<void>;
   /** Toolchain presets and owners (routes/toolchains.ts); without it the preset routes answer 503. */
   presets?: PresetStore;
 }

@@ -57,9 +57,6 @@ async function checkInputs(deps: GatewayDeps, tenant: string, spec: JobSpec): Pr
   }
 }
 
-/** How long an idempotency key names its job: as long as a finished job stays readable. */
-const IDEMPOTENCY_TTL_SEC = 86_400;
-
 /** A key already used: the job it made (a new token for it), or 503 while it is still being made. */
 async function replay(
   deps: GatewayDeps,
@@ -133,6 +130,7 @@ async function createAdmitted(
     const scopes = scopesFor(principal.tenant, deps.cache ?? { shared: [] });
     scope = scopes.write;
     const hit = await lookupAction(deps.store, scopes.read, action);
+    deps.metrics?.inc('kiln_action_cache_lookups_total', { result: hit ? 'hit' : 'miss' });
     if (hit)
       return {
         status: 200,
@@ -141,7 +139,7 @@ async function createAdmitted(
   }
   if (idempotencyKey) {
     // Pending while this request places the job: longer than placement can take.
-    const pendingSec = Math.ceil(limits.placementWaitMs / 1000) + 60;
+    const pendingSec = Math.ceil(limits.placementWaitMs / 1000) + 10;
     const earlier = await farm.claimIdempotencyKey(principal.tenant, idempotencyKey, id, pendingSec);
     if (earlier !== null) {
       const again = await replay(deps, principal, earlier);
@@ -151,11 +149,26 @@ async function createAdmitted(
   }
   const job = { id, spec, sub: principal.sub, tenant: principal.tenant };
   let token: string;
+  // Until its message is sent the job has a creation guard, due once this request can no longer be
+  // working on it: a gateway killed in between leaks no slot and loses no job (gateway/sweeper.ts).
+  await farm.guardCreation(spec.platform, id, Date.now() + limits.placementWaitMs + 10_000);
   try {
-    const bid = await placeWithWait(farm, id, spec.platform, toolchain, limits.placementWaitMs);
+    const placing = Date.now();
+    const bid = await placeWithWait(farm, id, spec.platform, toolchain, limits.placementWaitMs).catch(
+      (err: unknown) => {
+        if (err instanceof KilnError && err.code === 'ERR_NO_CAPACITY')
+          deps.metrics?.inc('kiln_placement_failures_total', {
+            reason: /busy/.test(err.message) ? 'busy' : 'no_builder',
+          });
+        throw err;
+      },
+    );
+    deps.metrics?.observe('kiln_placement_seconds', (Date.now() - placing) / 1000);
+    await deps.faultPoint?.('create:after-place');
     try {
       token = await issueJobToken(farm, job, bid);
-      const ttl = (spec.limits.timeoutSec + spec.limits.graceSec) * limits.maxAttempts + 86_400;
+      const ttl =
+        (spec.limits.timeoutSec + spec.limits.graceSec) * limits.maxAttempts + limits.finishedTtlSec;
       await farm.createJob(
         { ...job, bid, createdAt: new Date().toISOString(), action, cacheScope: scope },
         ttl,
@@ -168,10 +181,13 @@ async function createAdmitted(
   } catch (err) {
     if (idempotencyKey)
       await farm.settleIdempotencyKey(principal.tenant, idempotencyKey, id, 0).catch(() => undefined);
+    await farm.creationDone(spec.platform, id).catch(() => undefined);
     throw err;
   }
+  await farm.creationDone(spec.platform, id);
+  deps.metrics?.inc('kiln_jobs_created_total');
   if (idempotencyKey)
-    await farm.settleIdempotencyKey(principal.tenant, idempotencyKey, id, IDEMPOTENCY_TTL_SEC);
+    await farm.settleIdempotencyKey(principal.tenant, idempotencyKey, id, limits.finishedTtlSec);
   let rec = await farm.getJob(id);
   if (!rec) throw new KilnError('ERR_INTERNAL', 'job vanished after creation');
   rec = await waitForJob(farm, rec, waitSec, signal);

@@ -7,6 +7,7 @@ import type { FarmState } from '../protocol/gateway-port.ts';
 import { isFinished } from './job-view.ts';
 import { issueJobToken } from './job-token.ts';
 import type { KilnError } from '../protocol/errors.ts';
+import type { Metrics } from './metrics.ts';
 
 const LOST = {
   code: 'ERR_JOB_LOST',
@@ -24,6 +25,7 @@ export async function replaceJob(
   jobId: string,
   maxAttempts: number,
   log: (m: string) => void,
+  metrics?: Metrics,
 ): Promise<boolean> {
   const rec = await farm.getJob(jobId);
   if (!rec || isFinished(rec)) return true;
@@ -42,6 +44,7 @@ export async function replaceJob(
     if (newBid) await farm.releaseSlot(jobId, newBid);
     if (attempt === 0) {
       log(`job ${jobId} failed: builder ${rec.bid} lost on attempt ${rec.attempt}`);
+      metrics?.inc('kiln_jobs_lost_total');
       await farm.appendLogMarker(jobId, 'end', rec.attempt);
       await farm.publishDone(jobId);
     }
@@ -50,28 +53,61 @@ export async function replaceJob(
   const token = await issueJobToken(farm, rec, newBid);
   await farm.appendLogMarker(jobId, 'restart', attempt);
   await farm.enqueue(newBid, { jobId, attempt, token });
+  metrics?.inc('kiln_jobs_replaced_total');
   log(`job ${jobId} placed again on ${newBid} (attempt ${attempt}) after builder ${rec.bid} was lost`);
   return true;
 }
 
+export interface SweepOptions {
+  maxAttempts: number;
+  log(m: string): void;
+  /** Counts re-placements, lost jobs and removed builders. */
+  metrics?: Metrics;
+  /** Test hook: called at named points of a sweep (fault-injection tests stop the process there). */
+  faultPoint?(name: string): Promise<void>;
+}
+
+/**
+ * Creation guards still there when due: the gateway that made the job died between placement and
+ * enqueue. A job that never got its record gives its slot back; one still queued on its first
+ * attempt may never have had its message sent, so it goes to the "to place again" set.
+ */
+async function recoverCreations(farm: FarmState, o: SweepOptions): Promise<void> {
+  for (const { platform, jobId } of await farm.dueCreations(Date.now(), 500)) {
+    const rec = await farm.getJob(jobId);
+    if (!rec) {
+      const held = await farm.assignedTo(platform, jobId);
+      if (held) await farm.releaseSlot(jobId, held);
+      o.log(`job ${jobId}: its creation was cut off before its record; slot given back`);
+    } else if (rec.state === 'queued' && rec.attempt === 1) {
+      await farm.placeAgainLater(platform, jobId);
+      o.log(`job ${jobId}: its creation was cut off before its message; placing it again`);
+    }
+    await farm.creationDone(platform, jobId);
+  }
+}
+
 /**
  * One sweep: removes the builders whose lease ended (their jobs go into the farm's durable
- * "to place again" set in the same step), then places again every job in that set — this
- * sweep's, and any a gateway that died mid-sweep left behind. Returns how many builders went.
+ * "to place again" set in the same step), recovers creations cut off by a dead gateway, then
+ * places again every job in that set — this sweep's, and any a gateway that died mid-sweep left
+ * behind. Returns how many builders went.
  */
-export async function sweepOnce(
-  farm: FarmState,
-  maxAttempts: number,
-  log: (m: string) => void,
-): Promise<number> {
+export async function sweepOnce(farm: FarmState, o: SweepOptions): Promise<number> {
   const removed = await farm.expireBuilders(Date.now());
   for (const { bid, jobs } of removed)
-    log(`builder ${bid} lost its lease; placing ${jobs.length} job(s) again`);
+    o.log(`builder ${bid} lost its lease; placing ${jobs.length} job(s) again`);
+  if (removed.length > 0) {
+    o.metrics?.inc('kiln_builders_removed_total', {}, removed.length);
+    await o.faultPoint?.('sweep:after-remove');
+  }
+  await recoverCreations(farm, o);
   for (const { platform, jobId } of await farm.toPlaceAgain()) {
     try {
-      if (await replaceJob(farm, jobId, maxAttempts, log)) await farm.placedAgain(platform, jobId);
+      if (await replaceJob(farm, jobId, o.maxAttempts, o.log, o.metrics))
+        await farm.placedAgain(platform, jobId);
     } catch (err) {
-      log(`re-placing job ${jobId} failed (tried again next sweep): ${String(err)}`);
+      o.log(`re-placing job ${jobId} failed (tried again next sweep): ${String(err)}`);
     }
   }
   for (const { bid } of removed) await farm.dropBuilder(bid);
@@ -79,17 +115,14 @@ export async function sweepOnce(
 }
 
 /** Sweeps every `periodMs` until stopped. */
-export function startSweeper(
-  farm: FarmState,
-  opts: { periodMs: number; maxAttempts: number; log: (m: string) => void },
-): { stop(): void } {
+export function startSweeper(farm: FarmState, opts: SweepOptions & { periodMs: number }): { stop(): void } {
   let running = false;
   const timer = setInterval(() => {
     if (running) return;
     running = true;
     void (async () => {
       try {
-        if (await farm.tryLock('sweep', opts.periodMs)) await sweepOnce(farm, opts.maxAttempts, opts.log);
+        if (await farm.tryLock('sweep', opts.periodMs)) await sweepOnce(farm, opts);
       } catch (err) {
         opts.log(`sweep failed: ${String(err)}`);
       } finally {

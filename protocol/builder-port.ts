@@ -28,10 +28,17 @@ export interface BuilderFarm {
   endLease(bid: string): Promise<void>;
   /** Waits up to `blockMs` for at most `count` new messages on the builder's stream. */
   pull(bid: string, count: number, blockMs: number): Promise<PulledJob[]>;
+  /**
+   * Takes back up to `count` messages of the builder's stream that were delivered but not
+   * acknowledged for at least `minIdleMs` (XAUTOCLAIM): their handler was lost (a Redis outage
+   * mid-job); the builder handles them again.
+   */
+  reclaim(bid: string, minIdleMs: number, count: number): Promise<PulledJob[]>;
   /** The whole job as the builder runs it (inline files included), or null. */
   readJob(jobId: string): Promise<JobRecord | null>;
   /**
-   * queued → running for this attempt on this builder. Throws ERR_CONFLICT when the job already
+   * queued → running for this attempt on this builder (again, if it already runs that attempt
+   * there: a reclaimed message). Throws ERR_CONFLICT when the job already
    * finished or the attempt is stale (placed again elsewhere), ERR_JOB_NOT_FOUND when it is gone.
    */
   claim(jobId: string, attempt: number, bid: string): Promise<void>;
@@ -58,6 +65,11 @@ export interface BuilderFarm {
   endLog(jobId: string, attempt: number): Promise<void>;
   /** Gives back the slot the job held on `bid`, once; false when it was not held (any more). */
   releaseSlot(jobId: string, bid: string): Promise<boolean>;
+  /**
+   * Hands a job this builder will not run back to the farm: it enters the "to place again" set,
+   * due now, and a sweeper places it on another builder (the caller then releases its slot).
+   */
+  handBack(platform: string, jobId: string): Promise<void>;
   /** Acknowledges a pulled message: the LAST step of handling a job. */
   ack(bid: string, ackId: string): Promise<void>;
   /**

@@ -37,6 +37,8 @@ export const ERROR_STATUS = {
   ERR_TIMEOUT: 504,
   /** Client side: an answer that is not kiln's (a proxy's or an object store's), or a code this client does not know. */
   ERR_UPSTREAM: 502,
+  /** A builder's work disk is full. */
+  ERR_NO_SPACE: 507,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

@@ -46,6 +46,19 @@ export interface FarmState {
     newBid: string,
     error: { code: string; message: string },
   ): Promise<number | null>;
+  /**
+   * Guards a job being created until its message is sent: if the guard is still there at `dueAt`
+   * (ms), the gateway that made it died in between, and a sweep recovers it.
+   */
+  guardCreation(platform: string, jobId: string, dueAt: number): Promise<void>;
+  /** Removes a creation guard (the message was sent, or the creation failed and cleaned up). */
+  creationDone(platform: string, jobId: string): Promise<void>;
+  /** Up to `count` creation guards due at `at` or before. */
+  dueCreations(at: number, count: number): Promise<{ platform: string; jobId: string }[]>;
+  /** The builder a job of `platform` holds a slot on, or null. */
+  assignedTo(platform: string, jobId: string): Promise<string | null>;
+  /** Puts a job in the platform's "to place again" set (see {@link toPlaceAgain}). */
+  placeAgainLater(platform: string, jobId: string): Promise<void>;
   /** Deletes a removed builder's job stream. */
   dropBuilder(bid: string): Promise<void>;
   appendLogMarker(id: string, kind: 'restart' | 'end', attempt: number): Promise<void>;

@@ -32,6 +32,8 @@ export interface Keys {
   presets: string;
   /** STRING who first uploaded a toolchain (`{ sub, tenant }` JSON): they (or an admin) may delete it. */
   toolchainOwner(digest: string): string;
+  /** ZSET `platform job-id` → when the guard of a job being created is due (ms): see gateway/create-job.ts. */
+  creating: string;
   /** STRING the job a tenant's `Idempotency-Key` made (or is making): a retried POST finds it. */
   idempotency(tenant: string, key: string): string;
   /** HASH a tenant's job-creation token bucket (`tokens`, `ts`). */
@@ -116,6 +118,7 @@ export function redisKeys(prefix = 'kiln'): Keys {
     toolchainOwner: (digest) => `${p}:tco:${digest}`,
     tenantBucket: (tenant) => `${p}:{t:${encodeURIComponent(tenant)}}:bucket`,
     tenantInFlight: (tenant) => `${p}:{t:${encodeURIComponent(tenant)}}:inflight`,
+    creating: `${p}:creating`,
     idempotency: (tenant, key) => `${p}:idem:${encodeURIComponent(tenant)}:${encodeURIComponent(key)}`,
     potLeases: (host) => `${p}:pots:${host}`,
   };

@@ -31,6 +31,21 @@ export interface BuilderFarmConnections {
 export interface BuilderFarmOptions {
   /** Bytes of log kept in Redis per job (the rest is in the store's segments). @default 4 MiB */
   logTailBytes?: number;
+  /** How long finished jobs stay readable. @default FINISHED_TTL_SEC (a day) */
+  finishedTtlSec?: number;
+}
+
+/** Stream entries as job messages (an entry deleted meanwhile comes back without fields: skipped). */
+function parseEntries(entries: ([string, string[] | null] | null)[]): PulledJob[] {
+  const out: PulledJob[] = [];
+  for (const e of entries) {
+    if (!e || !e[1]) continue;
+    const [ackId, fields] = e;
+    const f: Record<string, string> = {};
+    for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
+    out.push({ ackId, jobId: f.job ?? '', attempt: Number(f.attempt ?? 0), token: f.token ?? '' });
+  }
+  return out;
 }
 
 /** Builds the builder's port on three connections; `prefix` namespaces every key. @default 'kiln' */
@@ -40,6 +55,7 @@ export function createRedisBuilderFarm(
   opts: BuilderFarmOptions = {},
 ): BuilderFarm {
   const { redis } = c;
+  const finishedTtlSec = opts.finishedTtlSec ?? FINISHED_TTL_SEC;
   const tailEntries = logTailEntries(opts.logTailBytes ?? 4 << 20);
   const keys = redisKeys(prefix);
   const scripts = defineScripts(redis);
@@ -66,6 +82,19 @@ export function createRedisBuilderFarm(
     endLease: (bid) => registry.endLease(bid),
 
     pull: (bid, count, blockMs) => pullMessages(c.pull, keys.builderStream(bid), bid, count, blockMs),
+
+    async reclaim(bid, minIdleMs, count) {
+      const res = (await redis.xautoclaim(
+        keys.builderStream(bid),
+        STREAM_GROUP,
+        bid,
+        minIdleMs,
+        '0-0',
+        'COUNT',
+        count,
+      )) as [string, ([string, string[] | null] | null)[]];
+      return parseEntries(res[1] ?? []);
+    },
 
     async readJob(jobId) {
       return parseJobHash(await redis.hgetall(keys.job(jobId)));
@@ -99,25 +128,29 @@ export function createRedisBuilderFarm(
           'd',
           Buffer.from(data),
         )
-        .expire(key, FINISHED_TTL_SEC)
+        .expire(key, finishedTtlSec)
         .exec();
       await redis.publish(keys.jobEvents(jobId), 'log');
     },
 
     async complete(jobId, attempt, bid, result) {
       const pairs = resultPairs(result);
-      const r = await scripts.completeJob(keys.job(jobId), attempt, bid, FINISHED_TTL_SEC, ...pairs);
+      const r = await scripts.completeJob(keys.job(jobId), attempt, bid, finishedTtlSec, ...pairs);
       if (r !== SCRIPT_DONE) return false;
       await redis.publish(keys.jobEvents(jobId), 'done');
       return true;
     },
 
     async endLog(jobId, attempt) {
-      await appendMarker(redis, keys.jobLog(jobId), 'end', attempt, FINISHED_TTL_SEC);
+      await appendMarker(redis, keys.jobLog(jobId), 'end', attempt, finishedTtlSec);
       await redis.publish(keys.jobEvents(jobId), 'end');
     },
 
     releaseSlot: (jobId, bid) => registry.release(jobId, bid),
+
+    async handBack(platform, jobId) {
+      await redis.sadd(keys.registry(platform).replace, jobId);
+    },
 
     async ack(bid, ackId) {
       const stream = keys.builderStream(bid);

@@ -20,7 +20,13 @@ export interface RedisFarm extends FarmState {
  * Wraps two connections: `redis` for commands and `sub` for pub/sub (a connection in subscriber
  * mode can do nothing else). `prefix` namespaces every key (tests use a unique one).
  */
-export function createRedisFarm(redis: Redis, sub: Redis, prefix = 'kiln'): RedisFarm {
+export function createRedisFarm(
+  redis: Redis,
+  sub: Redis,
+  prefix = 'kiln',
+  /** How long finished jobs stay readable. @default FINISHED_TTL_SEC (a day) */
+  finishedTtlSec = FINISHED_TTL_SEC,
+): RedisFarm {
   const keys = redisKeys(prefix);
   const scripts = defineScripts(redis);
   const events: JobEvents = createJobEvents(sub);
@@ -64,7 +70,7 @@ export function createRedisFarm(redis: Redis, sub: Redis, prefix = 'kiln'): Redi
       );
     },
     async cancelJob(id) {
-      const r = await scripts.cancelJob(keys.job(id), now(), FINISHED_TTL_SEC);
+      const r = await scripts.cancelJob(keys.job(id), now(), finishedTtlSec);
       if (r === SCRIPT_ERRORS.NO_JOB) return null;
       checkReply(r, { job: id });
       return String(r) as Awaited<ReturnType<FarmState['cancelJob']>>;
@@ -84,16 +90,35 @@ export function createRedisFarm(redis: Redis, sub: Redis, prefix = 'kiln'): Redi
           newBid,
           now(),
           JSON.stringify(error),
-          FINISHED_TTL_SEC,
+          finishedTtlSec,
         ),
       );
       return isScriptError(r) ? null : r;
+    },
+    async guardCreation(platform, jobId, dueAt) {
+      await redis.zadd(keys.creating, dueAt, `${platform} ${jobId}`);
+    },
+    async creationDone(platform, jobId) {
+      await redis.zrem(keys.creating, `${platform} ${jobId}`);
+    },
+    async dueCreations(at, count) {
+      const due = await redis.zrangebyscore(keys.creating, '-inf', at, 'LIMIT', 0, count);
+      return due.map((m) => {
+        const [platform = '', jobId = ''] = m.split(' ');
+        return { platform, jobId };
+      });
+    },
+    async assignedTo(platform, jobId) {
+      return redis.hget(keys.registry(platform).assign, jobId);
+    },
+    async placeAgainLater(platform, jobId) {
+      await redis.sadd(keys.registry(platform).replace, jobId);
     },
     async dropBuilder(bid) {
       await redis.del(keys.builderStream(bid));
     },
     async appendLogMarker(id, kind, attempt) {
-      await appendMarker(redis, keys.jobLog(id), kind, attempt, FINISHED_TTL_SEC);
+      await appendMarker(redis, keys.jobLog(id), kind, attempt, finishedTtlSec);
       await redis.publish(keys.jobEvents(id), kind);
     },
     readLog(id, afterId, count) {

@@ -2,7 +2,7 @@
 // Runs every test file (test/**/*.test.ts) with node:test through tsx. Extra arguments filter
 // the files by substring: `npm test -- e2e auth`.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 function walk(dir) {
@@ -19,6 +19,36 @@ if (files.length === 0) {
   console.error('test: no test files match');
   process.exit(1);
 }
+// The fault scenarios (test/faults/) append one row each; the table is printed after the run.
+const FAULT_ROWS = 'test-artifacts/fault-rows.jsonl';
+rmSync(FAULT_ROWS, { force: true });
+
+function printFaultTable() {
+  if (!existsSync(FAULT_ROWS)) return;
+  const rows = readFileSync(FAULT_ROWS, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
+  const head = [
+    'scenario',
+    'submitted',
+    'completed once, right output',
+    'failed, clear error',
+    'lost',
+    'duplicated',
+  ];
+  const body = rows.map((r) =>
+    [r.scenario, r.submitted, r.completedOnce, r.failedClearly, r.lost, r.duplicated].map(String),
+  );
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells) => cells.map((c, i) => c.padEnd(widths[i])).join(' | ');
+  console.log(
+    ['', 'fault suite', line(head), widths.map((w) => '-'.repeat(w)).join('-+-'), ...body.map(line), ''].join(
+      '\n',
+    ),
+  );
+}
+
 // A file may ask for a longer limit with `@timeout <ms>` in its header comment (the provisioning
 // e2e: debootstrap the first time); those run after the others, each with its own limit.
 const limitOf = (f) => Number(/@timeout (\d+)/.exec(readFileSync(f, 'utf8').slice(0, 2000))?.[1] ?? 180000);
@@ -41,4 +71,5 @@ for (const [limit, group] of [...groups].sort((a, b) => a[0] - b[0])) {
   );
   status ||= r.status ?? 1;
 }
+printFaultTable();
 process.exit(status);

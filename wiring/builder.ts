@@ -7,6 +7,7 @@ import type { SandboxRunner } from '../builders/core/sandbox.ts';
 import { createBwrapRunner } from '../builders/linux/bwrap-runner.ts';
 import { startPotSandbox, type PotSandbox } from './pot-sandbox.ts';
 import { openStore } from './store.ts';
+import { startBuilderMetrics } from './builder-metrics.ts';
 import { VERSION } from './version.ts';
 
 export interface RunningBuilder {
@@ -26,6 +27,7 @@ export async function startBuilder(
   const pull = await connectRedis({ url, name: 'kiln-builder-pull' });
   const farm = createRedisBuilderFarm({ redis, pull, sub }, cfg.redis.prefix, {
     logTailBytes: cfg.logTailBytes,
+    finishedTtlSec: cfg.finishedTtlSec,
   });
   // On FreeBSD the warm pool is ready before the builder registers, so its first job finds a jail.
   let pot: PotSandbox | null = null;
@@ -35,7 +37,10 @@ export async function startBuilder(
     for (const c of [sub, pull, redis]) c.disconnect();
     throw err;
   }
+  const served = await startBuilderMetrics(cfg.metricsPort, cfg.metricsHost);
+  if (served.url) log(`metrics on ${served.url}`);
   const agent = await startAgent({
+    metrics: served.metrics,
     farm,
     store: openStore(cfg.storage),
     runner:
@@ -52,6 +57,8 @@ export async function startBuilder(
     slots: cfg.slots,
     workDir: cfg.workDir,
     leaseMs: cfg.leaseMs,
+    drainMs: cfg.drainMs,
+    minFreeBytes: cfg.minFreeBytes,
     toolchainCacheBytes: cfg.toolchainCacheBytes,
     version: VERSION,
     log,
@@ -61,6 +68,7 @@ export async function startBuilder(
     async close() {
       await agent.stop();
       await pot?.pool.stop();
+      await served.close();
       sub.disconnect();
       pull.disconnect();
       redis.disconnect();

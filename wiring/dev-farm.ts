@@ -28,6 +28,10 @@ export interface DevFarmOptions {
   s3?: Extract<StorageConfig, { type: 's3' }>;
   /** Lease length of builders (short in tests that kill builders). @default 10000 */
   leaseMs?: number;
+  /** How long a stopped builder lets its jobs finish before handing them back. @default 10000 */
+  drainMs?: number;
+  /** Builder work directories (one per builder, `work-N` under it). @default the farm's data dir */
+  workRoot?: string;
   /** Where builder output goes. @default a no-op */
   log?: (m: string) => void;
   /** Extra gateway limits (tests). */
@@ -85,7 +89,7 @@ export async function startDevFarm(o: DevFarmOptions = {}): Promise<DevFarm> {
             if (b.exitCode !== null || b.signalCode !== null) return r();
             b.once('exit', () => r());
             b.kill('SIGTERM');
-            setTimeout(() => b.kill('SIGKILL'), 15_000).unref();
+            setTimeout(() => b.kill('SIGKILL'), (o.drainMs ?? 10_000) + 5000).unref();
           }),
       ),
     );
@@ -120,7 +124,8 @@ export async function startDevFarm(o: DevFarmOptions = {}): Promise<DevFarm> {
         name: `dev${n}`,
         slots: o.slots ?? 2,
         leaseMs: o.leaseMs ?? 10_000,
-        workDir: join(dataDir, `work-${n}`),
+        drainMs: o.drainMs ?? 10_000,
+        workDir: join(o.workRoot ?? dataDir, `work-${n}`),
         redis: { url: redis!.url, prefix },
         storage,
       };

@@ -13,6 +13,7 @@ import type { GatewayConfig } from '../gateway/config.ts';
 import type { GatewayEnv } from '../gateway/context.ts';
 import { createAuthenticator } from '../gateway/auth/authenticate.ts';
 import { startSweeper } from '../gateway/sweeper.ts';
+import { createMetrics } from '../gateway/metrics.ts';
 import { openStore } from './store.ts';
 import { VERSION } from './version.ts';
 
@@ -23,15 +24,43 @@ export interface RunningGateway {
 }
 
 /** Connects the ports and builds the app (it does not listen: the adapter does). */
-export async function wireGateway(cfg: GatewayConfig, log: (m: string) => void): Promise<RunningGateway> {
+export interface WireOptions {
+  /**
+   * Fault-injection tests: the name of a point (`create:after-place`, `sweep:after-remove`) where
+   * the gateway says so on its log and then hangs, so the test can kill it right there.
+   */
+  faultPoint?: string;
+}
+
+/** A hook that hangs forever at the named point, after saying so. */
+function hangAt(
+  name: string | undefined,
+  log: (m: string) => void,
+): ((at: string) => Promise<void>) | undefined {
+  if (!name) return undefined;
+  return (at) => {
+    if (at !== name) return Promise.resolve();
+    log(`fault point ${at} reached`);
+    return new Promise<void>(() => undefined);
+  };
+}
+
+export async function wireGateway(
+  cfg: GatewayConfig,
+  log: (m: string) => void,
+  opts: WireOptions = {},
+): Promise<RunningGateway> {
+  const faultPoint = hangAt(opts.faultPoint, log);
   const auth = createAuthenticator(cfg.auth, log);
   // Fail fast: with Redis down a request is a 503 at once (the client retries), never a hang.
   const redis = await connectRedis({ url: cfg.redis.url, name: 'kiln-gateway', failFast: true });
   const sub = await connectRedis({ url: cfg.redis.url, name: 'kiln-gateway-sub', failFast: true });
-  const farm = createRedisFarm(redis, sub, cfg.redis.prefix);
+  const farm = createRedisFarm(redis, sub, cfg.redis.prefix, cfg.limits.finishedTtlSec);
   const guarded = guardUnavailable(farm);
   const store = openStore(cfg.storage);
+  const metrics = createMetrics();
   const app = createApp({
+    metrics,
     farm: guarded,
     store,
     authenticate: (r) => auth.authenticate(r),
@@ -41,11 +70,14 @@ export async function wireGateway(cfg: GatewayConfig, log: (m: string) => void):
     log,
     version: VERSION,
     presets: guardUnavailable(createRedisPresetStore(redis, cfg.redis.prefix)),
+    ...(faultPoint ? { faultPoint } : {}),
   });
   const sweeper = startSweeper(farm, {
     periodMs: cfg.limits.sweepMs,
     maxAttempts: cfg.limits.maxAttempts,
+    metrics,
     log,
+    ...(faultPoint ? { faultPoint } : {}),
   });
   return {
     app,

@@ -1,18 +1,29 @@
 /**
- * The builder agent: a random HS256 key at start, a lease renewed by heartbeats, and a pull loop
- * that runs at most `slots` jobs at once from this builder's own stream.
+ * The builder agent: a random HS256 key per registration, a lease renewed by heartbeats, and a
+ * pull loop that runs at most `slots` jobs at once from its own stream.
+ *
+ * It never gives up on the farm: a lost lease (Redis restarted without its data, or down longer
+ * than the lease) hands the running jobs back and registers again (a new id and lease, same host);
+ * messages delivered but never acknowledged are reclaimed (XAUTOCLAIM); a job's writes are retried
+ * until they land (persistent-farm.ts). `stop()` drains: no new jobs, running ones finish within
+ * `drainMs`, the rest are handed back to be placed again.
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { mkdir } from 'node:fs/promises';
 import { KilnError } from '../../protocol/errors.ts';
 import type { BuilderInfo } from '../../protocol/farm.ts';
-import type { BuilderFarm } from '../../protocol/builder-port.ts';
+import type { BuilderFarm, PulledJob } from '../../protocol/builder-port.ts';
 import type { BlobStore } from '../../storage/port.ts';
 import type { SandboxRunner } from './sandbox.ts';
-import { runJob } from './run-job.ts';
+import { HAND_BACK, runJob, type JobContext } from './run-job.ts';
 import { createBlobCache } from './materialize.ts';
-import { createToolchainCache, type ToolchainCache } from './toolchain-cache.ts';
+import { createToolchainCache } from './toolchain-cache.ts';
+import { persistentFarm } from './persistent-farm.ts';
+import { cleanWorkDir } from './clean-work-dir.ts';
+import { createDiskGuard } from './disk-guard.ts';
+import { NO_METRICS, type BuilderMetrics } from './metrics.ts';
+import { meteredStore } from './metered-store.ts';
 
 export interface AgentOptions {
   farm: BuilderFarm;
@@ -25,146 +36,232 @@ export interface AgentOptions {
   leaseMs: number;
   /** Size limit of the toolchain cache. @default 10 GiB */
   toolchainCacheBytes?: number;
+  /** How long `stop()` lets running jobs finish before handing them back. @default 60000 */
+  drainMs?: number;
+  /** Free space the work disk must have again before a full builder takes jobs. @default 256 MiB */
+  minFreeBytes?: number;
   version: string;
+  /** Where the builder reports its work. @default none */
+  metrics?: BuilderMetrics;
   log(msg: string): void;
 }
 
 export interface Agent {
+  /** The current registration's id (a new one after a lost lease). */
   readonly id: string;
-  /** Resolves when the agent stops: after `stop()`, or when its lease was lost (rejects then). */
+  /** Resolves when the agent has stopped (after `stop()`). */
   readonly done: Promise<void>;
-  /** Stops pulling, stops running jobs (they are placed again elsewhere), ends the lease. */
+  /** Drains: stops pulling, lets running jobs finish within `drainMs`, hands the rest back, ends the lease. */
   stop(): Promise<void>;
 }
 
-/** What the builder advertises; `warm` is refreshed by every heartbeat. */
-function builderInfo(o: AgentOptions, id: string): BuilderInfo {
-  return {
-    id,
+interface Registration {
+  id: string;
+  key: Uint8Array;
+  workDir: string;
+  unwatch(): Promise<void>;
+}
+
+export async function startAgent(o: AgentOptions): Promise<Agent> {
+  await cleanWorkDir(o.workDir, o.log);
+  const metrics = o.metrics ?? NO_METRICS;
+  const store = meteredStore(o.store, metrics);
+  const toolchains = await createToolchainCache({
+    store,
+    dir: `${o.workDir}/toolchains`,
+    maxBytes: o.toolchainCacheBytes ?? 10 * 1024 ** 3,
+    log: o.log,
+  });
+  const blobs = createBlobCache(store, `${o.workDir}/blobs`);
+  const hardStop = new AbortController();
+  const farm = persistentFarm(o.farm, hardStop.signal, o.log);
+  const running = new Map<string, AbortController>();
+  const inFlight = new Set<string>();
+  const active = new Set<Promise<void>>();
+  let stopping = false;
+  let freed: (() => void) | null = null;
+  const wake = (): void => {
+    freed?.();
+    freed = null;
+  };
+  const info: BuilderInfo = {
+    id: '',
     name: o.name,
     platform: o.platform,
     slots: o.slots,
     version: o.version,
     hostname: hostname(),
     draining: false,
-    warm: [],
+    warm: toolchains.warm(),
     startedAt: new Date().toISOString(),
   };
-}
+  const disk = createDiskGuard(o.workDir, o.minFreeBytes ?? 256 * 1024 ** 2, o.log);
 
-/**
- * Renews the lease at half its length, advertising the warm toolchains; calls `onLost` once the
- * lease is found lost (the builder must stop: its jobs are being placed elsewhere).
- */
-function startHeartbeat(
-  o: AgentOptions,
-  info: BuilderInfo,
-  toolchains: ToolchainCache,
-  onLost: (err: KilnError) => void,
-): () => void {
-  const timer = setInterval(
+  const register = async (): Promise<Registration> => {
+    const id = `${o.name}-${randomBytes(4).toString('hex')}`;
+    const key = new Uint8Array(randomBytes(32));
+    const workDir = `${o.workDir}/${id}`;
+    await mkdir(workDir, { recursive: true });
+    const unwatch = await o.farm.watchControl(id, (msg) => {
+      if (msg.type === 'stop') running.get(msg.jobId)?.abort();
+    });
+    info.id = id;
+    await o.farm.register(info, key, o.leaseMs);
+    o.log(`builder ${id} registered: ${o.platform}, ${o.slots} slot(s)`);
+    metrics.registered();
+    metrics.sample({
+      slots: o.slots,
+      used: active.size,
+      warmToolchains: info.warm.length,
+      draining: info.draining,
+    });
+    return { id, key, workDir, unwatch };
+  };
+  let reg = await register();
+  let lost = false;
+
+  const ctxOf = (r: Registration): JobContext => ({
+    farm,
+    store,
+    runner: o.runner,
+    metrics,
+    bid: r.id,
+    key: r.key,
+    workDir: r.workDir,
+    blobs,
+    toolchains,
+    log: o.log,
+    track(jobId, ctl) {
+      running.set(jobId, ctl);
+      return () => running.delete(jobId);
+    },
+    diskFull: () => disk.full(),
+    onDiskFull: () => {
+      disk.markFull();
+      info.draining = true;
+      void o.farm.renew(info, o.leaseMs).catch(() => undefined);
+    },
+  });
+  let ctx = ctxOf(reg);
+
+  const handBackAll = (): void => {
+    for (const c of running.values()) c.abort(HAND_BACK);
+  };
+
+  const heartbeat = setInterval(
     () => {
       info.warm = toolchains.warm();
+      if (!stopping) info.draining = disk.stillFull();
+      metrics.sample({
+        slots: o.slots,
+        used: active.size,
+        warmToolchains: info.warm.length,
+        draining: info.draining,
+      });
       o.farm.renew(info, o.leaseMs).catch((err: Error) => {
-        if (err instanceof KilnError && err.code === 'ERR_CONFLICT') onLost(err);
-        else o.log(`heartbeat failed: ${err.message}`);
+        if (err instanceof KilnError && err.code === 'ERR_CONFLICT') {
+          if (!lost) o.log(`builder ${reg.id} lost its lease; handing its jobs back and registering again`);
+          lost = true;
+          handBackAll();
+          wake();
+        } else {
+          o.log(`heartbeat failed: ${err.message}`);
+        }
       });
     },
     Math.max(100, Math.floor(o.leaseMs / 2)),
   );
-  return () => clearInterval(timer);
-}
 
-export async function startAgent(o: AgentOptions): Promise<Agent> {
-  const id = `${o.name}-${randomBytes(4).toString('hex')}`;
-  const key = new Uint8Array(randomBytes(32));
-  const info = builderInfo(o, id);
-  const workDir = `${o.workDir}/${id}`;
-  await mkdir(workDir, { recursive: true });
-  const toolchains = await createToolchainCache({
-    store: o.store,
-    dir: `${o.workDir}/toolchains`,
-    maxBytes: o.toolchainCacheBytes ?? 10 * 1024 ** 3,
-    log: o.log,
-  });
-  info.warm = toolchains.warm();
-  const running = new Map<string, AbortController>();
-  const active = new Set<Promise<void>>();
-  let stopping = false;
-  let freed: (() => void) | null = null;
-
-  const unwatch = await o.farm.watchControl(id, (msg) => {
-    if (msg.type === 'stop') running.get(msg.jobId)?.abort();
-  });
-  await o.farm.register(info, key, o.leaseMs);
-  o.log(`builder ${id} registered: ${o.platform}, ${o.slots} slot(s)`);
-
-  const ctx = {
-    farm: o.farm,
-    store: o.store,
-    runner: o.runner,
-    bid: id,
-    key,
-    workDir,
-    blobs: createBlobCache(o.store, `${o.workDir}/blobs`),
-    toolchains,
-    log: o.log,
-    track(jobId: string, ctl: AbortController) {
-      running.set(jobId, ctl);
-      return () => running.delete(jobId);
-    },
+  const start = (msg: PulledJob): void => {
+    inFlight.add(msg.ackId);
+    const p = runJob(ctx, msg)
+      .catch((err: unknown) => o.log(`job ${msg.jobId}: ${String(err)}`))
+      .finally(() => {
+        inFlight.delete(msg.ackId);
+        active.delete(p);
+        wake();
+      });
+    active.add(p);
   };
 
-  let leaseLost: Error | null = null;
-  const stopHeartbeat = startHeartbeat(o, info, toolchains, (err) => {
-    leaseLost = err;
-    stopping = true;
-    for (const c of running.values()) c.abort();
-  });
+  /** After a lost lease: wait for the handed-back jobs to wind down, then register anew. */
+  const reRegister = async (): Promise<void> => {
+    await Promise.allSettled([...active]);
+    await reg.unwatch().catch(() => undefined);
+    for (;;) {
+      try {
+        reg = await register();
+        ctx = ctxOf(reg);
+        lost = false;
+        return;
+      } catch (err) {
+        if (stopping) return;
+        o.log(`registering again failed: ${(err as Error).message}`);
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  };
 
+  let lastReclaim = Date.now();
   const loop = async (): Promise<void> => {
     while (!stopping) {
+      if (lost) {
+        await reRegister();
+        continue;
+      }
       if (active.size >= o.slots) {
         await new Promise<void>((r) => (freed = r));
         continue;
       }
-      let batch;
+      let batch: PulledJob[];
       try {
-        batch = await o.farm.pull(id, o.slots - active.size, 1000);
+        batch = await o.farm.pull(reg.id, o.slots - active.size, 1000);
+        // Messages delivered but never acknowledged, and not being handled here: their handler was lost.
+        if (Date.now() - lastReclaim > o.leaseMs && active.size + batch.length < o.slots) {
+          lastReclaim = Date.now();
+          const back = await o.farm.reclaim(reg.id, 2 * o.leaseMs, o.slots - active.size - batch.length);
+          batch.push(...back.filter((m) => !inFlight.has(m.ackId)));
+        }
       } catch (err) {
         if (stopping) break;
         o.log(`pull failed: ${(err as Error).message}`);
         await new Promise((r) => setTimeout(r, 500));
         continue;
       }
-      for (const msg of batch) {
-        const p = runJob(ctx, msg)
-          .catch((err: unknown) => o.log(`job ${msg.jobId}: ${String(err)}`))
-          .finally(() => {
-            active.delete(p);
-            freed?.();
-            freed = null;
-          });
-        active.add(p);
-      }
+      if (stopping || lost) break; // pulled while stopping: never started, they are placed again
+      for (const msg of batch) start(msg);
     }
-    await Promise.allSettled([...active]);
-    stopHeartbeat();
-    if (leaseLost) throw leaseLost;
   };
-  const done = loop();
+  const done = (async () => {
+    await loop();
+    await Promise.allSettled([...active]);
+    clearInterval(heartbeat);
+  })();
   done.catch(() => undefined);
 
   return {
-    id,
+    get id() {
+      return reg.id;
+    },
     done,
     async stop() {
+      if (stopping) return done;
       stopping = true;
-      freed?.();
-      for (const c of running.values()) c.abort();
-      await done.catch(() => undefined);
-      await unwatch().catch(() => undefined);
-      await o.farm.endLease(id).catch(() => undefined);
+      info.draining = true;
+      o.log(`builder ${reg.id} draining: ${running.size} job(s) running, no new ones`);
+      await o.farm.renew(info, o.leaseMs).catch(() => undefined);
+      wake();
+      const bound = new Promise<void>((r) => setTimeout(r, o.drainMs ?? 60_000).unref());
+      await Promise.race([Promise.allSettled([...active]), bound]);
+      if (running.size > 0) {
+        o.log(`drain bound reached; handing ${running.size} job(s) back`);
+        handBackAll();
+      }
+      await done;
+      hardStop.abort();
+      await reg.unwatch().catch(() => undefined);
+      // Ending the lease lets a sweeper place whatever this builder still held (handed back or unpulled).
+      await o.farm.endLease(reg.id).catch(() => undefined);
     },
   };
 }

@@ -109,6 +109,20 @@ export const builderConfigSchema = z
       .min(2 << 20)
       .max(256 << 20)
       .default(4 << 20),
+    /** On SIGTERM, how long running jobs may finish before they are handed back to be placed again. @default 60000 */
+    drainMs: z.number().int().min(0).max(3_600_000).default(60_000),
+    /** After a full disk, free space needed before jobs are taken again, bytes. @default 256 MiB */
+    minFreeBytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(256 * 1024 ** 2),
+    /** How long a finished job (state, log) stays readable, seconds; keep it equal to the gateway's. @default 86400 */
+    finishedTtlSec: z.number().int().min(60).default(86_400),
+    /** Port of the builder's Prometheus `/metrics` listener (0: any free port); none when unset. */
+    metricsPort: z.number().int().min(0).max(65535).optional(),
+    /** Address of the metrics listener. @default "127.0.0.1" */
+    metricsHost: z.string().default('127.0.0.1'),
     /** Lease length; heartbeats renew it at half this. @default 10000 */
     leaseMs: z.number().int().min(500).max(600_000).default(10_000),
     redis: redisConfigSchema,

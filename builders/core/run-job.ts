@@ -19,6 +19,7 @@ import type { ToolchainCache, ToolchainLease } from './toolchain-cache.ts';
 import { prepareJobRoot } from './prepare-dir.ts';
 import { finishOutputs } from './finish-outputs.ts';
 import { boundedCapture, INLINE_RESULT_MAX } from './inline-io.ts';
+import type { BuilderMetrics } from './metrics.ts';
 
 export interface JobContext {
   farm: BuilderFarm;
@@ -34,6 +35,24 @@ export interface JobContext {
   log(msg: string): void;
   /** Registers the abort controller that a stop request for this job triggers. */
   track(jobId: string, ctl: AbortController): () => void;
+  /** True while the work disk is too full for jobs with inputs: such jobs are handed back. */
+  diskFull?(): boolean;
+  /** Told when a job hit a full disk (ENOSPC). */
+  onDiskFull?(): void;
+  /** Where job times and hand-backs are reported. @default none */
+  metrics?: BuilderMetrics;
+}
+
+/**
+ * The abort reason of a job the builder hands back (drain bound reached on SIGTERM, lease lost):
+ * no result is written, the job keeps its attempt and a sweeper places it again elsewhere.
+ */
+export const HAND_BACK = 'kiln:hand-back';
+
+/** ENOSPC (or EDQUOT) anywhere while preparing, running or collecting a job. */
+function isDiskFull(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
 }
 
 function stateOf(r: SandboxResult): JobResultFields['state'] {
@@ -56,6 +75,12 @@ async function admit(ctx: JobContext, msg: PulledJob): Promise<JobRecord | 'refu
   }
   const rec = await ctx.farm.readJob(msg.jobId);
   if (!rec) return 'skip';
+  if (ctx.diskFull?.() && (rec.spec.tree || rec.spec.input || rec.spec.toolchain)) {
+    ctx.log(`job ${msg.jobId}: the work disk is full; handing it back to be placed elsewhere`);
+    ctx.metrics?.handedBack();
+    await ctx.farm.handBack(rec.spec.platform, msg.jobId);
+    return 'skip';
+  }
   try {
     await ctx.farm.claim(msg.jobId, msg.attempt, ctx.bid);
   } catch (err) {
@@ -74,6 +99,8 @@ interface Attempt {
   root: string;
   pump: LogPump;
   ctl: AbortController;
+  /** When the attempt was claimed (ms). */
+  startedAt: number;
 }
 
 /** Fills the job directory, runs the job in the sandbox and brings its outputs back. */
@@ -85,6 +112,7 @@ async function execute(ctx: JobContext, a: Attempt): Promise<JobResultFields> {
   try {
     if (spec.toolchain) toolchain = await ctx.toolchains.acquire(spec.toolchain);
     await prepareJobRoot(ctx.store, ctx.blobs, rec.tenant, spec, a.dir, root);
+    ctx.metrics?.sandboxSetup((Date.now() - a.startedAt) / 1000);
     if (await ctx.farm.stopRequested(msg.jobId)) ctl.abort();
     const capture = spec.inlineResult || spec.cache;
     const r = await ctx.runner.run({
@@ -131,9 +159,18 @@ async function execute(ctx: JobContext, a: Attempt): Promise<JobResultFields> {
 
 /** The result of an attempt the builder itself could not carry through; told in the job's log. */
 function builderFailure(ctx: JobContext, a: Attempt, err: unknown): JobResultFields {
+  const full = isDiskFull(err) || isDiskFull((err as { cause?: unknown } | undefined)?.cause);
+  if (full) ctx.onDiskFull?.();
   const e =
-    err instanceof KilnError ? err : new KilnError('ERR_INTERNAL', (err as Error).message, { cause: err });
-  if (!(err instanceof KilnError))
+    err instanceof KilnError
+      ? err
+      : full
+        ? new KilnError(
+            'ERR_NO_SPACE',
+            `the work disk of builder ${ctx.bid} is full (${(err as Error).message})`,
+          )
+        : new KilnError('ERR_INTERNAL', (err as Error).message, { cause: err });
+  if (!(err instanceof KilnError) && !full)
     ctx.log(`job ${a.msg.jobId} failed in the builder: ${(err as Error).stack}`);
   a.pump.write('stderr', new TextEncoder().encode(`kiln: ${e.message}\n`));
   return {
@@ -147,6 +184,29 @@ function builderFailure(ctx: JobContext, a: Attempt, err: unknown): JobResultFie
     logTruncated: a.pump.truncated,
     finishedAt: '',
   };
+}
+
+/**
+ * Writes the result; true when it is recorded. A retry after a reply lost to a cut connection sees
+ * "finished": it counts as landed when the record holds exactly this result.
+ */
+async function landed(ctx: JobContext, msg: PulledJob, result: JobResultFields): Promise<boolean> {
+  if (await ctx.farm.complete(msg.jobId, msg.attempt, ctx.bid, result)) return true;
+  const now = await ctx.farm.readJob(msg.jobId);
+  return (
+    now !== null && now.bid === ctx.bid && now.attempt === msg.attempt && now.finishedAt === result.finishedAt
+  );
+}
+
+/** Reports a recorded attempt's times. */
+function report(ctx: JobContext, a: Attempt, result: JobResultFields): void {
+  const end = Date.parse(result.finishedAt);
+  const created = Date.parse(a.rec.createdAt) || a.startedAt;
+  ctx.metrics?.jobFinished(result.state, {
+    queueWaitSec: Math.max(0, a.startedAt - created) / 1000,
+    runSec: (end - a.startedAt) / 1000,
+    endToEndSec: Math.max(0, end - created) / 1000,
+  });
 }
 
 /** Handles one pulled message; never throws for a job's own failure. */
@@ -166,7 +226,15 @@ export async function runJob(ctx: JobContext, msg: PulledJob): Promise<void> {
     tenant: rec.tenant,
   });
   const pump = createLogPump(log.sink, rec.spec.limits.logBytes, 20, LOG_ENTRY_MAX_BYTES);
-  const a: Attempt = { msg, rec, dir, root: join(dir, 'root'), pump, ctl: new AbortController() };
+  const a: Attempt = {
+    msg,
+    rec,
+    dir,
+    root: join(dir, 'root'),
+    pump,
+    ctl: new AbortController(),
+    startedAt: Date.now(),
+  };
   const untrack = ctx.track(msg.jobId, a.ctl);
   const result = await execute(ctx, a)
     .catch((err: unknown) => builderFailure(ctx, a, err))
@@ -175,9 +243,17 @@ export async function runJob(ctx: JobContext, msg: PulledJob): Promise<void> {
     .close()
     .then(() => log.close())
     .catch((err: unknown) => ctx.log(`log of ${msg.jobId}: ${String(err)}`));
+  if (a.ctl.signal.aborted && a.ctl.signal.reason === HAND_BACK) {
+    // Handed back: no result, no release, no ack; the farm places it again (lease end or hand-back).
+    ctx.log(`job ${msg.jobId} attempt ${msg.attempt} handed back`);
+    ctx.metrics?.handedBack();
+    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    return;
+  }
   result.finishedAt = new Date().toISOString();
-  if (await farm.complete(msg.jobId, msg.attempt, bid, result)) {
+  if (await landed(ctx, msg, result)) {
     await farm.endLog(msg.jobId, msg.attempt);
+    report(ctx, a, result);
   } else {
     ctx.log(`job ${msg.jobId} attempt ${msg.attempt}: result dropped (the job was placed again or stopped)`);
   }

@@ -10,17 +10,11 @@ export async function handler(a: { config?: string }, io: Io): Promise<number> {
   const log = logger(io, `builder ${cfg.name}`);
   const b = await startBuilder(cfg, log);
   watchParent(io, log);
-  // Stopping waits for running jobs to end and the lease to be given up, but never forever
-  // (Redis may be gone too).
+  // Stopping drains (running jobs finish within drainMs, the rest are handed back) and gives up
+  // the lease, but never waits forever (Redis may be gone too).
   const close = (): Promise<unknown> =>
-    Promise.race([b.close(), new Promise((r) => setTimeout(r, 15_000).unref())]);
-  try {
-    await untilStopped(io, b.agent.done);
-  } catch (err) {
-    log(`stopping: ${(err as Error).message}`);
-    await close();
-    return 1;
-  }
+    Promise.race([b.close(), new Promise((r) => setTimeout(r, cfg.drainMs + 15_000).unref())]);
+  await untilStopped(io, b.agent.done);
   await close();
   return 0;
 }

@@ -8,7 +8,9 @@ import { logger, untilStopped } from './daemon.ts';
 export async function handler(a: { config?: string }, io: Io): Promise<number> {
   const cfg = loadConfig(gatewayConfigSchema, { ...(a.config ? { file: a.config } : {}), env: io.env });
   const log = logger(io, 'gateway');
-  const gw = await serveGatewayNode(cfg, log);
+  // KILN_FAULT_POINT: fault-injection tests only (the gateway hangs there so it can be killed).
+  const faultPoint = io.env.KILN_FAULT_POINT;
+  const gw = await serveGatewayNode(cfg, log, faultPoint ? { faultPoint } : {});
   log(`listening on ${gw.url}`);
   await untilStopped(io);
   await gw.close();

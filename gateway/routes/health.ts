@@ -58,11 +58,24 @@ export function healthRoutes(deps: GatewayDeps, metrics: Metrics): Hono<GatewayE
     const now = Date.now();
     const live = builders.filter((b) => b.leaseExpiresAt >= now);
     const gauges = {
-      kiln_builders_live: live.length,
-      kiln_slots_total: live.reduce((n, b) => n + b.info.slots, 0),
-      kiln_slots_used: live.reduce((n, b) => n + b.load, 0),
+      kiln_builders_live: { help: 'Builders holding a live lease (farm-wide).', value: live.length },
+      kiln_builders_draining: {
+        help: 'Live builders that take no new jobs (farm-wide).',
+        value: live.filter((b) => b.info.draining).length,
+      },
+      kiln_slots_total: {
+        help: 'Job slots of live builders (farm-wide).',
+        value: live.reduce((n, b) => n + b.info.slots, 0),
+      },
+      kiln_slots_used: { help: 'Job slots in use (farm-wide).', value: live.reduce((n, b) => n + b.load, 0) },
+      kiln_jobs_to_place_again: {
+        help: 'Jobs waiting in the to-place-again set (farm-wide).',
+        value: (await deps.farm.toPlaceAgain()).length,
+      },
     };
-    return c.text(metrics.render(gauges), 200, { 'Content-Type': 'text/plain; version=0.0.4' });
+    return c.text(metrics.render(gauges), 200, {
+      'Content-Type': 'text/plain; version=0.0.4; charset=utf-8',
+    });
   });
   return app;
 }

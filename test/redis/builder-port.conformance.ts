@@ -84,6 +84,27 @@ export function builderPortConformance(name: string, make: MakeFarm): void {
       assert.deepEqual(await b.pull('a', 2, 10), [], 'nothing is delivered twice');
     });
 
+    it('reclaims a delivered, unacknowledged message once it has been idle long enough', async () => {
+      await b.register(info('a'), KEY, LONG_LEASE_MS);
+      await g.enqueue('a', { jobId: 'r1', attempt: 1, token: 't' });
+      const [first] = await b.pull('a', 1, 10);
+      assert.deepEqual(await b.reclaim('a', 60_000, 10), [], 'not idle long enough yet');
+      const back = await b.reclaim('a', 0, 10);
+      assert.deepEqual(
+        back.map((m) => [m.jobId, m.ackId]),
+        [['r1', first!.ackId]],
+      );
+      await b.ack('a', first!.ackId);
+      assert.deepEqual(await b.reclaim('a', 0, 10), [], 'an acknowledged message is never reclaimed');
+    });
+
+    it('hands a job back: it waits in the to-place-again set', async () => {
+      await b.register(info('a'), KEY, LONG_LEASE_MS);
+      await g.createJob(newJob('h', 'a'), 600);
+      await b.handBack('linux-x86_64', 'h');
+      assert.deepEqual(await g.toPlaceAgain(), [{ platform: 'linux-x86_64', jobId: 'h' }]);
+    });
+
     it('a pull that waits returns the message that arrives', async () => {
       await b.register(info('a'), KEY, LONG_LEASE_MS);
       const pulled = b.pull('a', 1, 30_000);
@@ -103,7 +124,7 @@ export function builderPortConformance(name: string, make: MakeFarm): void {
       assert.equal(await b.readJob('nope'), null);
     });
 
-    it('claims the current attempt on its own builder only, once', async () => {
+    it('claims the current attempt on its own builder only (again only there: a reclaimed message)', async () => {
       await g.createJob(newJob('j', 'b1'), 600);
       await assert.rejects(b.claim('j', 1, 'b2'), { code: 'ERR_CONFLICT', message: /stale/ });
       await assert.rejects(b.claim('j', 2, 'b1'), { code: 'ERR_CONFLICT', message: /stale/ });
@@ -111,7 +132,9 @@ export function builderPortConformance(name: string, make: MakeFarm): void {
       const rec = await g.getJob('j');
       assert.equal(rec?.state, 'running');
       assert.ok(rec?.startedAt);
-      await assert.rejects(b.claim('j', 1, 'b1'), { code: 'ERR_CONFLICT', message: /stale/ }, 'once');
+      await b.claim('j', 1, 'b1'); // the same builder and attempt, after losing the handler
+      assert.equal((await g.getJob('j'))?.startedAt, rec?.startedAt, 'still the first start');
+      await assert.rejects(b.claim('j', 1, 'b2'), { code: 'ERR_CONFLICT', message: /stale/ });
       await assert.rejects(b.claim('nope', 1, 'b1'), { code: 'ERR_JOB_NOT_FOUND' });
     });
 

@@ -190,7 +190,7 @@ export function gatewayPortConformance(name: string, make: MakeFarm): void {
       await register('b', { slots: 1 });
       await b.endLease('a');
       const logs: string[] = [];
-      assert.equal(await sweepOnce(g, 3, (m) => logs.push(m)), 1);
+      assert.equal(await sweepOnce(g, { maxAttempts: 3, log: (m) => logs.push(m) }), 1);
       const rec = await g.getJob('j');
       assert.deepEqual([rec?.state, rec?.attempt, rec?.bid], ['queued', 2, 'b']);
       const [msg] = await b.pull('b', 10, 10);

@@ -202,12 +202,12 @@ describe('sharded builder registry', () => {
     );
     assert.deepEqual(await farm.toPlaceAgain(), [{ platform: P, jobId: 'lost1' }]);
     // No builder now: the job waits (its time is not up) instead of failing at attempt 1.
-    await sweepOnce(farm, 3, () => undefined);
+    await sweepOnce(farm, { maxAttempts: 3, log: () => undefined });
     assert.equal((await farm.getJob('lost1'))!.state, 'queued');
     assert.equal((await farm.getJob('lost1'))!.attempt, 1);
     assert.equal((await farm.toPlaceAgain()).length, 1);
     await bf.register(info('fresh'), key, 60_000);
-    await sweepOnce(farm, 3, () => undefined);
+    await sweepOnce(farm, { maxAttempts: 3, log: () => undefined });
     const rec = (await farm.getJob('lost1'))!;
     assert.equal(rec.bid, 'fresh');
     assert.equal(rec.attempt, 2);

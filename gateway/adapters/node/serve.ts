@@ -4,7 +4,7 @@ import type { Http2Bindings, HttpBindings } from '@hono/node-server';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { GatewayConfig } from '../../config.ts';
-import { wireGateway } from '../../../wiring/gateway.ts';
+import { wireGateway, type WireOptions } from '../../../wiring/gateway.ts';
 import { answerClientErrors } from './client-errors.ts';
 import { capConnections } from './connection-cap.ts';
 import { httpsServerOptions, tagPeer, watchTlsFiles } from './tls.ts';
@@ -12,8 +12,9 @@ import { httpsServerOptions, tagPeer, watchTlsFiles } from './tls.ts';
 export async function serveGatewayNode(
   cfg: GatewayConfig,
   log: (m: string) => void,
+  opts: WireOptions = {},
 ): Promise<{ url: string; close(): Promise<void> }> {
-  const gw = await wireGateway(cfg, log);
+  const gw = await wireGateway(cfg, log, opts);
   const tls = cfg.listen.tls;
   const fetch = (req: Request, env: HttpBindings | Http2Bindings): Response | Promise<Response> => {
     tagPeer(req, env.incoming);

@@ -1,0 +1,229 @@
+/**
+ * A farm of real processes for fault injection: redis-server (with an AOF, restartable on its
+ * port), the gateway as a `kiln gateway` child process (killable with SIGKILL, restartable on its
+ * port, optionally stopped at a fault point), and `kiln builder` children. Everything listens on
+ * 127.0.0.1 and lives under one temp directory removed by stop().
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'smol-toml';
+import { Redis } from 'ioredis';
+import { startLocalRedis, type LocalRedis } from '../../wiring/redis-server.ts';
+import { freePort } from '../helpers/ports.ts';
+import { redisKeys, type Keys } from '../../protocol/keys.ts';
+
+const KILN = fileURLToPath(new URL('../../client/bin/kiln.js', import.meta.url));
+
+/** A child process and everything it wrote to stderr. */
+export interface Proc {
+  child: ChildProcess;
+  log: string[];
+  /** Resolves when a stderr line matches. */
+  waitFor(re: RegExp, timeoutMs?: number): Promise<RegExpExecArray>;
+  exited: Promise<{ code: number | null; signal: string | null }>;
+}
+
+function watch(child: ChildProcess): Proc {
+  const log: string[] = [];
+  const waiters: { re: RegExp; resolve(m: RegExpExecArray): void }[] = [];
+  let partial = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    partial += d.toString();
+    const lines = partial.split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      log.push(line);
+      for (const w of [...waiters]) {
+        const m = w.re.exec(line);
+        if (m) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(m);
+        }
+      }
+    }
+  });
+  const exited = new Promise<{ code: number | null; signal: string | null }>((r) =>
+    child.once('exit', (code, signal) => r({ code, signal })),
+  );
+  return {
+    child,
+    log,
+    exited,
+    waitFor(re, timeoutMs = 60_000) {
+      for (const line of log) {
+        const m = re.exec(line);
+        if (m) return Promise.resolve(m);
+      }
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(
+          () =>
+            reject(new Error(`no line matching ${re} within ${timeoutMs} ms:\n${log.slice(-20).join('\n')}`)),
+          timeoutMs,
+        );
+        waiters.push({
+          re,
+          resolve: (m) => {
+            clearTimeout(t);
+            resolve(m);
+          },
+        });
+      });
+    },
+  };
+}
+
+export interface FaultFarmOptions {
+  builders?: number;
+  slots?: number;
+  leaseMs?: number;
+  drainMs?: number;
+  /** Gateway limits. */
+  limits?: Record<string, unknown>;
+  /** A builder's work directory root (a small tmpfs for the full-disk scenario). */
+  workRoot?: string;
+}
+
+export interface FaultFarm {
+  url: string;
+  token: string;
+  dir: string;
+  redis: LocalRedis;
+  keys: Keys;
+  /** A command connection for observing Redis (reconnects by itself). */
+  conn: Redis;
+  gateway: Proc;
+  builders: Proc[];
+  /** Starts (or restarts) the gateway on its port; `faultPoint` makes it hang there. */
+  startGateway(faultPoint?: string): Promise<Proc>;
+  addBuilder(extra?: Record<string, unknown>): Promise<Proc>;
+  /** Kills redis-server with SIGKILL. */
+  killRedis(): Promise<void>;
+  /** Starts redis-server again on its port, from its AOF. */
+  restartRedis(): Promise<void>;
+  /** The builder id a builder process registered as last. */
+  builderId(p: Proc): string;
+  stop(): Promise<void>;
+}
+
+const sigkill = async (p: Proc): Promise<void> => {
+  if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+  await p.exited;
+};
+
+export async function startFaultFarm(o: FaultFarmOptions = {}): Promise<FaultFarm> {
+  const dir = await mkdtemp(join(tmpdir(), 'kiln-faults-'));
+  await chmod(dir, 0o711);
+  await mkdir(join(dir, 'redis'));
+  const token = randomBytes(18).toString('base64url');
+  const prefix = 'kf';
+  let redis = await startLocalRedis({ dir: join(dir, 'redis'), appendonly: true });
+  const port = await freePort();
+  const storage = { type: 'local', dir: join(dir, 'store') };
+  const gwToml = join(dir, 'gateway.toml');
+  await writeFile(
+    gwToml,
+    stringify({
+      listen: { host: '127.0.0.1', port },
+      redis: { url: redis.url, prefix },
+      storage,
+      auth: { methods: [{ type: 'token', tokens: [{ token, sub: 'ops', tenant: 'ops', admin: true }] }] },
+      limits: { sweepMs: 250, placementWaitMs: 1000, ...o.limits },
+    }),
+  );
+  const conn = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+  conn.on('error', () => undefined);
+  const env = { ...process.env, NODE_OPTIONS: '', KILN_PARENT_PID: String(process.pid) };
+  const procs: Proc[] = [];
+  let n = 0;
+
+  const farm: FaultFarm = {
+    url: `http://127.0.0.1:${port}`,
+    token,
+    dir,
+    redis,
+    keys: redisKeys(prefix),
+    conn,
+    gateway: undefined as unknown as Proc,
+    builders: [],
+    async startGateway(faultPoint) {
+      const child = spawn(process.execPath, [KILN, 'gateway', '--config', gwToml], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: { ...env, ...(faultPoint ? { KILN_FAULT_POINT: faultPoint } : {}) },
+      });
+      const p = watch(child);
+      procs.push(p);
+      farm.gateway = p;
+      await p.waitFor(/listening on/);
+      return p;
+    },
+    async addBuilder(extra = {}) {
+      const i = n++;
+      const file = join(dir, `builder-${i}.toml`);
+      await writeFile(
+        file,
+        stringify({
+          name: `fb${i}`,
+          slots: o.slots ?? 2,
+          leaseMs: o.leaseMs ?? 2000,
+          drainMs: o.drainMs ?? 20_000,
+          workDir: join(o.workRoot ?? dir, `work-${i}`),
+          redis: { url: redis.url, prefix },
+          storage,
+          ...extra,
+        }),
+        { mode: 0o600 },
+      );
+      const child = spawn(process.execPath, [KILN, 'builder', '--config', file], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env,
+      });
+      const p = watch(child);
+      procs.push(p);
+      farm.builders.push(p);
+      await p.waitFor(/builder (\S+) registered/);
+      return p;
+    },
+    builderId(p) {
+      const ids = p.log.map((l) => /builder (\S+) registered/.exec(l)?.[1]).filter(Boolean);
+      return ids.at(-1) ?? '';
+    },
+    async killRedis() {
+      const gone = new Promise((r) => redis.child.once('exit', r));
+      redis.child.kill('SIGKILL');
+      await gone;
+    },
+    async restartRedis() {
+      redis = await startLocalRedis({ port: redis.port, dir: join(dir, 'redis'), appendonly: true });
+      farm.redis = redis;
+    },
+    async stop() {
+      await Promise.all(procs.map(sigkill));
+      conn.disconnect();
+      await redis.stop().catch(() => undefined);
+      if (redis.child.exitCode === null) redis.child.kill('SIGKILL');
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  try {
+    await farm.startGateway();
+    for (let i = 0; i < (o.builders ?? 2); i++) await farm.addBuilder();
+  } catch (err) {
+    await farm.stop();
+    throw err;
+  }
+  return farm;
+}
+
+/** One row of the fault table. */
+export interface FaultRow {
+  scenario: string;
+  submitted: number;
+  completedOnce: number;
+  failedClearly: number;
+  lost: number;
+  duplicated: number;
+}

@@ -1,0 +1,111 @@
+/**
+ * Metrics as Prometheus scrapes them: the gateway's `/metrics` and a builder's, after real jobs
+ * (one cache miss then hit, one job that fails), parsed by a Prometheus text-format parser
+ * (parse-prometheus-text-format), with Prometheus naming (base units, `_total` counters).
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { kiln } from '../helpers/cli.ts';
+import { api } from '../helpers/http.ts';
+import { startFaultFarm, type FaultFarm } from '../faults/farm.ts';
+
+interface Sample {
+  value?: string;
+  labels?: Record<string, string>;
+  buckets?: Record<string, string>;
+  count?: string;
+  sum?: string;
+}
+interface MetricFamily {
+  name: string;
+  help: string;
+  type: 'COUNTER' | 'GAUGE' | 'HISTOGRAM' | 'SUMMARY' | 'UNTYPED';
+  metrics: Sample[];
+}
+const parse = createRequire(import.meta.url)('parse-prometheus-text-format') as (
+  text: string,
+) => MetricFamily[];
+
+function family(all: MetricFamily[], name: string): MetricFamily {
+  const f = all.find((x) => x.name === name);
+  assert.ok(f, `metric ${name} is exported (have: ${all.map((x) => x.name).join(', ')})`);
+  return f;
+}
+const total = (f: MetricFamily, labels: Record<string, string> = {}): number =>
+  f.metrics
+    .filter((m) => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v))
+    .reduce((n, m) => n + Number(m.value ?? m.count ?? 0), 0);
+
+/** Prometheus naming: snake case with the kiln prefix, counters in _total, times in seconds. */
+function checkNaming(all: MetricFamily[]): void {
+  for (const f of all) {
+    assert.match(f.name, /^[a-z_][a-z0-9_]*$/, f.name);
+    assert.ok(f.help.length > 0, `${f.name} has HELP`);
+    if (f.type === 'COUNTER') assert.match(f.name, /_total$/, `${f.name}: a counter ends in _total`);
+    if (f.type === 'HISTOGRAM') assert.match(f.name, /_(seconds|bytes)$/, `${f.name}: a base unit`);
+  }
+}
+
+describe('Prometheus metrics of the gateway and a builder', { timeout: 170_000 }, () => {
+  let f: FaultFarm;
+  let builderMetrics: string;
+  before(async () => {
+    f = await startFaultFarm({ builders: 0, slots: 2 });
+    const b = await f.addBuilder({ metricsPort: 0 });
+    builderMetrics = (await b.waitFor(/metrics on (http:\S+)/))[1]!;
+  });
+  after(async () => {
+    await f?.stop();
+  });
+
+  it('counts jobs, times and cache lookups, and parses as Prometheus text', async () => {
+    const o = { url: f.url, token: f.token };
+    assert.equal((await kiln(['run', '--', 'sh', '-c', 'echo ok'], o)).code, 0);
+    assert.equal((await kiln(['run', '--', 'false'], o)).code, 1);
+    const cached = { argv: ['sh', '-c', 'echo cached'], cache: true, inlineResult: true };
+    const first = await api(o, '/api/v1/jobs?wait=30', { method: 'POST', json: cached });
+    assert.equal(first.status, 201, JSON.stringify(first.body));
+    const second = await api(o, '/api/v1/jobs?wait=30', { method: 'POST', json: cached });
+    assert.equal(second.status, 200, 'a cache hit');
+
+    const gwRes = await fetch(`${f.url}/metrics`);
+    assert.match(gwRes.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
+    const gw = parse(await gwRes.text());
+    checkNaming(gw);
+    assert.equal(total(family(gw, 'kiln_jobs_created_total')), 3);
+    assert.equal(total(family(gw, 'kiln_action_cache_lookups_total'), { result: 'hit' }), 1);
+    assert.equal(total(family(gw, 'kiln_action_cache_lookups_total'), { result: 'miss' }), 1);
+    assert.equal(family(gw, 'kiln_placement_seconds').type, 'HISTOGRAM');
+    assert.equal(total(family(gw, 'kiln_placement_seconds')), 3);
+    assert.equal(total(family(gw, 'kiln_builders_live')), 1);
+    assert.equal(total(family(gw, 'kiln_slots_total')), 2);
+    assert.ok(total(family(gw, 'kiln_http_requests_total'), { method: 'POST', status: '201' }) >= 3);
+
+    // The builder records a job's result before the client sees it end: the counts are final.
+    const bRes = await fetch(builderMetrics);
+    const b = parse(await bRes.text());
+    checkNaming(b);
+    const jobs = family(b, 'kiln_builder_jobs_total');
+    assert.equal(total(jobs, { state: 'succeeded' }), 2);
+    assert.equal(total(jobs, { state: 'failed' }), 1);
+    for (const h of [
+      'kiln_builder_job_queue_wait_seconds',
+      'kiln_builder_job_run_seconds',
+      'kiln_builder_job_end_to_end_seconds',
+    ]) {
+      const fam = family(b, h);
+      assert.equal(fam.type, 'HISTOGRAM');
+      assert.equal(total(fam), 3, `${h} observed every job`);
+      assert.ok(Number(fam.metrics[0]!.sum) > 0, `${h} has a positive sum`);
+    }
+    assert.equal(total(family(b, 'kiln_builder_sandbox_setup_seconds')), 3);
+    assert.equal(total(family(b, 'kiln_builder_slots')), 2);
+    assert.equal(total(family(b, 'kiln_builder_registrations_total')), 1);
+    assert.ok(total(family(b, 'kiln_builder_process_resident_memory_bytes')) > 0);
+    assert.ok(
+      total(family(b, 'kiln_builder_store_bytes_total'), { direction: 'out' }) > 0,
+      'the cache entry was written to the store',
+    );
+  });
+});

@@ -10,6 +10,7 @@ import { errorResponse } from './errors.ts';
 import { createMetrics } from './metrics.ts';
 import { actionRoutes } from './routes/actions.ts';
 import { blobRoutes } from './routes/blobs.ts';
+import { dashboardRoutes } from './dashboard/routes.ts';
 import { builderRoutes } from './routes/builders.ts';
 import { healthRoutes } from './routes/health.ts';
 import { jobRoutes } from './routes/jobs.ts';
@@ -33,6 +34,7 @@ export function createApp(deps: GatewayDeps): Hono<GatewayEnv> {
   app.use('/api/v1/jobs', jsonLimit);
   app.use('/api/v1/blobs/missing', jsonLimit);
   app.route('/', healthRoutes(deps, metrics));
+  app.route('/', dashboardRoutes(deps, metrics));
   app.route('/api/v1/jobs', jobRoutes(deps));
   app.route('/api/v1/jobs', logRoutes(deps));
   app.route('/api/v1/blobs', blobRoutes(deps));

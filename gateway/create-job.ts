@@ -185,6 +185,7 @@ async function createAdmitted(
     throw err;
   }
   await farm.creationDone(spec.platform, id);
+  await farm.noteRecent(id);
   deps.metrics?.inc('kiln_jobs_created_total');
   if (idempotencyKey)
     await farm.settleIdempotencyKey(principal.tenant, idempotencyKey, id, limits.finishedTtlSec);

@@ -59,6 +59,10 @@ export interface FarmState {
   assignedTo(platform: string, jobId: string): Promise<string | null>;
   /** Puts a job in the platform's "to place again" set (see {@link toPlaceAgain}). */
   placeAgainLater(platform: string, jobId: string): Promise<void>;
+  /** Remembers a new job among the most recent ones (the dashboard lists them). */
+  noteRecent(jobId: string): Promise<void>;
+  /** Ids of the most recent jobs, newest first. */
+  recentJobs(count: number): Promise<string[]>;
   /** Deletes a removed builder's job stream. */
   dropBuilder(bid: string): Promise<void>;
   appendLogMarker(id: string, kind: 'restart' | 'end', attempt: number): Promise<void>;

@@ -32,6 +32,8 @@ export interface Keys {
   presets: string;
   /** STRING who first uploaded a toolchain (`{ sub, tenant }` JSON): they (or an admin) may delete it. */
   toolchainOwner(digest: string): string;
+  /** ZSET job id → creation time (ms) of the most recent jobs (a bounded list for the dashboard). */
+  recent: string;
   /** ZSET `platform job-id` → when the guard of a job being created is due (ms): see gateway/create-job.ts. */
   creating: string;
   /** STRING the job a tenant's `Idempotency-Key` made (or is making): a retried POST finds it. */
@@ -119,6 +121,7 @@ export function redisKeys(prefix = 'kiln'): Keys {
     tenantBucket: (tenant) => `${p}:{t:${encodeURIComponent(tenant)}}:bucket`,
     tenantInFlight: (tenant) => `${p}:{t:${encodeURIComponent(tenant)}}:inflight`,
     creating: `${p}:creating`,
+    recent: `${p}:recent`,
     idempotency: (tenant, key) => `${p}:idem:${encodeURIComponent(tenant)}:${encodeURIComponent(key)}`,
     potLeases: (host) => `${p}:pots:${host}`,
   };

@@ -95,6 +95,13 @@ export function createRedisFarm(
       );
       return isScriptError(r) ? null : r;
     },
+    async noteRecent(jobId) {
+      // Bounded: the newest 1,000 jobs.
+      await redis.multi().zadd(keys.recent, Date.now(), jobId).zremrangebyrank(keys.recent, 0, -1001).exec();
+    },
+    async recentJobs(count) {
+      return redis.zrevrange(keys.recent, 0, count - 1);
+    },
     async guardCreation(platform, jobId, dueAt) {
       await redis.zadd(keys.creating, dueAt, `${platform} ${jobId}`);
     },

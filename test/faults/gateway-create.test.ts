@@ -31,7 +31,7 @@ describe('faults: gateway kill -9 between placement and enqueue', { timeout: 175
           Object.keys(await f.conn.hgetall(f.keys.registry('linux-x86_64').load)).length > 0 &&
           Object.values(await f.conn.hgetall(f.keys.registry('linux-x86_64').load)).every((v) => v === '0'),
       );
-      assert.equal(await f.conn.zcard(f.keys.registry('linux-x86_64').replace), 0);
+      assert.equal(await f.conn.zcard(f.keys.creating), 0, 'no creation guard left');
     } finally {
       await f.stop();
     }

@@ -21,7 +21,7 @@ describe('faults: gateway kill -9 during a sweep', { timeout: 175_000 }, () => {
       gw.child.kill('SIGKILL'); // the builder is removed, its jobs not yet placed again
       await gw.exited;
       assert.ok(
-        (await f.conn.zcard(f.keys.registry('linux-x86_64').replace)) > 0,
+        (await f.conn.scard(f.keys.registry('linux-x86_64').replace)) > 0,
         'the lost jobs wait in the to-place-again set',
       );
       await f.startGateway();

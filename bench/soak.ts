@@ -12,6 +12,8 @@ import { startDevFarm } from '../wiring/dev-farm.ts';
 import { summarise, HEADER, row } from './stats.ts';
 
 const JOBS = Number(process.env.KILN_SOAK_JOBS ?? 10_000);
+/** Creations refused with 503/429 (full farm) and asked again: not lost, never made. */
+let refused = 0;
 const CONCURRENCY = Number(process.env.SOAK_CONCURRENCY ?? 24);
 
 function rssKiB(pid: number | undefined): number {
@@ -42,11 +44,19 @@ async function main(): Promise<void> {
     const run = async (i: number): Promise<{ ms: number; ok: boolean; dup: boolean; rerun: boolean }> => {
       const marker = `soak-${i}-${Math.random().toString(36).slice(2)}`;
       const t0 = performance.now();
-      const res = await fetch(`${farm.url}/api/v1/jobs?wait=60`, {
-        method: 'POST',
-        headers: { ...auth, 'Idempotency-Key': marker },
-        body: JSON.stringify({ argv: ['echo', marker], inlineResult: true }),
-      });
+      // A full farm answers 503 + Retry-After: the job was never made, so ask again (same key).
+      let res: Response;
+      for (;;) {
+        res = await fetch(`${farm.url}/api/v1/jobs?wait=60`, {
+          method: 'POST',
+          headers: { ...auth, 'Idempotency-Key': marker },
+          body: JSON.stringify({ argv: ['echo', marker], inlineResult: true }),
+        });
+        if (res.status !== 503 && res.status !== 429) break;
+        refused++;
+        await res.arrayBuffer();
+        await new Promise((r) => setTimeout(r, Number(res.headers.get('retry-after') ?? 1) * 1000));
+      }
       let body = (await res.json()) as {
         job: { id: string; state: string; attempt: number; result: { stdout: string } | null };
       };
@@ -92,7 +102,7 @@ async function main(): Promise<void> {
       `soak: ${JOBS} jobs, ${CONCURRENCY} in flight, 2 builders × 6 slots (bwrap), wall ${(wall / 1000).toFixed(0)} s`,
     );
     console.log(
-      `  completed once with the right output: ${done}   lost: ${lost}   duplicated: ${dup}   placed again: ${reruns}`,
+      `  completed once with the right output: ${done}   lost: ${lost}   duplicated: ${dup}   placed again: ${reruns}   creations refused and retried: ${refused}`,
     );
     console.log(HEADER);
     console.log(row('job end to end (POST ?wait, inline result)', summarise(latencies, wall)));

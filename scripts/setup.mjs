@@ -29,6 +29,8 @@ const DEBIAN_TEST = [
   ['script', 'bsdutils'],
   // The fleet tests (test/fleet): Ansible provisions debootstrap'd roots over their own sshd.
   ['ansible-playbook', 'ansible-core'],
+  // ansible-core alone has no collections; the FreeBSD role uses community.general (pkgng, sysrc).
+  ['/usr/lib/python3/dist-packages/ansible_collections/community/general', 'ansible'],
   ['ansible-lint', 'ansible-lint'],
   ['/usr/sbin/sshd', 'openssh-server'],
   ['ssh-keygen', 'openssh-client'],

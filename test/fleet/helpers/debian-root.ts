@@ -43,6 +43,12 @@ export async function debianBase(log: (m: string) => void = () => undefined): Pr
       code === 0 ? resolve() : reject(new Error(`debootstrap failed (${code}): ${err}`)),
     );
   });
-  await rename(tmp, dir);
+  // Test files run two at a time: another one may have made the same root meanwhile. Its copy
+  // is as good as ours, so keep it (a rename onto a non-empty directory fails, never mixes them).
+  await rename(tmp, dir).catch(async (err: NodeJS.ErrnoException) => {
+    if ((err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') || !existsSync(join(dir, 'usr/sbin/sshd')))
+      throw err;
+    await rm(tmp, { recursive: true, force: true });
+  });
   return dir;
 }

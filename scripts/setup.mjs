@@ -35,6 +35,8 @@ const DEBIAN_TEST = [
   ['/usr/sbin/sshd', 'openssh-server'],
   ['ssh-keygen', 'openssh-client'],
   ['debootstrap', 'debootstrap'],
+  // The dashboard test drives a real headless browser.
+  ['chromium', 'chromium'],
 ];
 
 function has(probe) {

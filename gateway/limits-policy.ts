@@ -10,23 +10,14 @@ import { KilnError } from '../protocol/errors.ts';
 import {
   LIMIT_DEFAULTS,
   LIMIT_FIELDS,
+  limitsRequestSchema,
   type LimitName,
   type Limits,
   type LimitsRequest,
 } from '../protocol/job.ts';
 
-const limitValues = z
-  .object({
-    timeoutSec: LIMIT_FIELDS.timeoutSec.optional(),
-    graceSec: LIMIT_FIELDS.graceSec.optional(),
-    memoryMiB: LIMIT_FIELDS.memoryMiB.optional(),
-    pids: LIMIT_FIELDS.pids.optional(),
-    cpus: LIMIT_FIELDS.cpus.optional(),
-    logBytes: LIMIT_FIELDS.logBytes.optional(),
-    outputBytes: LIMIT_FIELDS.outputBytes.optional(),
-    diskMiB: LIMIT_FIELDS.diskMiB.optional(),
-  })
-  .strict();
+/** Per-tenant defaults and maxima take the same shape as a client's request: any subset of the limits. */
+const limitValues = limitsRequestSchema;
 const tenantQuota = {
   /** Jobs of the tenant queued or running at once; more: 429. */
   jobsInFlight: z.number().int().min(1).max(1_000_000).optional(),

@@ -120,19 +120,31 @@ export function createCgroupManager(opts: CgroupManagerOptions = {}): CgroupMana
   async function sweep(): Promise<void> {
     let removed = 0;
     for (const d of dirs.values()) {
-      for (const e of await readdir(join(d, parent), { withFileTypes: true }).catch(() => [])) {
-        const g = join(d, parent, e.name);
-        if (!e.isDirectory() || (await readText(join(g, 'cgroup.procs'))).trim() !== '') continue;
-        // Another builder sharing the parent may remove (or reuse) the group meanwhile: a group
-        // that is gone is simply skipped, never an error.
-        const made = await stat(g).then(
-          (s) => s.ctimeMs,
-          () => null,
-        );
-        if (made !== null && Date.now() - made >= staleAfterMs && (await rmdirOk(g))) removed++;
+      // A directory listing taken while another builder sharing the parent removes entries may
+      // skip some (cgroupfs readdir under concurrent rmdir), so list again until a pass removes
+      // nothing.
+      for (let pass = -1; pass !== 0;) {
+        pass = await sweepOnce(join(d, parent));
+        removed += pass;
       }
     }
     if (removed > 0) log(`kiln: removed ${removed} empty job cgroup(s) left under ${parent}`);
+  }
+
+  async function sweepOnce(dir: string): Promise<number> {
+    let removed = 0;
+    for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+      const g = join(dir, e.name);
+      if (!e.isDirectory() || (await readText(join(g, 'cgroup.procs'))).trim() !== '') continue;
+      // Another builder sharing the parent may remove (or reuse) the group meanwhile: a group
+      // that is gone is simply skipped, never an error.
+      const made = await stat(g).then(
+        (s) => s.ctimeMs,
+        () => null,
+      );
+      if (made !== null && Date.now() - made >= staleAfterMs && (await rmdirOk(g))) removed++;
+    }
+    return removed;
   }
 
   function detect(): Promise<CgroupMode> {

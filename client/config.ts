@@ -13,8 +13,12 @@ export interface ClientConfig {
   platform: string | undefined;
   /** Sign-in settings (`[auth]`, docs/identity.md). */
   auth: AuthSettings;
-  /** PEM files for TLS to the gateway (`[tls]` ca/cert/key, KILN_TLS_CA/_CERT/_KEY). */
-  tls: { ca?: string; cert?: string; key?: string };
+  /**
+   * PEM files for TLS (`[tls]` ca/cert/key/storeCa, KILN_TLS_CA/_CERT/_KEY/_STORE_CA): the
+   * gateway's CA and the client certificate go to the gateway; `storeCa` (default: `ca`) is
+   * trusted, beside the system's roots, for the store's presigned URLs.
+   */
+  tls: { ca?: string; cert?: string; key?: string; storeCa?: string };
 }
 
 /** How `kiln auth login` and CI credentials reach the identity provider: `[auth]` and `KILN_AUTH_*`. */
@@ -34,7 +38,7 @@ export interface AuthSettings {
 }
 
 const AUTH_KEYS = ['issuer', 'clientId', 'scope', 'resource', 'audience', 'ciAudience'];
-const TLS_KEYS = ['ca', 'cert', 'key'];
+const TLS_KEYS = ['ca', 'cert', 'key', 'storeCa'];
 
 /** Every problem of the keys kiln reads (others are left to their readers, such as `[toolchains]`). */
 function problemsOf(data: Record<string, unknown>): string[] {
@@ -98,7 +102,13 @@ function tlsFiles(t: Record<string, string | undefined>, env: NodeJS.ProcessEnv)
   const ca = env.KILN_TLS_CA || t.ca;
   const cert = env.KILN_TLS_CERT || t.cert;
   const key = env.KILN_TLS_KEY || t.key;
-  return { ...(ca ? { ca } : {}), ...(cert ? { cert } : {}), ...(key ? { key } : {}) };
+  const storeCa = env.KILN_TLS_STORE_CA || t.storeCa;
+  return {
+    ...(ca ? { ca } : {}),
+    ...(cert ? { cert } : {}),
+    ...(key ? { key } : {}),
+    ...(storeCa ? { storeCa } : {}),
+  };
 }
 
 function authSettings(t: Record<string, string | undefined>, env: NodeJS.ProcessEnv): AuthSettings {

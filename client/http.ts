@@ -6,7 +6,8 @@
  * {@link call} also turns an answer that is not 2xx/3xx into the gateway's coded FarmError.
  */
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { rootCertificates } from 'node:tls';
 import type { Writable } from 'node:stream';
 import { FarmError } from './errors.ts';
 
@@ -18,6 +19,8 @@ export interface Api {
   token: string | null;
   /** TLS to the gateway: a private CA, and a client certificate (PEM contents). */
   tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
+  /** A private CA trusted (beside the system's roots) for the store's presigned URLs (PEM contents). */
+  storeCa?: Buffer;
   /** Where the credential comes from when `token` is null (a login, a CI token); resolved lazily. */
   credential?: () => Promise<string | null>;
   /** How long idempotent calls are retried through gateway restarts and 503s (client/retry.ts). @default 60000 */
@@ -51,6 +54,18 @@ export interface HttpAnswer {
   stream: IncomingMessage;
   bytes(): Promise<Buffer>;
   json<T>(): Promise<T>;
+}
+
+const storeAgents = new WeakMap<Buffer, HttpsAgent>();
+
+/** One keep-alive agent per store CA: the system's roots and that CA, no client certificate. */
+function storeAgent(ca: Buffer): HttpsAgent {
+  let agent = storeAgents.get(ca);
+  if (!agent) {
+    agent = new HttpsAgent({ keepAlive: true, ca: [...rootCertificates, ca.toString('utf8')] });
+    storeAgents.set(ca, agent);
+  }
+  return agent;
 }
 
 function isGatewayPath(target: string): boolean {
@@ -94,7 +109,14 @@ function noAnswer(where: string, gateway: boolean, failure: unknown, timeoutMs?:
       cause: err,
     });
   const why = err?.code ?? err?.message ?? 'the connection closed';
-  const next = gateway ? '; is it running? (kiln dev prints the address to set as KILN_GATEWAY)' : '';
+  const untrusted = /CERT|SELF_SIGNED|UNABLE_TO_(VERIFY|GET)/.test(err?.code ?? '');
+  const next = untrusted
+    ? gateway
+      ? "; its TLS certificate is not trusted: set KILN_TLS_CA (tls.ca in kiln.toml) to the farm's CA"
+      : "; its TLS certificate is not trusted: set KILN_TLS_STORE_CA (tls.storeCa), or KILN_TLS_CA, to the store's CA"
+    : gateway
+      ? '; is it running? (kiln dev prints the address to set as KILN_GATEWAY)'
+      : '';
   return new FarmError('ERR_UNREACHABLE', `cannot reach ${where} (${why})${next}`, {
     cause: err ?? undefined,
   });
@@ -128,6 +150,7 @@ export async function send(api: Api, target: string, r: HttpRequest = {}): Promi
       ...(r.signal ? { signal: r.signal } : {}),
       // The farm's CA and the client certificate go to the gateway only, never to a store URL.
       ...(gateway && api.tls ? { ...api.tls, agent: false } : {}),
+      ...(!gateway && api.storeCa && url.protocol === 'https:' ? { agent: storeAgent(api.storeCa) } : {}),
     });
     let answered = false;
     let failure: unknown = null;

@@ -32,9 +32,9 @@ export function apiFor(io: Io, tokenOverride?: string): Api {
 }
 
 /** The PEM files named by `[tls]` / KILN_TLS_*, read once. */
-function tlsOf(cfg: ClientConfig): Pick<Api, 'tls'> {
+function tlsOf(cfg: ClientConfig): Pick<Api, 'tls' | 'storeCa'> {
   const { ca, cert, key } = cfg.tls;
-  if (ca === undefined && cert === undefined) return {};
+  const storeCa = cfg.tls.storeCa ?? ca;
   if ((cert === undefined) !== (key === undefined))
     throw new UserError(
       'a client certificate needs both KILN_TLS_CERT and KILN_TLS_KEY (tls.cert and tls.key)',
@@ -48,13 +48,21 @@ function tlsOf(cfg: ClientConfig): Pick<Api, 'tls'> {
       );
     }
   };
+  const gatewayCa = ca !== undefined ? read('CA bundle', ca) : undefined;
   return {
-    tls: {
-      ...(ca !== undefined ? { ca: read('CA bundle', ca) } : {}),
-      ...(cert !== undefined && key !== undefined
-        ? { cert: read('certificate', cert), key: read('key', key) }
-        : {}),
-    },
+    ...(gatewayCa !== undefined || cert !== undefined
+      ? {
+          tls: {
+            ...(gatewayCa !== undefined ? { ca: gatewayCa } : {}),
+            ...(cert !== undefined && key !== undefined
+              ? { cert: read('certificate', cert), key: read('key', key) }
+              : {}),
+          },
+        }
+      : {}),
+    ...(storeCa !== undefined
+      ? { storeCa: storeCa === ca && gatewayCa ? gatewayCa : read('store CA bundle', storeCa) }
+      : {}),
   };
 }
 

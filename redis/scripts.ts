@@ -1,12 +1,15 @@
 /**
- * The ONE loader of the Lua scripts in redis/scripts/: each is defined with ioredis
- * `defineCommand` (EVALSHA with a NOSCRIPT fallback), with the error table of codes.ts in front
- * of it as `E`. The file name carries the key count: `place-job-8.lua` → command `placeJob`, 8 keys.
+ * The ONE loader of the Lua scripts in redis/scripts/: each is called with EVALSHA, and on
+ * NOSCRIPT loaded with SCRIPT LOAD (on every master of a cluster) and called again, with the
+ * error table of codes.ts in front of it as `E`. Never EVAL: a Redis user can then be allowed
+ * exactly the scripts of its role (`+evalsha|<sha1>`, redis/acl.ts) and no Lua of its own. The file name carries the key count: `place-job-8.lua` → command `placeJob`, 8 keys.
  * A line `-- @include NAME` is replaced by redis/scripts/include/NAME.lua (Lua shared by several
  * scripts, such as the registry's free-slot bookkeeping), so no script repeats another's code.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
+import { KilnError } from '../protocol/errors.ts';
 import { luaErrorTable } from './codes.ts';
 
 const DIR = new URL('./scripts/', import.meta.url);
@@ -40,12 +43,13 @@ export interface Scripts {
   admitJob: ScriptFn;
 }
 
-/** One script file as loaded: its command name, key count and source (preamble included). */
+/** One script file as loaded: its command name, key count, source (preamble included) and SHA1. */
 export interface ScriptSource {
   name: string;
   file: string;
   keys: number;
   lua: string;
+  sha: string;
 }
 
 let sources: ScriptSource[] | undefined;
@@ -59,23 +63,52 @@ export function scriptSources(): ScriptSource[] {
       if (!m) throw new Error(`Lua script name must end in -<numkeys>.lua: ${file}`);
       const name = m[1]!.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
       const lua = luaErrorTable() + withIncludes(file, readFileSync(new URL(file, DIR), 'utf8'));
-      return { name, file, keys: Number(m[2]), lua };
+      const sha = createHash('sha1').update(lua).digest('hex');
+      return { name, file, keys: Number(m[2]), lua, sha };
     });
   return sources;
 }
 
-const defined = new WeakMap<Redis, Scripts>();
+const defined = new WeakMap<Redis | Cluster, Scripts>();
+
+/** SCRIPT LOAD where the script will run: the server, or every master of a cluster. */
+async function load(redis: Redis | Cluster, lua: string): Promise<void> {
+  const targets = 'nodes' in redis ? redis.nodes('master') : [redis];
+  await Promise.all(targets.map((r) => r.script('LOAD', lua)));
+}
+
+/** A refusal by the user's ACL, said as what to do. */
+function refused(err: unknown, s: ScriptSource): unknown {
+  if (!(err instanceof Error) || !err.message.startsWith('NOPERM')) return err;
+  return new KilnError(
+    'ERR_CONFIG',
+    `the Redis user may not run ${s.file} (sha1 ${s.sha}): ${err.message}; ` +
+      'the ACL file is older than these scripts or of another role: regenerate it with kiln redis acl',
+    { cause: err },
+  );
+}
 
 /** Defines every script on a connection (once per connection) and returns them typed. */
-export function defineScripts(redis: Redis): Scripts {
+export function defineScripts(redis: Redis | Cluster): Scripts {
   const known = defined.get(redis);
   if (known) return known;
   const out: Record<string, ScriptFn> = {};
   for (const s of scriptSources()) {
-    redis.defineCommand(s.name, { numberOfKeys: s.keys, lua: s.lua });
-    const fn = (redis as unknown as Record<string, ScriptFn>)[s.name];
-    if (!fn) throw new Error(`script ${s.name} was not defined`);
-    out[s.name] = fn.bind(redis);
+    const call = (args: (string | number)[]): Promise<Reply> =>
+      redis.evalsha(s.sha, s.keys, ...args) as Promise<Reply>;
+    out[s.name] = async (...args) => {
+      try {
+        return await call(args);
+      } catch (err) {
+        if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw refused(err, s);
+      }
+      try {
+        await load(redis, s.lua);
+        return await call(args);
+      } catch (err) {
+        throw refused(err, s);
+      }
+    };
   }
   const scripts = out as unknown as Scripts;
   defined.set(redis, scripts);

@@ -39,6 +39,12 @@ export interface S3StoreOptions {
   client?: S3Client;
   /** Attempts per request, the first included (connection failures, 5xx and throttling are retried). @default 3 */
   maxAttempts?: number;
+  /**
+   * PEM CA certificates trusted for an `https://` endpoint, instead of the runtime's roots (give
+   * both to trust both: wiring/store.ts does). For stores on a private PKI.
+   * @default the runtime's roots
+   */
+  ca?: string[];
   /** Give up on a TCP connection not established after this long. @default 5000 */
   connectionTimeoutMs?: number;
   /** Fail a request whose socket stays idle this long (a download the reader pauses counts too). @default 60000 */
@@ -86,6 +92,8 @@ export function createS3Store(opts: S3StoreOptions): S3BlobStore {
       requestHandler: {
         connectionTimeout: opts.connectionTimeoutMs ?? 5000,
         socketTimeout: opts.socketTimeoutMs ?? 60_000,
+        // Options of the https.Agent the SDK's handler builds (on Node, and on Deno's node:https).
+        ...(opts.ca ? { httpsAgent: { ca: opts.ca } } : {}),
       },
     });
 
@@ -331,6 +339,10 @@ function isNotFound(err: unknown): boolean {
   return e?.name === 'NotFound' || e?.name === 'NoSuchKey';
 }
 
+/** TLS verification failures of Node (and Deno's node:https): the certificate chain is not trusted. */
+const UNTRUSTED =
+  /^(SELF_SIGNED_CERT_IN_CHAIN|DEPTH_ZERO_SELF_SIGNED_CERT|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT(_LOCALLY)?|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|ERR_TLS_CERT_ALTNAME_INVALID)$/;
+
 const THROTTLED = new Set([
   'SlowDown',
   'Throttling',
@@ -348,6 +360,15 @@ function storeError(op: string, key: string, err: unknown): KilnError {
   const e = (err ?? {}) as SdkError;
   const status = e.$metadata?.httpStatusCode;
   const what = `${e.name ?? 'Error'}: ${e.message ?? String(err)}`;
+  // A store whose certificate is not trusted stays so until someone configures it: not a retry.
+  if (typeof e.code === 'string' && UNTRUSTED.test(e.code)) {
+    return new KilnError(
+      'ERR_CONFIG',
+      `s3 ${op} ${key}: the store's TLS certificate is not trusted (${e.code}); ` +
+        'set storage.ca to the CA bundle that signed it',
+      { cause: err },
+    );
+  }
   // No HTTP answer: the SDK marks errors it sent (`$metadata`); sockets fail with a `code`.
   const transport = status === undefined && (e.$metadata !== undefined || typeof e.code === 'string');
   if (

@@ -1,5 +1,6 @@
 /** Wires a builder agent to Redis, the blob store and the platform's sandbox runner. */
 import { connectRedis } from '../redis/connect.ts';
+import { redisOptions } from './redis-options.ts';
 import { createRedisBuilderFarm } from '../redis/builder-farm.ts';
 import { sandboxType, type BuilderConfig } from '../builders/core/config.ts';
 import { startAgent, type Agent } from '../builders/core/agent.ts';
@@ -21,10 +22,10 @@ export async function startBuilder(
   log: (m: string) => void,
   runner?: SandboxRunner,
 ): Promise<RunningBuilder> {
-  const url = cfg.redis.url;
-  const redis = await connectRedis({ url, name: 'kiln-builder' });
-  const sub = await connectRedis({ url, name: 'kiln-builder-sub' });
-  const pull = await connectRedis({ url, name: 'kiln-builder-pull' });
+  const conn = redisOptions(cfg.redis);
+  const redis = await connectRedis({ ...conn, name: 'kiln-builder' });
+  const sub = await connectRedis({ ...conn, name: 'kiln-builder-sub' });
+  const pull = await connectRedis({ ...conn, name: 'kiln-builder-pull' });
   const farm = createRedisBuilderFarm({ redis, pull, sub }, cfg.redis.prefix, {
     logTailBytes: cfg.logTailBytes,
     finishedTtlSec: cfg.finishedTtlSec,

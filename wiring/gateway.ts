@@ -5,6 +5,7 @@
 import { createLimitsPolicy } from '../gateway/limits-policy.ts';
 import type { Hono } from 'hono';
 import { connectRedis } from '../redis/connect.ts';
+import { redisOptions } from './redis-options.ts';
 import { createRedisFarm, type RedisFarm } from '../redis/farm.ts';
 import { createRedisPresetStore } from '../redis/presets.ts';
 import { guardUnavailable } from '../redis/unavailable.ts';
@@ -53,8 +54,9 @@ export async function wireGateway(
   const faultPoint = hangAt(opts.faultPoint, log);
   const auth = createAuthenticator(cfg.auth, log);
   // Fail fast: with Redis down a request is a 503 at once (the client retries), never a hang.
-  const redis = await connectRedis({ url: cfg.redis.url, name: 'kiln-gateway', failFast: true });
-  const sub = await connectRedis({ url: cfg.redis.url, name: 'kiln-gateway-sub', failFast: true });
+  const conn = redisOptions(cfg.redis);
+  const redis = await connectRedis({ ...conn, name: 'kiln-gateway', failFast: true });
+  const sub = await connectRedis({ ...conn, name: 'kiln-gateway-sub', failFast: true });
   const farm = createRedisFarm(redis, sub, cfg.redis.prefix, cfg.limits.finishedTtlSec);
   const guarded = guardUnavailable(farm);
   const store = openStore(cfg.storage);

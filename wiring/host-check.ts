@@ -10,6 +10,7 @@ import { mkdir, rmdir, statfs } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connectRedis, redactUrl } from '../redis/connect.ts';
+import { redisOptions } from './redis-options.ts';
 import type { BuilderConfig } from '../builders/core/config.ts';
 import { openStore } from './store.ts';
 import { VERSION } from './version.ts';
@@ -72,7 +73,11 @@ function run(cmd: string, args: string[], ms: number): Promise<{ code: number | 
 
 async function checkRedis(cfg: BuilderConfig, ms: number): Promise<HostFault | null> {
   try {
-    const r = await connectRedis({ url: cfg.redis.url, name: 'kiln-host-check', connectTimeoutMs: ms });
+    const r = await connectRedis({
+      ...redisOptions(cfg.redis),
+      name: 'kiln-host-check',
+      connectTimeoutMs: ms,
+    });
     try {
       await within(ms, 'PING', r.ping());
     } finally {

@@ -1,4 +1,7 @@
 /** Builds the blob store named by a storage config. */
+import { readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
+import { KilnError } from '../protocol/errors.ts';
 import type { StorageConfig } from '../protocol/farm-config.ts';
 import type { BlobStore } from '../storage/port.ts';
 import { createS3Store } from '../storage/s3.ts';
@@ -11,8 +14,19 @@ export function openStore(cfg: StorageConfig): BlobStore {
     prefix: cfg.prefix,
     region: cfg.region,
     ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}),
+    ...(cfg.ca ? { ca: [...rootCertificates, readCa(cfg.ca)] } : {}),
     ...(cfg.accessKeyId && cfg.secretAccessKey
       ? { credentials: { accessKeyId: cfg.accessKeyId, secretAccessKey: cfg.secretAccessKey } }
       : {}),
   });
+}
+
+/** The store's CA bundle (storage.ca), read once at start so a wrong path is a config error. */
+function readCa(file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new KilnError('ERR_CONFIG', `cannot read storage.ca ${file}: ${why}`, { cause: err });
+  }
 }

@@ -103,6 +103,28 @@ export const SERVER_COMMANDS: Command[] = [
   ),
   defineCommand(
     {
+      command: 'redis acl',
+      describe:
+        "print the farm's Redis ACL file: a user for the gateway, one per builder, an admin (docs/security.md)",
+      options: {
+        prefix: { type: 'string', describe: 'the farm’s redis.prefix', default: 'kiln' },
+        builder: {
+          type: 'array',
+          describe:
+            'a builder user for this builder name (builder.toml name), NAME or NAME@PLATFORM; repeatable',
+        },
+        'password-dir': {
+          type: 'string',
+          describe: 'read each password from DIR/<user>.password, or write a generated one there (0600)',
+        },
+        admin: { type: 'boolean', describe: 'add kiln-admin (all commands, for operators)', default: true },
+        out: { type: 'string', describe: 'write the file here instead of stdout' },
+      },
+    },
+    () => import('./redis-acl.ts'),
+  ),
+  defineCommand(
+    {
       command: 'gateway',
       describe: 'run the HTTP gateway (config: gateway.toml and KILN_A__B environment overrides)',
       options: { config: { type: 'string', alias: 'c', describe: 'path of gateway.toml' } },

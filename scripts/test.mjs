@@ -22,6 +22,13 @@ if (files.length === 0) {
 // The fault scenarios (test/faults/) append one row each; the table is printed after the run.
 const FAULT_ROWS = 'test-artifacts/fault-rows.jsonl';
 rmSync(FAULT_ROWS, { force: true });
+// So does the hostile-tenant suite (test/hostile/): one row per attack, printed by its own code.
+const HOSTILE_ROWS = 'test-artifacts/hostile-rows.jsonl';
+rmSync(HOSTILE_ROWS, { force: true });
+function printHostileTable() {
+  if (!existsSync(HOSTILE_ROWS)) return;
+  spawnSync(process.execPath, ['--import', 'tsx', 'test/hostile/print-table.ts'], { stdio: 'inherit' });
+}
 
 function printFaultTable() {
   if (!existsSync(FAULT_ROWS)) return;
@@ -72,4 +79,5 @@ for (const [limit, group] of [...groups].sort((a, b) => a[0] - b[0])) {
   status ||= r.status ?? 1;
 }
 printFaultTable();
+printHostileTable();
 process.exit(status);

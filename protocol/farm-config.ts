@@ -21,6 +21,18 @@ export type RedisTls = z.infer<typeof redisTlsSchema>;
 export const redisConfigSchema = z
   .object({
     url: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL'),
+    /**
+     * Redis Cluster: `true`, or more seed nodes (`host:port`) besides the URL's host; the URL's
+     * scheme, user and password apply to every node. @default false (one server)
+     */
+    cluster: z
+      .union([
+        z.boolean(),
+        z
+          .array(z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'must be host:port'))
+          .min(1),
+      ])
+      .default(false),
     /** Key prefix of this farm. @default "kiln" */
     prefix: z
       .string()

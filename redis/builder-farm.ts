@@ -1,5 +1,5 @@
 /** {@link BuilderFarm} on Redis: what a builder agent does in the shared state. */
-import type { Redis } from 'ioredis';
+import type { RedisConn } from './connect.ts';
 import type { BuilderFarm, ControlMessage, PulledJob } from '../protocol/builder-port.ts';
 import { redisKeys, STREAM_GROUP } from '../protocol/keys.ts';
 import { defineScripts } from './scripts.ts';
@@ -21,11 +21,11 @@ export function logTailEntries(bytes: number): number {
 
 export interface BuilderFarmConnections {
   /** For commands. */
-  redis: Redis;
+  redis: RedisConn;
   /** Used only for the blocking pull. */
-  pull: Redis;
+  pull: RedisConn;
   /** In subscriber mode, for control messages (may be shared with other subscribers). */
-  sub: Redis;
+  sub: RedisConn;
 }
 
 export interface BuilderFarmOptions {
@@ -163,7 +163,7 @@ export function createRedisBuilderFarm(
 
 /** Blocks up to `blockMs` for at most `count` new messages of `stream` for consumer `bid`. */
 async function pullMessages(
-  conn: Redis,
+  conn: RedisConn,
   stream: string,
   bid: string,
   count: number,
@@ -194,7 +194,7 @@ async function pullMessages(
 
 /** Delivers the well-formed control messages of `channel` until the returned function is called. */
 async function watchChannel(
-  sub: Redis,
+  sub: RedisConn,
   channel: string,
   onMessage: (msg: ControlMessage) => void,
 ): Promise<() => Promise<void>> {

@@ -3,7 +3,7 @@
  * demand (reference-counted), so long-polls and log followers never poll. Subscribe FIRST, then
  * check state, then wait: a listener counts messages that arrive between the two.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConn } from './connect.ts';
 import type { EventListener } from '../protocol/farm.ts';
 
 export interface JobEvents {
@@ -18,7 +18,7 @@ interface Sub {
 }
 
 /** Builds the wake-up hub on a dedicated subscriber connection (used for nothing else). */
-export function createJobEvents(sub: Redis): JobEvents {
+export function createJobEvents(sub: RedisConn): JobEvents {
   const channels = new Map<string, Sub>();
   sub.on('message', (channel: string) => {
     for (const l of channels.get(channel)?.listeners ?? []) l.poke();

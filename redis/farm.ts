@@ -1,5 +1,5 @@
 /** {@link FarmState} on Redis: what the gateway needs from the shared state. */
-import type { Redis } from 'ioredis';
+import type { RedisConn } from './connect.ts';
 import type { FarmState } from '../protocol/gateway-port.ts';
 import { redisKeys } from '../protocol/keys.ts';
 import { defineScripts } from './scripts.ts';
@@ -21,8 +21,8 @@ export interface RedisFarm extends FarmState {
  * mode can do nothing else). `prefix` namespaces every key (tests use a unique one).
  */
 export function createRedisFarm(
-  redis: Redis,
-  sub: Redis,
+  redis: RedisConn,
+  sub: RedisConn,
   prefix = 'kiln',
   /** How long finished jobs stay readable. @default FINISHED_TTL_SEC (a day) */
   finishedTtlSec = FINISHED_TTL_SEC,

@@ -1,12 +1,12 @@
 /** A job's log stream: binary-safe entries `k` (o|e|restart|end), `a` (attempt), `d` (bytes). */
-import type { Redis } from 'ioredis';
+import type { RedisConn } from './connect.ts';
 import type { LogEntry } from '../protocol/farm.ts';
 
 const KIND: Record<string, LogEntry['kind']> = { o: 'out', e: 'err', restart: 'restart', end: 'end' };
 
 /** Reads up to `count` entries after `afterId` ("0" for the start). */
 export async function readLogEntries(
-  redis: Redis,
+  redis: RedisConn,
   key: string,
   afterId: string,
   count: number,
@@ -34,7 +34,7 @@ export async function readLogEntries(
 
 /** Appends a marker entry (restart or end). */
 export async function appendMarker(
-  redis: Redis,
+  redis: RedisConn,
   key: string,
   kind: 'restart' | 'end',
   attempt: number,

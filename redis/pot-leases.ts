@@ -2,12 +2,12 @@
  * {@link LeaseStore} on Redis: one hash per FreeBSD host (`protocol/keys.ts` potLeases), pot name →
  * lease JSON, shared by every builder instance on that host so each can judge the others' pots.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConn } from './connect.ts';
 import { redisKeys } from '../protocol/keys.ts';
 import { potLeaseSchema, type PotLease } from '../protocol/pot-lease.ts';
 import type { LeaseStore } from '../builders/freebsd/leases.ts';
 
-export function createRedisLeaseStore(redis: Redis, host: string, prefix = 'kiln'): LeaseStore {
+export function createRedisLeaseStore(redis: RedisConn, host: string, prefix = 'kiln'): LeaseStore {
   const key = redisKeys(prefix).potLeases(host);
   return {
     async all() {

@@ -3,7 +3,7 @@
  * string per toolchain owner. Replacing or removing a preset is compare-and-set
  * (scripts/cas-preset-1.lua), so two publishers never overwrite each other unknowingly.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConn } from './connect.ts';
 import { canonicalJson } from '../protocol/digest.ts';
 import { KilnError } from '../protocol/errors.ts';
 import { redisKeys } from '../protocol/keys.ts';
@@ -26,7 +26,7 @@ function parseRecord(id: string, raw: string): PresetRecord {
 }
 
 /** Builds the preset store on a connection; `prefix` namespaces the keys (tests use a unique one). @default 'kiln' */
-export function createRedisPresetStore(redis: Redis, prefix = 'kiln'): PresetStore {
+export function createRedisPresetStore(redis: RedisConn, prefix = 'kiln'): PresetStore {
   const keys = redisKeys(prefix);
   const { casPreset } = defineScripts(redis);
   const cas = async (id: string, expected: string, next: string): Promise<boolean> =>

@@ -6,7 +6,7 @@
  * exact by the register, place, release and remove scripts (their shared Lua is
  * redis/scripts/include/free-set.lua). Used by both farm ports (redis/farm.ts, builder-farm.ts).
  */
-import type { Redis } from 'ioredis';
+import type { RedisConn } from './connect.ts';
 import type { BuilderInfo, BuilderView, DrainMark } from '../protocol/farm.ts';
 import { PLATFORMS } from '../protocol/job.ts';
 import type { Keys, RegistryKeys } from '../protocol/keys.ts';
@@ -60,7 +60,7 @@ const core = (r: RegistryKeys): string[] => [
 /** Builders removed per script call, so one sweep step stays short. @default 100 */
 const REMOVE_BATCH = 100;
 
-export function createRegistry(redis: Redis, scripts: Scripts, keys: Keys): Registry {
+export function createRegistry(redis: RedisConn, scripts: Scripts, keys: Keys): Registry {
   // A builder's platform never changes, so the id → platform map is cached for the process.
   const platformOf = new Map<string, string>();
   const resolve = async (bid: string): Promise<string | null> => {
@@ -193,7 +193,7 @@ export function createRegistry(redis: Redis, scripts: Scripts, keys: Keys): Regi
 }
 
 /** The drained names of every platform's registry, merged (each holds the same marks). */
-async function readDrains(redis: Redis, keys: Keys): Promise<Map<string, DrainMark>> {
+async function readDrains(redis: RedisConn, keys: Keys): Promise<Map<string, DrainMark>> {
   const all = await Promise.all(PLATFORMS.map((p) => redis.hgetall(keys.registry(p).drained)));
   const out = new Map<string, DrainMark>();
   for (const h of all)
@@ -203,7 +203,7 @@ async function readDrains(redis: Redis, keys: Keys): Promise<Map<string, DrainMa
 }
 
 async function listPlatform(
-  redis: Redis,
+  redis: RedisConn,
   r: RegistryKeys,
   drains: Map<string, DrainMark>,
 ): Promise<BuilderView[]> {

@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
-import type { Cluster, Redis } from 'ioredis';
+import type { RedisConn } from './connect.ts';
 import { KilnError } from '../protocol/errors.ts';
 import { luaErrorTable } from './codes.ts';
 
@@ -69,10 +69,10 @@ export function scriptSources(): ScriptSource[] {
   return sources;
 }
 
-const defined = new WeakMap<Redis | Cluster, Scripts>();
+const defined = new WeakMap<RedisConn, Scripts>();
 
 /** SCRIPT LOAD where the script will run: the server, or every master of a cluster. */
-async function load(redis: Redis | Cluster, lua: string): Promise<void> {
+async function load(redis: RedisConn, lua: string): Promise<void> {
   const targets = 'nodes' in redis ? redis.nodes('master') : [redis];
   await Promise.all(targets.map((r) => r.script('LOAD', lua)));
 }
@@ -89,7 +89,7 @@ function refused(err: unknown, s: ScriptSource): unknown {
 }
 
 /** Defines every script on a connection (once per connection) and returns them typed. */
-export function defineScripts(redis: Redis | Cluster): Scripts {
+export function defineScripts(redis: RedisConn): Scripts {
   const known = defined.get(redis);
   if (known) return known;
   const out: Record<string, ScriptFn> = {};

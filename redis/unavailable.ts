@@ -7,15 +7,16 @@ import { KilnError } from '../protocol/errors.ts';
 
 /** Server replies that mean "try again shortly", not "your command is wrong". */
 const TRANSIENT_REPLY = /^(LOADING|BUSY |MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY|NOREPLICAS)\b/;
-/** What ioredis throws when it has no usable connection. */
+/** What ioredis throws when it has no usable connection (to one server, or to a cluster's nodes). */
 const NO_CONNECTION =
-  /Connection is closed|Stream isn't writeable|Command timed out|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|Reached the max retries|connect ETIMEDOUT|Socket closed/;
+  /Connection is closed|Stream isn't writeable|Command timed out|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EHOSTUNREACH|Reached the max retries|connect ETIMEDOUT|Socket closed|Cluster isn't ready|None of startup nodes is available|Failed to refresh slots cache|Too many Cluster redirections/;
 
 /** True when `err` says Redis cannot be reached (or cannot serve yet), rather than a bug. */
 export function isRedisUnavailable(err: unknown): boolean {
   if (!(err instanceof Error) || err instanceof KilnError) return false;
   if (err.name === 'ReplyError') return TRANSIENT_REPLY.test(err.message);
-  return err.name === 'MaxRetriesPerRequestError' || NO_CONNECTION.test(err.message);
+  if (err.name === 'MaxRetriesPerRequestError' || err.name === 'ClusterAllFailedError') return true;
+  return NO_CONNECTION.test(err.message);
 }
 
 /** The coded form of a Redis outage; anything else is returned unchanged. */

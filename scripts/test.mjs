@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Runs every test file (test/**/*.test.ts) with node:test through tsx. Extra arguments filter
-// the files by substring: `npm test -- e2e auth`.
+// the files by substring: `npm test -- e2e auth`. A whole run then runs the Redis Cluster
+// suite (below) once more on a 3-master cluster; `--cluster` runs only that.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,11 +12,27 @@ function walk(dir) {
   );
 }
 
-const filters = process.argv.slice(2);
-const files = walk('test')
-  .filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)))
-  .sort();
-if (files.length === 0) {
+// The API suite (every file of test/api), both farm-port conformance suites, the registry and
+// one e2e file, run again with KILN_TEST_REDIS=cluster: every farm helper then starts a Redis
+// Cluster of three masters on loopback instead of one redis-server (test/helpers/redis-mode.ts).
+const CLUSTER_SUITE = [
+  'test/api/',
+  'test/redis/gateway-port.test.ts',
+  'test/redis/builder-port.test.ts',
+  'test/redis/registry.test.ts',
+  'test/e2e/cli.test.ts',
+];
+
+const args = process.argv.slice(2);
+const clusterOnly = args.includes('--cluster');
+const filters = args.filter((a) => a !== '--cluster');
+const all = walk('test').sort();
+const files = clusterOnly
+  ? []
+  : all.filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
+const clusterFiles =
+  clusterOnly || filters.length === 0 ? all.filter((f) => CLUSTER_SUITE.some((x) => f.includes(x))) : [];
+if (files.length === 0 && clusterFiles.length === 0) {
   console.error('test: no test files match');
   process.exit(1);
 }
@@ -61,9 +78,8 @@ function printFaultTable() {
 const limitOf = (f) => Number(/@timeout (\d+)/.exec(readFileSync(f, 'utf8').slice(0, 2000))?.[1] ?? 180000);
 const groups = new Map();
 for (const f of files) groups.set(limitOf(f), [...(groups.get(limitOf(f)) ?? []), f]);
-let status = 0;
-for (const [limit, group] of [...groups].sort((a, b) => a[0] - b[0])) {
-  const r = spawnSync(
+const runFiles = (limit, group, env = process.env) =>
+  spawnSync(
     process.execPath,
     [
       '--openssl-legacy-provider',
@@ -74,9 +90,15 @@ for (const [limit, group] of [...groups].sort((a, b) => a[0] - b[0])) {
       `--test-timeout=${limit}`,
       ...group,
     ],
-    { stdio: 'inherit' },
-  );
-  status ||= r.status ?? 1;
+    { stdio: 'inherit', env },
+  ).status ?? 1;
+let status = 0;
+for (const [limit, group] of [...groups].sort((a, b) => a[0] - b[0])) status ||= runFiles(limit, group);
+if (clusterFiles.length > 0) {
+  console.log(`\nRedis Cluster suite (3 masters on loopback): ${clusterFiles.join(' ')}\n`);
+  const clusterStatus = runFiles(180000, clusterFiles, { ...process.env, KILN_TEST_REDIS: 'cluster' });
+  console.log(`\nRedis Cluster suite: ${clusterStatus === 0 ? 'passed' : 'FAILED'}\n`);
+  status ||= clusterStatus;
 }
 printFaultTable();
 printHostileTable();

@@ -13,7 +13,8 @@ import type { GatewayConfig } from '../gateway/config.ts';
 import type { StorageConfig } from '../protocol/farm-config.ts';
 import { gatewayConfigSchema } from '../gateway/config.ts';
 import { serveGatewayNode } from '../gateway/adapters/node/serve.ts';
-import { startLocalRedis, type LocalRedis } from './redis-server.ts';
+import { redisSection, startLocalRedis, type LocalRedis } from './redis-server.ts';
+import { startLocalCluster } from './redis-cluster.ts';
 
 const KILN_BIN = fileURLToPath(new URL('../client/bin/kiln.js', import.meta.url));
 
@@ -44,6 +45,8 @@ export interface DevFarmOptions {
   cache?: GatewayConfig['cache'];
   /** Serves the gateway; the default runs it in this Node process. */
   serveGateway?: GatewayLauncher;
+  /** A local Redis Cluster of this many masters instead of one redis-server. @default 0 (one server) */
+  redisCluster?: number;
 }
 
 /** Starts a gateway for a validated config; the Deno tests pass one that runs it under Deno. */
@@ -99,10 +102,10 @@ export async function startDevFarm(o: DevFarmOptions = {}): Promise<DevFarm> {
   };
 
   try {
-    redis = await startLocalRedis();
+    redis = o.redisCluster ? await startLocalCluster(o.redisCluster) : await startLocalRedis();
     const cfg = gatewayConfigSchema.parse({
       listen: { host: '127.0.0.1', port: o.port ?? 8420 },
-      redis: { url: redis.url, prefix },
+      redis: redisSection(redis, prefix),
       storage,
       auth: {
         methods: [
@@ -126,7 +129,7 @@ export async function startDevFarm(o: DevFarmOptions = {}): Promise<DevFarm> {
         leaseMs: o.leaseMs ?? 10_000,
         drainMs: o.drainMs ?? 10_000,
         workDir: join(o.workRoot ?? dataDir, `work-${n}`),
-        redis: { url: redis!.url, prefix },
+        redis: redisSection(redis!, prefix),
         storage,
       };
       await writeFile(file, stringify(cfg), { mode: 0o600 });

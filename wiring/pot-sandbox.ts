@@ -5,7 +5,7 @@
  */
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import type { Redis } from 'ioredis';
+import type { RedisConn } from '../redis/connect.ts';
 import type { BuilderConfig } from '../builders/core/config.ts';
 import type { SandboxRunner } from '../builders/core/sandbox.ts';
 import { createHostTools, DEFAULT_TOOL_PATHS } from '../builders/freebsd/host-tools.ts';
@@ -24,7 +24,7 @@ export const poolOwner = (name: string): string => name.replace(/[^A-Za-z0-9_]/g
 
 export async function startPotSandbox(
   cfg: BuilderConfig,
-  redis: Redis,
+  redis: RedisConn,
   log: (m: string) => void,
 ): Promise<PotSandbox> {
   const s = cfg.sandbox;

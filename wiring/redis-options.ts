@@ -1,7 +1,8 @@
 /**
- * The connection options of a `[redis]` config section: the ACL user and its password (given,
- * or read from `passwordFile`), and for `rediss://` the CA and client certificate files, read
- * here so a missing file is a config error that names it, not a TLS failure later.
+ * The connection options of a `[redis]` config section: one server or a cluster's seeds, the ACL
+ * user and its password (given, or read from `passwordFile`), and for `rediss://` the CA and
+ * client certificate files, read here so a missing file is a config error that names it, not a
+ * TLS failure later.
  */
 import { readFileSync } from 'node:fs';
 import type { RedisConfig } from '../protocol/farm-config.ts';
@@ -28,6 +29,7 @@ export function redisOptions(cfg: RedisConfig): Omit<RedisOptions, 'name'> {
   const t = cfg.tls;
   return {
     url: cfg.url,
+    ...(cfg.cluster ? { cluster: cfg.cluster } : {}),
     ...(cfg.username !== undefined ? { username: cfg.username } : {}),
     ...(password !== undefined ? { password } : {}),
     ...(t

@@ -12,8 +12,18 @@ export interface LocalRedis {
   /** Its data directory (the AOF lives there with `appendonly`). */
   dir: string;
   child: ChildProcess;
+  /** Set when it is a Redis Cluster (wiring/redis-cluster.ts): every master, `host:port`. */
+  cluster?: string[];
   /** Stops the server and removes its data directory (unless the caller gave one). */
   stop(): Promise<void>;
+}
+
+/** The `[redis]` section of a farm process that uses `local` under `prefix`. */
+export function redisSection(
+  local: LocalRedis,
+  prefix: string,
+): { url: string; prefix: string; cluster?: string[] } {
+  return { url: local.url, prefix, ...(local.cluster ? { cluster: local.cluster } : {}) };
 }
 
 export interface LocalRedisOptions {

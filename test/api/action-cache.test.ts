@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { startDevFarm, type DevFarm } from '../../wiring/dev-farm.ts';
+import { farmRedis } from '../helpers/redis-mode.ts';
 import { api, codeOf, type Client } from '../helpers/http.ts';
 
 const CI = 'ci-token-' + randomBytes(8).toString('hex');
@@ -46,6 +47,7 @@ describe('action cache', { timeout: 120_000 }, () => {
 
   before(async () => {
     farm = await startDevFarm({
+      ...farmRedis,
       port: 0,
       authMethods: [
         {

@@ -7,6 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDevFarm, type DevFarm } from '../../wiring/dev-farm.ts';
+import { farmRedis } from '../helpers/redis-mode.ts';
 import { api, codeOf, waitJob, type Client } from '../helpers/http.ts';
 
 const TOKENS = { slow: 'slow-tenant-token-0123456789', tight: 'tight-tenant-token-0123456789' };
@@ -21,6 +22,7 @@ describe('the gateway refuses at the door what a builder would refuse', { timeou
 
   before(async () => {
     farm = await startDevFarm({
+      ...farmRedis,
       builders: 1,
       slots: 2,
       port: 0,

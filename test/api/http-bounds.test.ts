@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { startDevFarm, type DevFarm } from '../../wiring/dev-farm.ts';
+import { farmRedis } from '../helpers/redis-mode.ts';
 
 function open(url: string): Promise<Socket> {
   const u = new URL(url);
@@ -31,6 +32,7 @@ describe('gateway connection bounds (Node)', { timeout: 60_000 }, () => {
   const logs: string[] = [];
   before(async () => {
     farm = await startDevFarm({
+      ...farmRedis,
       log: (m) => logs.push(m),
       builders: 0,
       port: 0,

@@ -11,12 +11,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { gatewayConfigSchema } from '../../gateway/config.ts';
 import { wireGateway, type RunningGateway } from '../../wiring/gateway.ts';
-import { startLocalRedis, type LocalRedis } from '../../wiring/redis-server.ts';
-import { Redis } from 'ioredis';
+import { redisSection, type LocalRedis } from '../../wiring/redis-server.ts';
+import type { RedisConn } from '../../redis/connect.ts';
 import { createRedisBuilderFarm } from '../../redis/builder-farm.ts';
 import { redisKeys } from '../../protocol/keys.ts';
 import { blobKey } from '../../protocol/store-keys.ts';
 import { codeOf } from '../helpers/http.ts';
+import { openConn, startTestRedis } from '../helpers/redis-mode.ts';
 
 const TOKEN = 'retry-safety-token';
 
@@ -24,7 +25,7 @@ describe('retry safety of the API', { timeout: 60_000 }, () => {
   let dir: string;
   let redis: LocalRedis;
   let gw: RunningGateway;
-  let conn: Redis;
+  let conn: RedisConn;
   const call = async (path: string, init: RequestInit = {}): Promise<Response> =>
     gw.app.request(path, {
       ...init,
@@ -33,10 +34,10 @@ describe('retry safety of the API', { timeout: 60_000 }, () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'kiln-retry-safety-'));
-    redis = await startLocalRedis();
+    redis = await startTestRedis();
     const cfg = gatewayConfigSchema.parse({
       listen: { port: 0 },
-      redis: { url: redis.url, prefix: 'rsafe' },
+      redis: redisSection(redis, 'rsafe'),
       storage: { type: 'local', dir: join(dir, 'store') },
       auth: { methods: [{ type: 'token', tokens: [{ token: TOKEN, sub: 'u', tenant: 't' }] }] },
       limits: { placementWaitMs: 200, sweepMs: 60_000 },
@@ -53,7 +54,7 @@ describe('retry safety of the API', { timeout: 60_000 }, () => {
       warm: [],
       startedAt: new Date().toISOString(),
     };
-    conn = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    conn = openConn(redis, { maxRetriesPerRequest: 1 });
     conn.on('error', () => undefined);
     await createRedisBuilderFarm({ redis: conn, pull: conn, sub: conn }, 'rsafe').register(
       info,

@@ -9,12 +9,12 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import tar from 'tar-stream';
-import { Redis } from 'ioredis';
 import { startDevFarm, type DevFarm, type GatewayLauncher } from '../../wiring/dev-farm.ts';
 import { redisKeys } from '../../protocol/keys.ts';
 import { signJobToken } from '../../protocol/token.ts';
 import { s3Storage, startS3rver, type S3rverHandle } from '../helpers/s3rver.ts';
 import { api, readLog, waitJob, type Client } from '../helpers/http.ts';
+import { farmRedis, openConn } from '../helpers/redis-mode.ts';
 
 function sha(b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex');
@@ -51,6 +51,7 @@ export function gatewayApiSuite(label: string, launcher?: GatewayLauncher): void
         leaseMs: 3000,
         limits: { placementWaitMs: 500 },
         ...(launcher ? { serveGateway: launcher } : {}),
+        ...farmRedis,
       });
       c = { url: farm.url, token: farm.token };
     });
@@ -156,7 +157,7 @@ export function gatewayApiSuite(label: string, launcher?: GatewayLauncher): void
     });
 
     it('a builder refuses a job pushed into its stream with a token signed by another key', async () => {
-      const redis = new Redis(farm.redis.url);
+      const redis = openConn(farm.redis);
       try {
         const keys = redisKeys(farm.prefix);
         const [bid] = await redis.zrange(keys.registry('linux-x86_64').leases, '0', '-1');

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDevFarm, type DevFarm } from '../../wiring/dev-farm.ts';
 import { kiln } from '../helpers/cli.ts';
+import { farmRedis } from '../helpers/redis-mode.ts';
 
 describe('kiln CLI against a local farm', { timeout: 170_000 }, () => {
   let farm: DevFarm;
@@ -17,7 +18,14 @@ describe('kiln CLI against a local farm', { timeout: 170_000 }, () => {
   let opts: { url: string; token: string; cwd: string };
 
   before(async () => {
-    farm = await startDevFarm({ builders: 2, slots: 2, port: 0, leaseMs: 1500, limits: { sweepMs: 250 } });
+    farm = await startDevFarm({
+      builders: 2,
+      slots: 2,
+      port: 0,
+      leaseMs: 1500,
+      limits: { sweepMs: 250 },
+      ...farmRedis,
+    });
     work = await mkdtemp(join(tmpdir(), 'kiln-e2e-'));
     opts = { url: farm.url, token: farm.token, cwd: work };
   });

@@ -11,8 +11,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import type { Redis } from 'ioredis';
-import { connectRedis } from '../../redis/connect.ts';
+import { connectRedis, type RedisConn } from '../../redis/connect.ts';
 import { createRedisLeaseStore } from '../../redis/pot-leases.ts';
 import { startLocalRedis, type LocalRedis } from '../../wiring/redis-server.ts';
 import { createHostTools } from '../../builders/freebsd/host-tools.ts';
@@ -38,7 +37,7 @@ async function until(check: () => boolean | Promise<boolean>, what: string): Pro
 describe('pot pool over the test double', { skip: potDoubleSkip }, () => {
   let host: PotHost;
   let redisServer: LocalRedis;
-  let redis: Redis;
+  let redis: RedisConn;
   let n = 0;
   const tools = createHostTools(doubleToolPaths());
   const pools: PotPool[] = [];

@@ -3,17 +3,19 @@
  * folder, a JWKS server, and the app driven in-process with `app.request(...)` (no socket), or,
  * with a launcher, the same config served by another runtime (the Deno adapter) over HTTP.
  * Builders are registered through the builder port only, so jobs are placed but never run.
+ * With `KILN_TEST_REDIS=cluster` the Redis is a 3-master cluster (test/helpers/redis-mode.ts).
  */
 import { after, before } from 'node:test';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { gatewayConfigSchema, type GatewayConfig } from '../../gateway/config.ts';
 import { wireGateway } from '../../wiring/gateway.ts';
 import type { GatewayLauncher } from '../../wiring/dev-farm.ts';
-import { startLocalRedis, type LocalRedis } from '../../wiring/redis-server.ts';
+import { redisSection, type LocalRedis } from '../../wiring/redis-server.ts';
+import type { RedisConn } from '../../redis/connect.ts';
+import { openConn, startTestRedis } from './redis-mode.ts';
 import { createRedisBuilderFarm } from '../../redis/builder-farm.ts';
 import type { BuilderInfo } from '../../protocol/farm.ts';
 import { startJwksServer, type JwksServer } from './jwks.ts';
@@ -43,7 +45,7 @@ export interface ApiGateway {
   /** Registers a builder record (no agent: jobs placed on it stay queued). */
   addBuilder(over?: Partial<BuilderInfo>): Promise<string>;
   /** A connection to the farm's Redis and its key prefix. */
-  redis(): Redis;
+  redis(): RedisConn;
   prefix: string;
 }
 
@@ -60,17 +62,17 @@ export function useApiGateway(opts: ApiGatewayOptions = {}): ApiGateway {
   let dir = '';
   let server: LocalRedis | undefined;
   let jwks: JwksServer | undefined;
-  let conn: Redis | undefined;
+  let conn: RedisConn | undefined;
   let send: ((path: string, init: RequestInit) => Promise<Response>) | undefined;
   let close: (() => Promise<void>) | undefined;
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'kiln-api-'));
-    server = await startLocalRedis();
+    server = await startTestRedis();
     jwks = await startJwksServer();
     const cfg = gatewayConfigSchema.parse({
       listen: { port: 0 },
-      redis: { url: server.url, prefix },
+      redis: redisSection(server, prefix),
       storage: { type: 'local', dir: join(dir, 'store') },
       auth: {
         methods: [
@@ -102,7 +104,7 @@ export function useApiGateway(opts: ApiGatewayOptions = {}): ApiGateway {
       send = async (path, init) => gw.app.request(path, init);
       close = () => gw.close();
     }
-    conn = new Redis(server.url);
+    conn = openConn(server);
   });
   after(async () => {
     await close?.();

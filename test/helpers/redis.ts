@@ -1,11 +1,13 @@
 /**
  * A real redis-server for one test file (started in `before`, stopped in `after`) and, per test,
- * a farm on it under a unique key prefix whose keys are removed again by `cleanup`.
+ * a farm on it under a unique key prefix whose keys are removed again by `cleanup`. With
+ * `KILN_TEST_REDIS=cluster` it is a 3-master Redis Cluster instead (test/helpers/redis-mode.ts).
  */
 import { after, before } from 'node:test';
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { startLocalRedis, type LocalRedis } from '../../wiring/redis-server.ts';
+import type { LocalRedis } from '../../wiring/redis-server.ts';
+import type { RedisConn } from '../../redis/connect.ts';
+import { deleteAll, openConn, startTestRedis } from './redis-mode.ts';
 import { createRedisFarm } from '../../redis/farm.ts';
 import { createRedisBuilderFarm } from '../../redis/builder-farm.ts';
 import { redisKeys, STREAM_GROUP } from '../../protocol/keys.ts';
@@ -15,7 +17,7 @@ export interface TestRedis {
   /** The server's URL (valid once `before` ran). */
   url(): string;
   /** A new connection, closed by `after` at the latest. */
-  connect(): Redis;
+  connect(): RedisConn;
   /** A unique key prefix. */
   prefix(): string;
   /** Deletes every key under `prefix`. */
@@ -27,9 +29,9 @@ export interface TestRedis {
 /** Registers the server's `before`/`after` hooks in the calling test file. */
 export function useTestRedis(): TestRedis {
   let server: LocalRedis | undefined;
-  const open = new Set<Redis>();
+  const open = new Set<RedisConn>();
   before(async () => {
-    server = await startLocalRedis();
+    server = await startTestRedis();
   });
   after(async () => {
     for (const c of open) c.disconnect();
@@ -42,19 +44,15 @@ export function useTestRedis(): TestRedis {
       return server.url;
     },
     connect() {
-      const c = new Redis(t.url());
+      t.url();
+      const c = openConn(server!);
       open.add(c);
       return c;
     },
     prefix: () => `t${randomBytes(6).toString('hex')}`,
     async clear(prefix) {
       const c = t.connect();
-      let cursor = '0';
-      do {
-        const [next, found] = await c.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
-        if (found.length > 0) await c.unlink(...found);
-        cursor = next;
-      } while (cursor !== '0');
+      await deleteAll(c, `${prefix}:*`);
       c.disconnect();
       open.delete(c);
     },

@@ -1,15 +1,16 @@
 /**
- * The sharded registry against a real redis-server, at 1,000 builders: placement keeps every rule
- * it had when it walked all builders (platform, draining skipped, warm first, least loaded, no
- * capacity), the free/warm structures stay exactly what a full recomputation gives after random
+ * The sharded registry against a real redis-server (a 3-master cluster with
+ * KILN_TEST_REDIS=cluster), at 1,000 builders: placement keeps every rule it had when it walked
+ * all builders (platform, draining skipped, warm first, least loaded, no capacity), the free/warm structures stay exactly what a full recomputation gives after random
  * register/renew/drain/place/release/expire steps, and removed builders' jobs wait in the durable
  * "to place again" set until a sweep handles them.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
-import { startLocalRedis, type LocalRedis } from '../../wiring/redis-server.ts';
+import type { LocalRedis } from '../../wiring/redis-server.ts';
+import type { RedisConn } from '../../redis/connect.ts';
+import { openConn, startTestRedis } from '../helpers/redis-mode.ts';
 import { createRedisFarm, type RedisFarm } from '../../redis/farm.ts';
 import { createRedisBuilderFarm } from '../../redis/builder-farm.ts';
 import type { BuilderFarm } from '../../protocol/builder-port.ts';
@@ -25,12 +26,12 @@ const key = new Uint8Array(32);
 
 describe('sharded builder registry', () => {
   let server: LocalRedis;
-  let redis: Redis;
+  let redis: RedisConn;
   const closers: (() => void)[] = [];
 
   before(async () => {
-    server = await startLocalRedis();
-    redis = new Redis(server.url);
+    server = await startTestRedis();
+    redis = openConn(server);
   });
   after(async () => {
     for (const c of closers) c();
@@ -40,7 +41,7 @@ describe('sharded builder registry', () => {
 
   function fresh(): { farm: RedisFarm; bf: BuilderFarm; r: RegistryKeys; prefix: string } {
     const prefix = `r${randomBytes(4).toString('hex')}`;
-    const [sub, pull, bsub] = [new Redis(server.url), new Redis(server.url), new Redis(server.url)];
+    const [sub, pull, bsub] = [openConn(server), openConn(server), openConn(server)];
     const farm = createRedisFarm(redis, sub, prefix);
     const bf = createRedisBuilderFarm({ redis, pull, sub: bsub }, prefix);
     closers.push(() => {

@@ -94,6 +94,8 @@ export function newRedisConn(opts: RedisOptions): RedisConn {
 }
 
 /** Opens a connection and waits until it is ready, with a clear error when it cannot be. */
+export async function connectRedis(opts: RedisOptions & { cluster?: false }): Promise<Redis>;
+export async function connectRedis(opts: RedisOptions): Promise<RedisConn>;
 export async function connectRedis(opts: RedisOptions): Promise<RedisConn> {
   const redis = newRedisConn(opts);
   // Reported through the failing command; ioredis reconnects by itself. While connecting, the

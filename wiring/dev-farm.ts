@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'smol-toml';
 import type { GatewayConfig } from '../gateway/config.ts';
-import type { StorageConfig } from '../protocol/farm-config.ts';
+import type { RedisConfig, StorageConfig } from '../protocol/farm-config.ts';
 import { gatewayConfigSchema } from '../gateway/config.ts';
 import { serveGatewayNode } from '../gateway/adapters/node/serve.ts';
 import { redisSection, startLocalRedis, type LocalRedis } from './redis-server.ts';
@@ -47,6 +47,19 @@ export interface DevFarmOptions {
   serveGateway?: GatewayLauncher;
   /** A local Redis Cluster of this many masters instead of one redis-server. @default 0 (one server) */
   redisCluster?: number;
+  /**
+   * A Redis the caller started (and stops), with what the gateway's and each builder's
+   * `[redis]` add to its URL: TLS files, ACL user and password (the transport-trust tests).
+   * @default a private plain redis-server, no user
+   */
+  redis?: {
+    server: LocalRedis;
+    url: string;
+    gateway?: Partial<RedisConfig>;
+    builder?: (name: string) => Partial<RedisConfig>;
+  };
+  /** The gateway's `listen.tls` (HTTPS, client certificates). @default plain HTTP */
+  listenTls?: Record<string, unknown>;
 }
 
 /** Starts a gateway for a validated config; the Deno tests pass one that runs it under Deno. */
@@ -97,15 +110,21 @@ export async function startDevFarm(o: DevFarmOptions = {}): Promise<DevFarm> {
       ),
     );
     await gw?.close();
-    await redis?.stop();
+    if (!o.redis) await redis?.stop();
     await rm(dataDir, { recursive: true, force: true });
   };
 
   try {
-    redis = o.redisCluster ? await startLocalCluster(o.redisCluster) : await startLocalRedis();
+    redis =
+      o.redis?.server ?? (o.redisCluster ? await startLocalCluster(o.redisCluster) : await startLocalRedis());
+    const section = (extra: Partial<RedisConfig> | undefined): Record<string, unknown> => ({
+      ...redisSection(redis!, prefix),
+      ...(o.redis ? { url: o.redis.url } : {}),
+      ...extra,
+    });
     const cfg = gatewayConfigSchema.parse({
-      listen: { host: '127.0.0.1', port: o.port ?? 8420 },
-      redis: redisSection(redis, prefix),
+      listen: { host: '127.0.0.1', port: o.port ?? 8420, ...(o.listenTls ? { tls: o.listenTls } : {}) },
+      redis: section(o.redis?.gateway),
       storage,
       auth: {
         methods: [
@@ -123,13 +142,14 @@ export async function startDevFarm(o: DevFarmOptions = {}): Promise<DevFarm> {
     const builderConfig = async (): Promise<string> => {
       const n = builderCount++;
       const file = join(dataDir, `builder-${n}.toml`);
+      const name = `dev${n}`;
       const cfg = {
-        name: `dev${n}`,
+        name,
         slots: o.slots ?? 2,
         leaseMs: o.leaseMs ?? 10_000,
         drainMs: o.drainMs ?? 10_000,
         workDir: join(o.workRoot ?? dataDir, `work-${n}`),
-        redis: redisSection(redis!, prefix),
+        redis: section(o.redis?.builder?.(name)),
         storage,
       };
       await writeFile(file, stringify(cfg), { mode: 0o600 });

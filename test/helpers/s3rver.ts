@@ -3,6 +3,7 @@
  * directory and one bucket. Each call starts a separate server; `stop()` closes it and removes
  * the directory.
  */
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -10,7 +11,7 @@ import { join } from 'node:path';
 
 /** A running s3rver and what a client needs to reach it. */
 export interface S3rverHandle {
-  /** `http://127.0.0.1:<port>`; use path-style addressing. */
+  /** `http://127.0.0.1:<port>` (`https://` with `tls`); use path-style addressing. */
   endpoint: string;
   bucket: string;
   accessKeyId: string;
@@ -24,6 +25,8 @@ interface S3rverServer {
   close(): Promise<void>;
 }
 type S3rverCtor = new (opts: {
+  key?: Buffer;
+  cert?: Buffer;
   address: string;
   port: number;
   silent: boolean;
@@ -39,10 +42,14 @@ const S3rver = createRequire(import.meta.url)('s3rver') as S3rverCtor;
  * listening, so there is no window for another process to take it).
  * s3rver accepts any signature for its built-in key pair S3RVER/S3RVER.
  */
-export async function startS3rver(opts: { bucket?: string } = {}): Promise<S3rverHandle> {
+export async function startS3rver(
+  opts: { bucket?: string; tls?: { cert: string; key: string } } = {},
+): Promise<S3rverHandle> {
   const bucket = opts.bucket ?? 'kiln-test';
   const directory = await mkdtemp(join(tmpdir(), 'kiln-s3rver-'));
   const server = new S3rver({
+    // With a certificate (files), s3rver serves HTTPS.
+    ...(opts.tls ? { cert: readFileSync(opts.tls.cert), key: readFileSync(opts.tls.key) } : {}),
     address: '127.0.0.1',
     port: 0,
     silent: true,
@@ -59,7 +66,7 @@ export async function startS3rver(opts: { bucket?: string } = {}): Promise<S3rve
   }
   let stopped = false;
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint: `${opts.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     bucket,
     accessKeyId: 'S3RVER',
     secretAccessKey: 'S3RVER',

@@ -24,6 +24,16 @@ export function createApp(deps: GatewayDeps): Hono<GatewayEnv> {
     await next();
     metrics.inc('kiln_http_requests_total', { method: c.req.method, status: String(c.res.status) });
   });
+  app.use('*', async (c, next) => {
+    const url = c.req.url;
+    const start = url.indexOf('/', url.indexOf('//') + 2);
+    if (start >= 0 && url.length - start > deps.limits.maxUrlBytes)
+      throw new KilnError(
+        'ERR_URL_TOO_LONG',
+        `request URL over ${deps.limits.maxUrlBytes} bytes (limits.maxUrlBytes): send long lists in a JSON body`,
+      );
+    await next();
+  });
   const jsonLimit = bodyLimit({
     maxSize: deps.limits.maxJsonBytes,
     onError: () => {

@@ -34,6 +34,8 @@ export const gatewayLimitsSchema = z
     requestTimeoutMs: z.number().int().min(1000).max(3_600_000).default(60_000),
     /** Longest an idle keep-alive connection stays open. @default 5000 */
     idleTimeoutMs: z.number().int().min(100).max(600_000).default(5000),
+    /** Longest request target (path and query) in bytes; a longer one is 414 ERR_URL_TOO_LONG. @default 8192 */
+    maxUrlBytes: z.number().int().min(256).max(65_536).default(8192),
     /** Open connections one client address may hold; more are refused. @default 256 */
     maxConnectionsPerClient: z.number().int().min(1).max(1_000_000).default(256),
     /** How long a finished job (state, log) stays readable, seconds. @default 86400 */

@@ -31,6 +31,8 @@ export const ERROR_STATUS = {
   ERR_CONFIG: 500,
   /** A job's error: the sandbox hit its memory limit. */
   ERR_OOM: 500,
+  /** A job's error: its job directory's file system (limits.diskMiB) filled up. */
+  ERR_DISK_QUOTA: 507,
   /** Client side: no answer (connection refused, reset, DNS). */
   ERR_UNREACHABLE: 503,
   /** Client side: no answer in time. */

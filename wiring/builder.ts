@@ -6,6 +6,7 @@ import { sandboxType, type BuilderConfig } from '../builders/core/config.ts';
 import { startAgent, type Agent } from '../builders/core/agent.ts';
 import type { SandboxRunner } from '../builders/core/sandbox.ts';
 import { createBwrapRunner } from '../builders/linux/bwrap-runner.ts';
+import { createLoopDisks } from '../builders/linux/loop-disk.ts';
 import { startPotSandbox, type PotSandbox } from './pot-sandbox.ts';
 import { openStore } from './store.ts';
 import { startBuilderMetrics } from './builder-metrics.ts';
@@ -53,6 +54,9 @@ export async function startBuilder(
         ...(cfg.sandbox.uid !== undefined ? { uid: cfg.sandbox.uid } : {}),
         ...(cfg.sandbox.gid !== undefined ? { gid: cfg.sandbox.gid } : {}),
       }),
+    ...(sandboxType(cfg) === 'bwrap' && (cfg.sandbox.diskQuota ?? 'loop') === 'loop'
+      ? { disks: createLoopDisks({ log }) }
+      : {}),
     name: cfg.name,
     platform: cfg.platform,
     slots: cfg.slots,

@@ -15,6 +15,7 @@ import { gatewayConfigSchema } from '../gateway/config.ts';
 import { serveGatewayNode } from '../gateway/adapters/node/serve.ts';
 import { redisSection, startLocalRedis, type LocalRedis } from './redis-server.ts';
 import { startLocalCluster } from './redis-cluster.ts';
+import { createLoopDisks } from '../builders/linux/loop-disk.ts';
 
 const KILN_BIN = fileURLToPath(new URL('../client/bin/kiln.js', import.meta.url));
 
@@ -111,6 +112,8 @@ export async function startDevFarm(o: DevFarmOptions = {}): Promise<DevFarm> {
     );
     await gw?.close();
     if (!o.redis) await redis?.stop();
+    // A builder killed mid-job leaves its job's disk mounted (its next start would sweep it).
+    await createLoopDisks({ log }).sweep(dataDir);
     await rm(dataDir, { recursive: true, force: true });
   };
 

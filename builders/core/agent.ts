@@ -24,6 +24,7 @@ import { cleanWorkDir } from './clean-work-dir.ts';
 import { createDiskGuard } from './disk-guard.ts';
 import { NO_METRICS, type BuilderMetrics } from './metrics.ts';
 import { meteredStore } from './metered-store.ts';
+import { PLAIN_DISKS, type JobDisks } from './job-disk.ts';
 
 export interface AgentOptions {
   farm: BuilderFarm;
@@ -34,6 +35,8 @@ export interface AgentOptions {
   slots: number;
   workDir: string;
   leaseMs: number;
+  /** The job directories' file systems (per-job disk quota). @default PLAIN_DISKS (none) */
+  disks?: JobDisks;
   /** Size limit of the toolchain cache. @default 10 GiB */
   toolchainCacheBytes?: number;
   /** How long `stop()` lets running jobs finish before handing them back. @default 60000 */
@@ -63,6 +66,8 @@ interface Registration {
 }
 
 export async function startAgent(o: AgentOptions): Promise<Agent> {
+  const disks = o.disks ?? PLAIN_DISKS;
+  await disks.sweep(o.workDir);
   await cleanWorkDir(o.workDir, o.log);
   const metrics = o.metrics ?? NO_METRICS;
   const store = meteredStore(o.store, metrics);
@@ -100,7 +105,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
   const register = async (): Promise<Registration> => {
     const id = `${o.name}-${randomBytes(4).toString('hex')}`;
     const key = new Uint8Array(randomBytes(32));
-    const workDir = `${o.workDir}/${id}`;
+    const workDir = `${o.workDir}/r-${randomBytes(8).toString('hex')}`; // opaque: not the builder id
     await mkdir(workDir, { recursive: true });
     const unwatch = await o.farm.watchControl(id, (msg) => {
       if (msg.type === 'stop') running.get(msg.jobId)?.abort();
@@ -130,6 +135,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     workDir: r.workDir,
     blobs,
     toolchains,
+    disks,
     log: o.log,
     track(jobId, ctl) {
       running.set(jobId, ctl);

@@ -1,13 +1,14 @@
 /**
  * At start, a builder clears what an earlier process on this work directory left behind when it
- * was killed: the job directories of its registrations (`<name>-<8 hex>/`) and partial blob
+ * was killed: the job directories of its registrations (`r-<16 hex>/`) and partial blob
  * downloads (`blobs/**\/*.tmp`). The toolchain cache cleans its own partial downloads. One builder
  * per work directory (docs/operations.md), so nothing here belongs to a live process.
  */
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
-const REGISTRATION_DIR = /^[A-Za-z0-9_.-]+-[0-9a-f]{8}$/;
+/** `r-<16 hex>` (and `<name>-<8 hex>`, the form before job directories were made opaque). */
+const REGISTRATION_DIR = /^(r-[0-9a-f]{16}|[A-Za-z0-9_.-]+-[0-9a-f]{8})$/;
 
 async function removeTmp(dir: string): Promise<number> {
   let n = 0;

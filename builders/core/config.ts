@@ -38,6 +38,12 @@ const sandboxSchema = z
     uid: z.number().int().min(1).max(0xfffffffe).optional(),
     /** bwrap: host gid jobs run as. @default the profile's (65534) */
     gid: z.number().int().min(1).max(0xfffffffe).optional(),
+    /**
+     * bwrap: per-job disk quota. "loop": each job directory is an ext4 image of the job's
+     * limits.diskMiB, loop-mounted (needs root, mkfs.ext4, loop devices); "none": a plain
+     * directory on the work disk (limits.diskMiB is not enforced). @default "loop"
+     */
+    diskQuota: z.enum(['loop', 'none']).optional(),
     /** pot: the pot command. @default "/usr/local/bin/pot" */
     potPath: absolute.optional(),
     /** pot: jail(8). @default "/usr/sbin/jail" */
@@ -70,7 +76,11 @@ const sandboxSchema = z
   })
   .strict()
   .superRefine((s, ctx) => {
-    if (s.type === 'pot') return;
+    if (s.type === 'pot') {
+      if (s.diskQuota !== undefined)
+        ctx.addIssue({ code: 'custom', path: ['diskQuota'], message: 'is read only with type = "bwrap"' });
+      return;
+    }
     for (const k of POT_KEYS)
       if (s[k] !== undefined)
         ctx.addIssue({ code: 'custom', path: [k], message: 'is read only with type = "pot"' });

@@ -3,7 +3,8 @@
  * fetch inputs, run sandboxed while streaming logs, upload outputs, write the result, release the
  * slot, acknowledge the message last.
  */
-import { rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError } from '../../protocol/errors.ts';
 import { verifyJobToken } from '../../protocol/token.ts';
@@ -16,6 +17,7 @@ import { createSegmentedLog } from './log-segments.ts';
 import { LOG_ENTRY_MAX_BYTES } from '../../protocol/log-segment.ts';
 import type { BlobCache } from './materialize.ts';
 import type { ToolchainCache, ToolchainLease } from './toolchain-cache.ts';
+import { PLAIN_DISKS, type JobDisk, type JobDisks } from './job-disk.ts';
 import { prepareJobRoot } from './prepare-dir.ts';
 import { finishOutputs } from './finish-outputs.ts';
 import { boundedCapture, INLINE_RESULT_MAX } from './inline-io.ts';
@@ -32,6 +34,8 @@ export interface JobContext {
   blobs: BlobCache;
   /** Unpacked toolchains (the sandbox root of jobs that name one). */
   toolchains: ToolchainCache;
+  /** The job directory's file system, sized to `limits.diskMiB`. @default PLAIN_DISKS (no quota) */
+  disks?: JobDisks;
   log(msg: string): void;
   /** Registers the abort controller that a stop request for this job triggers. */
   track(jobId: string, ctl: AbortController): () => void;
@@ -95,23 +99,43 @@ async function admit(ctx: JobContext, msg: PulledJob): Promise<JobRecord | 'refu
 interface Attempt {
   msg: PulledJob;
   rec: JobRecord;
+  /** The attempt's host directory (the job's file system and builder-side files). */
   dir: string;
-  root: string;
   pump: LogPump;
   ctl: AbortController;
   /** When the attempt was claimed (ms). */
   startedAt: number;
 }
 
+/** ERR_DISK_QUOTA for a job whose own file system filled up. */
+function quotaError(diskMiB: number, what: string): { code: 'ERR_DISK_QUOTA'; message: string } {
+  return {
+    code: 'ERR_DISK_QUOTA',
+    message: `disk limit of ${diskMiB} MiB reached (${what}): the job directory is full; ask for more with limits.diskMiB`,
+  };
+}
+
 /** Fills the job directory, runs the job in the sandbox and brings its outputs back. */
 async function execute(ctx: JobContext, a: Attempt): Promise<JobResultFields> {
-  const { msg, rec, root, pump, ctl } = a;
+  const { msg, rec, pump, ctl } = a;
   const spec = rec.spec;
   const captured = { stdout: boundedCapture(INLINE_RESULT_MAX), stderr: boundedCapture(INLINE_RESULT_MAX) };
   let toolchain: ToolchainLease | null = null;
+  let disk: JobDisk | null = null;
   try {
     if (spec.toolchain) toolchain = await ctx.toolchains.acquire(spec.toolchain);
-    await prepareJobRoot(ctx.store, ctx.blobs, rec.tenant, spec, a.dir, root);
+    await mkdir(a.dir, { recursive: true });
+    disk = await (ctx.disks ?? PLAIN_DISKS).create(a.dir, spec.limits.diskMiB);
+    const root = disk.root;
+    try {
+      await prepareJobRoot(ctx.store, ctx.blobs, rec.tenant, spec, a.dir, root);
+    } catch (err) {
+      if (isDiskFull(err) && (await disk.hitLimit()))
+        throw new KilnError('ERR_DISK_QUOTA', quotaError(spec.limits.diskMiB, 'the inputs').message, {
+          cause: err,
+        });
+      throw err;
+    }
     ctx.metrics?.sandboxSetup((Date.now() - a.startedAt) / 1000);
     if (await ctx.farm.stopRequested(msg.jobId)) ctl.abort();
     const capture = spec.inlineResult || spec.cache;
@@ -131,6 +155,7 @@ async function execute(ctx: JobContext, a: Attempt): Promise<JobResultFields> {
       signal: ctl.signal,
     });
     const state = stateOf(r);
+    const diskHit = await disk.hitLimit();
     const out = await finishOutputs(ctx.store, rec, root, {
       exitCode: r.exitCode,
       succeeded: state === 'succeeded',
@@ -144,7 +169,9 @@ async function execute(ctx: JobContext, a: Attempt): Promise<JobResultFields> {
       signal: r.signal,
       error: r.oomKilled
         ? { code: 'ERR_OOM', message: `memory limit of ${spec.limits.memoryMiB} MiB reached` }
-        : null,
+        : diskHit
+          ? quotaError(spec.limits.diskMiB, '/job')
+          : null,
       outputs: out.outputs,
       missingOutputs: out.missing,
       rejectedOutputs: out.rejected,
@@ -153,13 +180,16 @@ async function execute(ctx: JobContext, a: Attempt): Promise<JobResultFields> {
       ...(out.result ? { result: out.result } : {}),
     };
   } finally {
+    await disk?.release().catch((err: unknown) => ctx.log(`job ${msg.jobId}: ${(err as Error).message}`));
     toolchain?.release();
   }
 }
 
 /** The result of an attempt the builder itself could not carry through; told in the job's log. */
 function builderFailure(ctx: JobContext, a: Attempt, err: unknown): JobResultFields {
-  const full = isDiskFull(err) || isDiskFull((err as { cause?: unknown } | undefined)?.cause);
+  // A job that filled its own file system (ERR_DISK_QUOTA) says nothing about the builder's disk.
+  const own = err instanceof KilnError && err.code === 'ERR_DISK_QUOTA';
+  const full = !own && (isDiskFull(err) || isDiskFull((err as { cause?: unknown } | undefined)?.cause));
   if (full) ctx.onDiskFull?.();
   const e =
     err instanceof KilnError
@@ -219,7 +249,8 @@ export async function runJob(ctx: JobContext, msg: PulledJob): Promise<void> {
   const rec = await admit(ctx, msg);
   if (rec === 'refused') return farm.ack(bid, msg.ackId);
   if (rec === 'skip') return finish();
-  const dir = join(ctx.workDir, `${msg.jobId}.${msg.attempt}`);
+  // An opaque name: nothing of the job, tenant or builder shows in paths the sandbox might see.
+  const dir = join(ctx.workDir, `j-${randomBytes(8).toString('hex')}`);
   const log = createSegmentedLog(farm, ctx.store, {
     id: msg.jobId,
     attempt: msg.attempt,
@@ -230,7 +261,6 @@ export async function runJob(ctx: JobContext, msg: PulledJob): Promise<void> {
     msg,
     rec,
     dir,
-    root: join(dir, 'root'),
     pump,
     ctl: new AbortController(),
     startedAt: Date.now(),

@@ -72,6 +72,21 @@ describe('gateway connection bounds (Node)', { timeout: 60_000 }, () => {
     assert.ok(!logs.some((l) => /internal error/.test(l)), logs.join('\n'));
   });
 
+  it('answers a URL past the parser limit with 414 and oversize headers with 431, both JSON', async () => {
+    const ask = async (head: string): Promise<string> => {
+      const s = await open(farm.url);
+      const closed = untilClosed(s);
+      s.write(`${head}\r\n\r\n`);
+      return closed;
+    };
+    const url = await ask(`GET /api/v1/jobs/${'a'.repeat(60_000)} HTTP/1.1\r\nHost: x`);
+    assert.match(url, /^HTTP\/1\.1 414 /, url.slice(0, 200));
+    assert.match(url, /\{"error":\{"code":"ERR_URL_TOO_LONG","message":"[^"]+"\}\}$/);
+    const headers = await ask(`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(60_000)}`);
+    assert.match(headers, /^HTTP\/1\.1 431 /, headers.slice(0, 200));
+    assert.match(headers, /"code":"ERR_HEADERS_TOO_LARGE"/);
+  });
+
   it('closes connections over the per-client cap at once', async () => {
     const held = await Promise.all(Array.from({ length: 4 }, () => open(farm.url)));
     const extra = await open(farm.url);

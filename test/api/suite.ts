@@ -76,6 +76,18 @@ export function gatewayApiSuite(label: string, launcher?: GatewayLauncher): void
       assert.deepEqual(log.lines.at(-1), { end: true, state: 'failed', exitCode: 3 });
     });
 
+    it('answers a URL over limits.maxUrlBytes with 414 and a JSON error body', async () => {
+      for (const n of [10_000, 60_000]) {
+        const res = await fetch(`${c.url}/api/v1/jobs/${'a'.repeat(n)}`, {
+          headers: { Authorization: `Bearer ${c.token}` },
+        });
+        assert.equal(res.status, 414, `${n}-byte URL`);
+        const body = (await res.json()) as { error: { code: string; message: string } };
+        assert.equal(body.error.code, 'ERR_URL_TOO_LONG');
+        assert.match(body.error.message, /limits\.maxUrlBytes/);
+      }
+    });
+
     it('streams logs live to concurrent followers, each from the start', async () => {
       const script = 'for i in 1 2 3 4 5 6; do echo line $i; sleep 0.5; done';
       const r = (await api(c, '/api/v1/jobs', { method: 'POST', json: { argv: ['sh', '-c', script] } }))

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'smol-toml';
+import { createLoopDisks } from '../../builders/linux/loop-disk.ts';
 import { Redis } from 'ioredis';
 import { startLocalRedis, type LocalRedis } from '../../wiring/redis-server.ts';
 import { freePort } from '../helpers/ports.ts';
@@ -205,6 +206,7 @@ export async function startFaultFarm(o: FaultFarmOptions = {}): Promise<FaultFar
       conn.disconnect();
       await redis.stop().catch(() => undefined);
       if (redis.child.exitCode === null) redis.child.kill('SIGKILL');
+      await createLoopDisks({ log: () => undefined }).sweep(dir); // job disks of builders killed mid-job
       await rm(dir, { recursive: true, force: true });
     },
   };

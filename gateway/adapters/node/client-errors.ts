@@ -8,9 +8,12 @@ import type { Duplex } from 'node:stream';
 import type { ErrorCode } from '../../../protocol/errors.ts';
 
 export function answerClientErrors(server: EventEmitter): void {
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+  server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket: Duplex) => {
     if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
-    const [status, code, message] = answerOf(err.code);
+    const [status, code, message] =
+      err.code === 'HPE_HEADER_OVERFLOW' && longRequestLine(err.rawPacket)
+        ? URL_TOO_LONG
+        : answerOf(err.code);
     const body = JSON.stringify({ error: { code, message } });
     socket.end(
       `HTTP/1.1 ${status}\r\n` +
@@ -18,6 +21,25 @@ export function answerClientErrors(server: EventEmitter): void {
         `Connection: close\r\n\r\n${body}`,
     );
   });
+}
+
+const URL_TOO_LONG: [string, ErrorCode, string] = [
+  '414 URI Too Long',
+  'ERR_URL_TOO_LONG',
+  'request URL over the gateway limit (limits.maxUrlBytes): send long lists in a JSON body',
+];
+/** Longest request line taken as a header overflow rather than a long URL. */
+const REQUEST_LINE_MAX = 8192;
+
+/**
+ * True when the packet the parser choked on starts a request whose line (method, URL, version)
+ * is over {@link REQUEST_LINE_MAX} or does not even end in it: Node counts the URL in its header
+ * limit, but a client sending a long URL should hear 414, not 431.
+ */
+function longRequestLine(packet: Buffer | undefined): boolean {
+  if (!packet || !/^[A-Z]+ /.test(packet.subarray(0, 16).toString('latin1'))) return false;
+  const eol = packet.indexOf('\r\n');
+  return eol < 0 || eol > REQUEST_LINE_MAX;
 }
 
 /** Status line, code and message for a parser error code. */

@@ -45,8 +45,12 @@ export interface BwrapRunnerOptions {
   log?: (msg: string) => void;
 }
 
-/** Descriptors of the started shell: 3 gate, 4 bwrap's JSON status, 5 the seccomp program. */
-const FD = { gate: 3, status: 4, seccomp: 5 } as const;
+/**
+ * Descriptors of the started shell: 3 gate, 4 bwrap's JSON status, 5 the seccomp program, 6 bwrap's
+ * options (`--args`: NUL-separated), so the sandbox's /proc/1/cmdline is `bwrap --args 6 -- <argv>`
+ * and shows no host path, environment or id.
+ */
+const FD = { gate: 3, status: 4, seccomp: 5, args: 6 } as const;
 /** Waits for "go" on the gate, then becomes bwrap (argv from "$@"). */
 const GATE = `IFS= read -r go <&${FD.gate} && [ "$go" = go ] || exit 125; exec ${FD.gate}<&-; exec "$@"`;
 const SIGNAL_NAMES = new Map<number, string>();
@@ -70,6 +74,14 @@ export function createBwrapRunner(opts: BwrapRunnerOptions = {}): SandboxRunner 
   const noteOnce = (key: string, msg: string): void => {
     if (!noted.has(key)) log(msg);
     noted.add(key);
+  };
+
+  const filters = new Map<string, Buffer>();
+  const filterOf = (arch: 'x64' | 'arm64', network: Profile['network']): Buffer => {
+    const key = `${arch}/${network}`;
+    let f = filters.get(key);
+    if (!f) filters.set(key, (f = seccompFilter(arch, { network })));
+    return f;
   };
 
   const profile = (name: string): Promise<Profile> => {
@@ -100,7 +112,7 @@ export function createBwrapRunner(opts: BwrapRunnerOptions = {}): SandboxRunner 
       ? { dir: resolve(req.rootDir), entries: await rootEntries(resolve(req.rootDir), uid, gid) }
       : undefined;
     const arch = process.arch;
-    const seccomp = prof.seccomp && seccompSupported(arch) ? seccompFilter(arch) : undefined;
+    const seccomp = prof.seccomp && seccompSupported(arch) ? filterOf(arch, prof.network) : undefined;
     if (prof.seccomp && !seccomp)
       noteOnce('seccomp', `kiln: no seccomp table for ${process.arch}; sandboxes run without seccomp`);
     const args = bwrapArgs(prof, req, {
@@ -130,7 +142,11 @@ export function createBwrapRunner(opts: BwrapRunnerOptions = {}): SandboxRunner 
         );
         return undefined;
       });
-      return await supervise(req, group, { uid, gid, args, seccomp, fifos });
+      const split = args.length - req.argv.length - 1;
+      if (args[split] !== '--')
+        throw new KilnError('ERR_INTERNAL', 'bwrap arguments end without the command');
+      const launch = { uid, gid, options: args.slice(0, split), command: args.slice(split), seccomp, fifos };
+      return await supervise(req, group, launch);
     } finally {
       for (const f of fifos ?? []) f.close();
       await group.remove().catch((err: unknown) => log(`kiln: job ${req.jobId}: ${(err as Error).message}`));
@@ -140,7 +156,10 @@ export function createBwrapRunner(opts: BwrapRunnerOptions = {}): SandboxRunner 
   interface Launch {
     uid: number;
     gid: number;
-    args: string[];
+    /** bwrap's options, read from {@link FD.args}. */
+    options: string[];
+    /** `--` and the job's argv: what stays on bwrap's command line. */
+    command: string[];
     /** The seccomp program, when the profile asks for one. */
     seccomp: Buffer | undefined;
     fifos: Fifo[] | undefined;
@@ -150,20 +169,25 @@ export function createBwrapRunner(opts: BwrapRunnerOptions = {}): SandboxRunner 
     const [out, err] = l.fifos ?? [];
     let child: ChildProcess;
     try {
-      child = spawn('/bin/sh', ['-c', GATE, 'kiln-sandbox', bwrapPath, ...l.args], {
-        uid: l.uid,
-        gid: l.gid,
-        cwd: '/',
-        env: { PATH: '/usr/bin:/bin' },
-        stdio: [
-          'ignore',
-          out?.writeFd ?? 'pipe',
-          err?.writeFd ?? 'pipe',
-          'pipe',
-          'pipe',
-          l.seccomp ? 'pipe' : 'ignore',
-        ],
-      });
+      child = spawn(
+        '/bin/sh',
+        ['-c', GATE, 'kiln-sandbox', bwrapPath, '--args', String(FD.args), ...l.command],
+        {
+          uid: l.uid,
+          gid: l.gid,
+          cwd: '/',
+          env: { PATH: '/usr/bin:/bin' },
+          stdio: [
+            'ignore',
+            out?.writeFd ?? 'pipe',
+            err?.writeFd ?? 'pipe',
+            'pipe',
+            'pipe',
+            l.seccomp ? 'pipe' : 'ignore',
+            'pipe',
+          ],
+        },
+      );
     } catch (e) {
       throw new KilnError('ERR_INTERNAL', `cannot start the sandbox: ${(e as Error).message}`, { cause: e });
     }
@@ -176,7 +200,7 @@ export function createBwrapRunner(opts: BwrapRunnerOptions = {}): SandboxRunner 
       child.once('error', rej);
     });
     exit.catch(() => undefined);
-    for (const i of [FD.gate, FD.status, FD.seccomp]) fds[i]?.on('error', () => undefined);
+    for (const i of [FD.gate, FD.status, FD.seccomp, FD.args]) fds[i]?.on('error', () => undefined);
     let errTail = '';
     const emit = (stream: 'stdout' | 'stderr', chunk: Buffer): void => {
       if (stream === 'stderr') errTail = (errTail + chunk.toString('utf8')).slice(-4096);
@@ -210,6 +234,7 @@ export function createBwrapRunner(opts: BwrapRunnerOptions = {}): SandboxRunner 
         cause: e,
       });
     }
+    (fds[FD.args] as Writable).end(Buffer.from(l.options.map((o) => `${o}\0`).join('')));
     if (l.seccomp) (fds[FD.seccomp] as Writable).end(l.seccomp);
     (fds[FD.gate] as Writable).end('go\n');
 

@@ -82,8 +82,13 @@ export const profileSchema = z
       .default([]),
     /** Base environment; the job's env is laid over it. */
     env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string().max(131_072)).default({}),
-    /** Apply kiln's seccomp deny-list (builders/linux/seccomp.ts). @default true */
+    /** Apply kiln's seccomp allow-list (builders/linux/seccomp-table.ts). @default true */
     seccomp: z.boolean().default(true),
+    /**
+     * Sockets the job may create. The network namespace is always new and empty; "loopback" lets
+     * the job use AF_INET/AF_INET6 on its own loopback (test servers), "none" only AF_UNIX. @default "none"
+     */
+    network: z.enum(['none', 'loopback']).default('none'),
   })
   .strict();
 

@@ -29,9 +29,11 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { expandResponseFiles } from './response-file.ts';
 import { lookup, R, XCLANG_PLUGIN } from './flags.ts';
+import { analyzeClCompile, isClangCl } from './cl-args.ts';
 export { splitResponseFile } from './response-file.ts';
 
-export type CompilerFamily = 'gcc' | 'clang';
+/** `clang-cl`: MSVC-style command lines (client/cc/cl-args.ts). */
+export type CompilerFamily = 'gcc' | 'clang' | 'clang-cl';
 /** The languages whose single-source `-c` compiles are distributed. */
 export type SourceLang = 'c' | 'c++' | 'objective-c' | 'objective-c++';
 
@@ -87,8 +89,13 @@ export interface RemotePlan {
   sourceArg: string;
   /** `-fdirectives-only` (gcc) or `-frewrite-includes` (clang): see the header. */
   cppMode: '-fdirectives-only' | '-frewrite-includes';
-  /** A `-g` option other than `-g0` is among the compile flags: the object names its directories. */
+  /** A `-g` option other than `-g0` (clang-cl: `/Z7`) is among the compile flags: the object names its directories. */
   debug: boolean;
+  /**
+   * clang-cl `/showIncludes`: the preprocessing's "Note: including file:" lines (stderr with `/E`)
+   * are printed on stdout, where the compile would print them.
+   */
+  showIncludes?: boolean;
   /** Arguments left out of `preprocessArgv` or `compileArgv`, with why. */
   dropped: { arg: string; from: 'preprocess' | 'compile' | 'both'; reason: string }[];
 }
@@ -206,7 +213,8 @@ export function analyzeCompile(argv: string[], opts: AnalyzeOptions): CompilePla
   const compiler = argv[0];
   if (compiler === undefined) return { distributable: false, reason: 'no compiler given' };
   const name = driverName(compiler);
-  if (/^(?:clang-)?cl$/i.test(name)) return { distributable: false, reason: 'MSVC-style command line' };
+  if (isClangCl(name, argv)) return analyzeClCompile(argv, opts);
+  if (/^cl$/i.test(name)) return { distributable: false, reason: 'MSVC cl.exe (use clang-cl)' };
   if (!KNOWN_DRIVER.test(name))
     return { distributable: false, reason: 'not a gcc or clang driver', detail: name };
   const family = opts.family ?? guessFamily(name);

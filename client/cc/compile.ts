@@ -39,6 +39,7 @@ import {
 } from './remote-layout.ts';
 import { ccSettings, presetFor, type CcSettings } from './settings.ts';
 import { recordEvent } from './stats.ts';
+import { localTarget, namesTarget, withTarget } from './target.ts';
 
 export interface CcIo {
   cwd: string;
@@ -88,10 +89,26 @@ async function jobSpec(
   };
 }
 
-/** The text as the remote compile gets it (latin1: every byte kept), or why it must compile here. */
-async function remoteText(plan: RemotePlan, io: CcIo): Promise<string> {
+/** clang-cl's `/showIncludes` lines, which it prints on stderr with `/E` and on stdout when compiling. */
+const SHOW_INCLUDES = /^Note: including file: /;
+
+/** Splits the preprocessing's stderr into `/showIncludes` lines (when asked for) and the rest. */
+function splitShown(stderr: Buffer, show: boolean): { shown: Buffer; rest: Buffer } {
+  if (!show || stderr.length === 0) return { shown: Buffer.alloc(0), rest: stderr };
+  const lines = stderr.toString('latin1').split(/(?<=\n)/);
+  const shown = lines.filter((l) => SHOW_INCLUDES.test(l)).join('');
+  const rest = lines.filter((l) => !SHOW_INCLUDES.test(l)).join('');
+  return { shown: Buffer.from(shown, 'latin1'), rest: Buffer.from(rest, 'latin1') };
+}
+
+/**
+ * The text as the remote compile gets it (latin1: every byte kept) and the `/showIncludes` lines
+ * to print, or why it must compile here.
+ */
+async function remoteText(plan: RemotePlan, io: CcIo): Promise<{ text: string; shown: Buffer }> {
   const pre = await preprocess(plan.preprocessArgv, io.cwd, io.env);
-  if (pre.code !== 0 || pre.stderr.length > 0) throw new CompileHere('the preprocessor printed diagnostics');
+  const { shown, rest } = splitShown(pre.stderr, plan.showIncludes === true);
+  if (pre.code !== 0 || rest.length > 0) throw new CompileHere('the preprocessor printed diagnostics');
   if (pre.text.byteLength > TEXT_MAX)
     throw new FarmError('ERR_TOO_LARGE', `preprocessed source over ${TEXT_MAX >> 20} MiB`);
   let text = pre.text.toString('latin1');
@@ -99,7 +116,7 @@ async function remoteText(plan: RemotePlan, io: CcIo): Promise<string> {
   if (HOST_MACROS.test(text)) throw new CompileHere('uses __DATE__, __TIME__ or __TIMESTAMP__');
   if (plan.family === 'gcc' && mentionsPushMacro(markerFiles(text), io.cwd))
     throw new CompileHere('#pragma push_macro (gcc -fdirectives-only loses it)');
-  return text;
+  return { text, shown };
 }
 
 /** clang's DWARF 5 line table carries MD5 sums of the files read; DWARF 2 to 4 has none. */
@@ -126,11 +143,20 @@ async function remote(plan: RemotePlan, argv: string[], s: CcSettings, api: Api,
   if (mkeys.portable && (await directHit(plan, manifests, mkeys.portable, root0, api, s, io))) return 0;
   if (mkeys.here && (await directHit(plan, manifests, mkeys.here, null, api, s, io))) return 0;
   const startedMs = Date.now();
-  const text = await remoteText(plan, io);
+  // clang and clang-cl name their target (the local driver's) in the remote compile, so a
+  // builder's clang makes this client's objects; gcc's target is its binary (the preset's).
+  const [{ text, shown }, triple] = await Promise.all([
+    remoteText(plan, io),
+    plan.family === 'gcc' || namesTarget(argv) ? null : localTarget(argv, io.cwd, io.env),
+  ]);
+  const compileArgv = withTarget(plan.compileArgv, triple);
   const root = layoutRoot(cwd, source, markerPaths(text), s.baseDir);
   const argv0 = path.basename(plan.compileArgv[0]!);
+  const clObject = plan.family === 'clang-cl' ? plan.output : undefined;
   const attempt = async (kind: LayoutKind) => {
-    const layout = layOut(kind, root, cwd, source, plan.sourceArg, text, plan.compileArgv);
+    const layout = layOut(kind, root, cwd, source, plan.sourceArg, text, compileArgv, undefined, {
+      clObject,
+    });
     if (!layout) throw new CompileHere('the directory tree cannot be mirrored on the builder');
     const { job, action } = await runJob(api, await jobSpec(layout, argv0, preset, s, api, io), s);
     if (job.exitCode !== 0 || job.result!.stderr !== '')
@@ -138,14 +164,15 @@ async function remote(plan: RemotePlan, argv: string[], s: CcSettings, api: Api,
     return { job, layout, action };
   };
   // With -g the object names the working directory, unless the user's maps take it out.
-  let got = (await attempt(plan.debug && !hasUserMaps(plan.compileArgv) ? 'mapped' : 'fixed'))!;
+  const mapped = plan.debug && (plan.family === 'clang-cl' || !hasUserMaps(plan.compileArgv));
+  let got = (await attempt(mapped ? 'mapped' : 'fixed'))!;
   let obj = objectOf(got.job, got.layout);
   if (got.layout.kind === 'fixed' && namesRemoteRoot(obj, got.layout)) {
     got = (await attempt('mapped'))!; // it names its directories: an entry for this checkout only
     obj = objectOf(got.job, got.layout);
   }
   if (namesRemoteRoot(obj, got.layout)) throw new CompileHere('the object names the builder directory');
-  io.stdout.write(Buffer.from(got.job.result!.stdout, 'base64'));
+  io.stdout.write(Buffer.concat([shown, Buffer.from(got.job.result!.stdout, 'base64')]));
   await place(plan.output, obj);
   recordEvent(got.job.state === 'cached' ? 'hit' : 'miss', undefined, { env: io.env });
   const portable = got.layout.kind === 'fixed';
@@ -163,6 +190,7 @@ async function remote(plan: RemotePlan, argv: string[], s: CcSettings, api: Api,
           action: got.action,
           output: got.layout.output,
           depfile,
+          ...(shown.length > 0 ? { stdout: shown.toString('latin1') } : {}),
         },
         portable ? root0 : null,
       );

@@ -1,5 +1,5 @@
 /** Is this first argument a compiler (the CMake launcher form `kiln gcc -c …`)? */
-const COMPILER = /^(?:[\w.+-]+-)?(?:gcc|g\+\+|cc|c\+\+|clang|clang\+\+)(?:-\d+(?:\.\d+)*)?$/;
+const COMPILER = /^(?:[\w.+-]+-)?(?:gcc|g\+\+|cc|c\+\+|clang|clang\+\+|clang-cl)(?:-\d+(?:\.\d+)*)?$/;
 
 export function isCompilerName(arg: string | undefined): boolean {
   if (!arg) return false;

@@ -23,7 +23,7 @@ export async function directHit(
   root: string | null,
   api: Api,
   s: CcSettings,
-  io: { env: NodeJS.ProcessEnv; stderr: Writable },
+  io: { env: NodeJS.ProcessEnv; stdout: Writable; stderr: Writable },
 ): Promise<boolean> {
   const entry = lookupManifest(dir, key, root);
   if (!entry) return false;
@@ -42,6 +42,7 @@ export async function directHit(
       : undefined;
   if (!obj) return false;
   if (plan.depfile && entry.depfile !== null) await place(plan.depfile, entry.depfile);
+  if (entry.stdout !== undefined) io.stdout.write(Buffer.from(entry.stdout, 'latin1'));
   await place(plan.output, Buffer.from(obj.data, 'base64'));
   recordEvent('hit', undefined, { env: io.env });
   if (s.verbose)

@@ -46,6 +46,8 @@ export interface ManifestEntry {
   output: string;
   /** The depfile's text, when the compile writes one. */
   depfile: string | null;
+  /** What the compile prints on stdout (clang-cl's `/showIncludes` lines; latin1), when not empty. */
+  stdout?: string;
 }
 
 function sha256(data: Buffer | string): string {
@@ -69,7 +71,7 @@ export function manifestDir(env: NodeJS.ProcessEnv): string {
 
 /** The compiler binary as PATH finds it, with its size and time (a new compiler is a new key). */
 function compilerId(compiler: string, env: NodeJS.ProcessEnv): string | null {
-  const dirs = compiler.includes('/') ? [''] : (env.PATH ?? '').split(':').filter(Boolean);
+  const dirs = /[\\/]/.test(compiler) ? [''] : (env.PATH ?? '').split(path.delimiter).filter(Boolean);
   for (const d of dirs) {
     const p = d ? path.join(d, compiler) : compiler;
     try {

@@ -22,7 +22,8 @@
  * (Replacing P's bytes by R's in the object cannot work: gcc orders its debug strings by hash.)
  */
 import { statSync } from 'node:fs';
-import path from 'node:path';
+import path, { type PlatformPath } from 'node:path';
+import { treePath } from '../paths.ts';
 
 /** The job directory on the builder (builders/core/sandbox.ts JOB_MOUNT). */
 const JOB = '/job';
@@ -63,32 +64,45 @@ export function compilerCwd(cwd: string, env: NodeJS.ProcessEnv): string {
   }
 }
 
-function under(p: string, dir: string): boolean {
+function under(p: string, dir: string, pp: PlatformPath = path.posix): boolean {
+  if (pp.sep === '\\') return p.toLowerCase() === dir.toLowerCase() || treePath(dir, p, pp) !== null;
   return dir === '/' ? p.startsWith('/') : p === dir || p.startsWith(`${dir}/`);
 }
 
-function commonDir(a: string, b: string): string {
-  const x = a.split('/');
-  const y = b.split('/');
+function commonDir(a: string, b: string, pp: PlatformPath = path.posix): string {
+  const win = pp.sep === '\\';
+  const x = win ? pp.normalize(a).split(/[\\/]/) : a.split('/');
+  const y = win ? pp.normalize(b).split(/[\\/]/) : b.split('/');
+  const same = (s: string, t: string): boolean => (win ? s.toLowerCase() === t.toLowerCase() : s === t);
   let i = 0;
-  while (i < x.length && i < y.length && x[i] === y[i]) i++;
+  while (i < x.length && i < y.length && same(x[i]!, y[i]!)) i++;
+  if (win) return i === 0 ? '' : x.slice(0, i).join('\\') + (i === 1 ? '\\' : '');
   return x.slice(0, i).join('/') || '/';
 }
 
 const MARKER = /^# \d+ "([^"\\\n]*)"/gm;
+/** Line markers with escapes (clang-cl on Windows writes `"C:\\\\src\\\\a.c"`). */
+const ESCAPED_MARKER = /^# \d+ "((?:[^"\\\n]|\\.)*)"/gm;
 
-/** The absolute paths the text's line markers name (each once). */
-export function markerPaths(text: string): string[] {
+function unescapeMarker(s: string): string {
+  return s.replace(/\\(.)/g, '$1');
+}
+
+/** The paths the text's line markers name, unescaped (each once). */
+function markerNames(text: string): string[] {
   const seen = new Set<string>();
-  for (const m of text.matchAll(MARKER)) if (m[1]!.startsWith('/')) seen.add(m[1]!);
+  for (const m of text.matchAll(ESCAPED_MARKER)) seen.add(unescapeMarker(m[1]!));
   return [...seen];
+}
+
+/** The absolute paths the text's line markers name (each once), by the client OS's rules. */
+export function markerPaths(text: string, pp: PlatformPath = path): string[] {
+  return markerNames(text).filter((f) => pp.isAbsolute(f) && (pp.sep === '\\' || f.startsWith('/')));
 }
 
 /** Every path the text's line markers name, absolute or not (each once), without `<built-in>` and the like. */
 export function markerFiles(text: string): string[] {
-  const seen = new Set<string>();
-  for (const m of text.matchAll(MARKER)) if (!m[1]!.startsWith('<') && !m[1]!.endsWith('//')) seen.add(m[1]!);
-  return [...seen];
+  return markerNames(text).filter((f) => !f.startsWith('<') && !f.endsWith('//') && !/[\\/]{2}$/.test(f));
 }
 
 /**
@@ -123,10 +137,16 @@ function escapeRe(s: string): string {
 }
 
 /** R: the working directory, the source's directory and, under `baseDir`, every directory the markers name. */
-export function layoutRoot(cwd: string, source: string, markers: string[], baseDir: string | null): string {
-  let root = commonDir(cwd, path.dirname(source));
-  if (baseDir && under(cwd, baseDir))
-    for (const m of markers) if (under(m, baseDir)) root = commonDir(root, path.dirname(m));
+export function layoutRoot(
+  cwd: string,
+  source: string,
+  markers: string[],
+  baseDir: string | null,
+  pp: PlatformPath = path,
+): string {
+  let root = commonDir(cwd, pp.dirname(source), pp);
+  if (baseDir && under(cwd, baseDir, pp))
+    for (const m of markers) if (under(m, baseDir, pp)) root = commonDir(root, pp.dirname(m), pp);
   return root;
 }
 
@@ -179,6 +199,17 @@ export function hasUserMaps(argv: string[]): boolean {
   return argv.some((a) => /^-f(?:debug|macro|file)-prefix-map=/.test(a));
 }
 
+export interface LayOutOptions {
+  /** The client's path rules (path.win32 for a Windows client). @default node:path of this OS */
+  pathRules?: PlatformPath;
+  /**
+   * clang-cl's mapped layout (`/Z7`): CodeView names the working directory, the object and the
+   * command line, which prefix maps do not all reach, so the text and the command line keep their
+   * local paths and the compile is told the local working directory and object path (this object).
+   */
+  clObject?: string;
+}
+
 /**
  * Lays a compile out under /job. `text` is the preprocessed text (latin1, so bytes survive),
  * `argv` the compile command line from args.ts (ending `-c <sourceArg> -o out.o`). Null when a
@@ -194,29 +225,57 @@ export function layOut(
   text: string,
   argv: string[],
   jobDir = JOB,
+  opts: LayOutOptions = {},
 ): RemoteLayout | null {
-  if (/["\\\n]/.test(root) || !under(cwd, root) || !under(source, root)) return null;
+  const pp = opts.pathRules ?? path;
+  const win = pp.sep === '\\';
+  if ((win ? /["\n]/ : /["\\\n]/).test(root) || !under(cwd, root, pp) || !under(source, root, pp))
+    return null;
   const remoteRoot = `${jobDir}/kiln`;
-  const rename = (p: string): string => (root === '/' ? remoteRoot + p : remoteRoot + p.slice(root.length));
-  const rootRe =
-    root === '/' ? /(^|[=,:])(?=\/)/g : new RegExp(`(^|[=,:])${escapeRe(root)}(?=$|[/=:,])`, 'g');
-  const renamed = text.replace(MARKER, (line, p: string) =>
-    p.startsWith('/') && under(p, root) ? line.replace(`"${p}"`, `"${rename(p)}"`) : line,
-  );
+  const rename = win
+    ? (p: string): string => {
+        const rel = treePath(root, p, pp);
+        return rel === null ? remoteRoot : `${remoteRoot}/${rel}`;
+      }
+    : (p: string): string => (root === '/' ? remoteRoot + p : remoteRoot + p.slice(root.length));
   const remoteCwd = rename(cwd);
   const job = (p: string): string => path.posix.relative(jobDir, p) || '.';
-  let args = argv.map((a) => a.replace(rootRe, (_m, pre: string) => pre + remoteRoot));
-  if (kind === 'mapped') args = [args[0]!, ...rootMaps(root, remoteRoot, argv, args), ...args.slice(1)];
-  return {
+  // A Windows client's source argument, as the builder's compiler must name it (POSIX ones stay as given).
+  const remoteSource = !win
+    ? sourceArg
+    : pp.isAbsolute(sourceArg)
+      ? rename(source)
+      : sourceArg.split('\\').join('/');
+  const common = {
     kind,
     root,
     remoteRoot,
     cwd: job(remoteCwd),
     sourcePath: job(rename(source)),
-    text: Buffer.from(renamed, 'latin1'),
-    argv: args,
     output: path.posix.join(job(remoteCwd), 'out.o'),
   };
+  const withSource = (args: string[]): string[] => args.map((a) => (a === sourceArg ? remoteSource : a));
+  if (kind === 'mapped' && opts.clObject !== undefined) {
+    const compDir = [`/clang:-fdebug-compilation-dir=${cwd}`, `/clang:-fcoverage-compilation-dir=${cwd}`];
+    const args = [argv[0]!, ...compDir, '-Xclang', `-object-file-name=${opts.clObject}`, ...argv.slice(1)];
+    return { ...common, text: Buffer.from(text, 'latin1'), argv: withSource(args) };
+  }
+  const rootRe = win
+    ? new RegExp(`(^|[=,:])${escapeRe(root).replace(/\\\\/g, '[\\\\/]')}(?=$|[\\\\/=:,])`, 'gi')
+    : root === '/'
+      ? /(^|[=,:])(?=\/)/g
+      : new RegExp(`(^|[=,:])${escapeRe(root)}(?=$|[/=:,])`, 'g');
+  const renamed = win
+    ? text.replace(ESCAPED_MARKER, (line, q: string) => {
+        const p = unescapeMarker(q);
+        return pp.isAbsolute(p) && under(p, root, pp) ? line.replace(`"${q}"`, `"${rename(p)}"`) : line;
+      })
+    : text.replace(MARKER, (line, p: string) =>
+        p.startsWith('/') && under(p, root) ? line.replace(`"${p}"`, `"${rename(p)}"`) : line,
+      );
+  let args = withSource(argv).map((a) => a.replace(rootRe, (_m, pre: string) => pre + remoteRoot));
+  if (kind === 'mapped') args = [args[0]!, ...rootMaps(root, remoteRoot, argv, args), ...args.slice(1)];
+  return { ...common, text: Buffer.from(renamed, 'latin1'), argv: args };
 }
 
 /** Does `buf` name the remote root? */

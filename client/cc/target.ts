@@ -1,0 +1,45 @@
+/**
+ * The target a clang or clang-cl compile is for, as the local driver computes it: cc1's `-triple`
+ * in `-###` output (with the deployment target: `arm64-apple-macosx11.0.0`), and for clang-cl the
+ * MSVC version it emulates (`-fms-compatibility-version=19.20`). The remote compile names them
+ * (`--target=…`), so a builder's clang (a Linux one) makes this client's objects, never those of
+ * its own default target.
+ */
+import { spawn } from 'node:child_process';
+
+/** Does the command line name its target already? */
+export function namesTarget(argv: string[]): boolean {
+  return argv.some(
+    (a) =>
+      a === '-target' || a === '--target' || a.startsWith('--target=') || a.startsWith('/clang:--target='),
+  );
+}
+
+/** Reads the target from `-###` output: the options that name it in the remote compile, or [] when it says none. */
+export function targetArgs(hashes: string): string[] {
+  const triple = /"-triple" "([^"]+)"/.exec(hashes)?.[1];
+  if (!triple) return [];
+  const ms = /"-fms-compatibility-version=([^"]+)"/.exec(hashes)?.[1];
+  // A versioned msvc triple would set the version with three parts (19.20.0): name it apart, as cc1 got it.
+  if (ms && /-msvc[\d.]+$/.test(triple))
+    return [`--target=${triple.replace(/(-msvc)[\d.]+$/, '$1')}`, `-fms-compatibility-version=${ms}`];
+  return [`--target=${triple}`];
+}
+
+/** The target options of `argv` (compiler first) as its driver computes them; [] when it does not say. */
+export function localTarget(argv: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<string[]> {
+  return new Promise((resolve) => {
+    const [cmd, ...args] = argv;
+    const child = spawn(cmd!, ['-###', ...args], { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const err: Buffer[] = [];
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    child.on('error', () => resolve([]));
+    child.on('close', () => resolve(targetArgs(Buffer.concat(err).toString('utf8'))));
+  });
+}
+
+/** The remote command line with the target options after the compiler, unless it names a target already. */
+export function withTarget(compileArgv: string[], target: string[] | null): string[] {
+  if (!target || target.length === 0 || namesTarget(compileArgv)) return compileArgv;
+  return [compileArgv[0]!, ...target, ...compileArgv.slice(1)];
+}

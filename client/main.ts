@@ -7,6 +7,7 @@ import { KilnError } from '../protocol/errors.ts';
 import type { Command, Io } from './command.ts';
 import { UserError } from './errors.ts';
 import { ccArgv } from './cc/detect.ts';
+import { kilnVersion } from './version.ts';
 
 function register(y: Argv, cmd: Command, io: Io, setCode: (n: number) => void): Argv {
   return y.command(
@@ -37,7 +38,7 @@ export async function main(argv: string[], io: Io, commands: Command[]): Promise
     .parserConfiguration({ 'populate--': true })
     .strict()
     .help()
-    .version(false)
+    .version(kilnVersion())
     .demandCommand(1, 'give a command (kiln --help lists them)')
     .wrap(Math.min(110, process.stdout.columns || 100));
   const setCode = (n: number): void => void (code = n);

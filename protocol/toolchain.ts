@@ -40,6 +40,19 @@ export const compilerPathSchema = z
     { message: 'must be an absolute path inside the archive, such as /usr/bin/gcc (no .., no //)' },
   );
 
+/**
+ * A target a toolchain compiles for, as clang names it (`x86_64-pc-windows-msvc`,
+ * `arm64-apple-macos11`, `aarch64-linux-gnu`): letters, digits and `._-`.
+ */
+export const targetSchema = z
+  .string()
+  .min(1)
+  .max(100)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'must be a target triple such as x86_64-pc-windows-msvc');
+
+/** The targets a preset is published for (what its clients' compiles may name). */
+export const targetsSchema = z.array(targetSchema).max(32);
+
 /** Who published a preset or first uploaded a toolchain. */
 export const ownerSchema = z.object({ sub: z.string().min(1), tenant: z.string().min(1) }).strict();
 export type ToolchainOwner = z.infer<typeof ownerSchema>;
@@ -53,6 +66,8 @@ export const presetRecordSchema = z
     /** Bytes of the archive. */
     size: z.number().int().min(0),
     compiler: compilerPathSchema,
+    /** The targets it compiles for; absent or empty: the compiler's own (published before targets existed, or a gcc). */
+    targets: targetsSchema.optional(),
     owner: ownerSchema,
     /** When this version of the preset was published (ISO 8601). */
     createdAt: z.string(),
@@ -62,7 +77,7 @@ export type PresetRecord = z.infer<typeof presetRecordSchema>;
 
 /** `PUT /api/v1/presets/{name@platform}` body. */
 export const presetPutSchema = z
-  .object({ digest: toolchainDigestSchema, compiler: compilerPathSchema })
+  .object({ digest: toolchainDigestSchema, compiler: compilerPathSchema, targets: targetsSchema.optional() })
   .strict();
 export type PresetPut = z.infer<typeof presetPutSchema>;
 

@@ -30,6 +30,7 @@ await build({
   banner: {
     js: "import { createRequire as __kilnRequire } from 'node:module';\nconst require = __kilnRequire(import.meta.url);",
   },
+  define: { __KILN_VERSION__: JSON.stringify(repo.version) },
   legalComments: 'linked',
   logLevel: 'warning',
 });

@@ -158,6 +158,10 @@ async function remote(plan: RemotePlan, argv: string[], s: CcSettings, api: Api,
       clObject,
     });
     if (!layout) throw new CompileHere('the directory tree cannot be mirrored on the builder');
+    if (s.verbose)
+      io.stderr.write(
+        `kiln cc: farm job: ${[argv0, ...layout.argv.slice(1)].join(' ')} (in ${layout.cwd})\n`,
+      );
     const { job, action } = await runJob(api, await jobSpec(layout, argv0, preset, s, api, io), s);
     if (job.exitCode !== 0 || job.result!.stderr !== '')
       throw new CompileHere('the compile printed diagnostics');

@@ -167,6 +167,11 @@ export const COMMANDS: Command[] = [
           type: 'string',
           describe: 'absolute path of the compiler inside the archive, such as /usr/bin/gcc',
         },
+        target: {
+          type: 'array',
+          describe:
+            'a target it compiles for, such as x86_64-pc-windows-msvc or arm64-apple-macos11; repeatable (kiln toolchain ls lists them)',
+        },
         json: {
           type: 'boolean',
           describe: 'print { preset, digest, size, uploaded } as JSON',

@@ -19,7 +19,8 @@ export async function handler(a: { json: boolean }, io: Io): Promise<number> {
     const size = `${(p.size / (1024 * 1024)).toFixed(1)} MiB`;
     say(
       io.stdout,
-      `${presetId(p).padEnd(width)}  ${p.digest.slice(0, 12)}  ${size.padStart(10)}  ${p.compiler}  (${p.owner.sub}@${p.owner.tenant})`,
+      `${presetId(p).padEnd(width)}  ${p.digest.slice(0, 12)}  ${size.padStart(10)}  ${p.compiler}  (${p.owner.sub}@${p.owner.tenant})` +
+        (p.targets?.length ? `  targets ${p.targets.join(' ')}` : ''),
     );
   }
   return 0;

@@ -1,9 +1,13 @@
-/** `kiln toolchain push FILE --name NAME --platform PLATFORM --compiler PATH-IN-ARCHIVE [--json]` */
+/**
+ * `kiln toolchain push FILE --name NAME --platform PLATFORM --compiler PATH-IN-ARCHIVE
+ * [--target TRIPLE]… [--json]`: any archive, packaged here or built elsewhere (a Linux clang
+ * with a macOS SDK or Windows headers and libraries added: docs/toolchains.md).
+ */
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { PLATFORMS } from '../../protocol/platforms.ts';
-import { compilerPathSchema, presetId, presetNameSchema } from '../../protocol/toolchain.ts';
+import { compilerPathSchema, presetId, presetNameSchema, targetSchema } from '../../protocol/toolchain.ts';
 import { say, type Io } from '../command.ts';
 import { UserError } from '../errors.ts';
 import { apiFor } from '../session.ts';
@@ -21,6 +25,7 @@ interface PushArgs {
   name?: string;
   platform?: string;
   compiler?: string;
+  target?: (string | number)[];
   json: boolean;
 }
 
@@ -41,6 +46,12 @@ export async function handler(a: PushArgs, io: Io): Promise<number> {
     throw new UserError(
       `--compiler ${JSON.stringify(compiler)}: give its absolute path inside the archive, such as /usr/bin/gcc`,
     );
+  const targets = (a.target ?? []).map(String);
+  for (const t of targets)
+    if (!targetSchema.safeParse(t).success)
+      throw new UserError(
+        `--target ${JSON.stringify(t)}: give a target triple such as x86_64-pc-windows-msvc or arm64-apple-macos11`,
+      );
   const file = resolve(io.cwd, a.file);
   const st = await stat(file).catch(() => null);
   if (!st?.isFile()) throw new UserError(`${a.file} is not a file`);
@@ -55,7 +66,11 @@ export async function handler(a: PushArgs, io: Io): Promise<number> {
       uploaded = await uploadFile(api, answer.upload, file, size, progress);
     }
   }
-  const preset = await putPreset(api, `${name}@${platform}`, { digest, compiler });
+  const preset = await putPreset(api, `${name}@${platform}`, {
+    digest,
+    compiler,
+    ...(targets.length > 0 ? { targets } : {}),
+  });
   if (a.json) {
     say(io.stdout, JSON.stringify({ preset, digest, size, uploaded }));
   } else {

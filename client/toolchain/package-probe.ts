@@ -190,6 +190,7 @@ export async function probeCompiler(path: string, elf: ElfIdent): Promise<Compil
     const gccInstall = /^Selected GCC installation: (\/.*)$/m.exec((await query(path, ['-v'])).stderr)?.[1];
     if (gccInstall) trees.push({ path: gccInstall, required: true });
     langs.push('c++');
+    optional.push(...(await siblingDrivers(path)));
   } else {
     required.push(cc1 ?? '', await need('as'), await need('ld'), await need('collect2'));
     for (const p of ['cc1plus', 'cc1obj', 'lto1', 'lto-wrapper', 'ld.bfd', 'ld.gold']) {
@@ -223,6 +224,26 @@ export async function probeCompiler(path: string, elf: ElfIdent): Promise<Compil
     optional: optional.filter((p) => p !== ''),
     findLibrary,
   };
+}
+
+/**
+ * clang's other driver names next to it (clang++, clang-cl, clang-cpp, with or without the
+ * version: `clang-cl-14`) that run the same binary: one archive serves gcc-style and MSVC-style
+ * command lines (a Windows client's `clang-cl`, a macOS client's `clang`).
+ */
+async function siblingDrivers(path: string): Promise<string[]> {
+  const real = await realpath(path).catch(() => path);
+  const major = /-(\d+)$/.exec(posix.basename(path))?.[1] ?? /llvm-(\d+)/.exec(real)?.[1];
+  const names = ['clang', 'clang++', 'clang-cl', 'clang-cpp'].flatMap((n) =>
+    major ? [n, `${n}-${major}`] : [n],
+  );
+  const out: string[] = [];
+  for (const dir of new Set([posix.dirname(path), posix.dirname(real)]))
+    for (const n of names) {
+      const p = posix.join(dir, n);
+      if (p !== path && (await realpath(p).catch(() => '')) === real) out.push(p);
+    }
+  return out;
 }
 
 /** The trees that exist (a missing optional include directory is normal: gcc lists /usr/local/include). */

@@ -2,7 +2,7 @@
  * Named toolchain presets, shared by every tenant:
  *   GET    /api/v1/presets                      `{ presets: [...] }`, sorted by name@platform
  *   GET    /api/v1/presets/{name@platform}      the preset
- *   PUT    /api/v1/presets/{name@platform}      `{ digest, compiler }`; the toolchain must be
+ *   PUT    /api/v1/presets/{name@platform}      `{ digest, compiler, targets? }`; the toolchain must be
  *          uploaded; 201 when created, 200 when replaced (someone else's preset: admin only)
  *   DELETE /api/v1/presets/{name@platform}      owner or admin; answers the removed preset
  * Mounted by ./toolchains.ts.
@@ -72,6 +72,7 @@ export function presetRoutes(deps: GatewayDeps, jsonLimit: MiddlewareHandler): H
       digest: body.digest,
       size: st.size,
       compiler: body.compiler,
+      ...(body.targets && body.targets.length > 0 ? { targets: body.targets } : {}),
       owner,
       createdAt: new Date().toISOString(),
     };

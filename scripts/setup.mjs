@@ -24,6 +24,11 @@ const DEBIAN_TEST = [
   ['/usr/aarch64-linux-gnu/include/stdio.h', 'libc6-dev-arm64-cross'],
   // kiln cc against clang, CMake (its launcher) with Ninja and make, and `script` for a terminal
   ['clang', 'clang'],
+  // kiln cc for clang-cl (test/cc/cl-args, test/e2e/cc-cross), and llvm-readobj for CodeView
+  ['clang-cl-14', 'clang-tools-14'],
+  ['llvm-readobj', 'llvm'],
+  // Node for Windows under Wine: the Windows client's code paths (test/client/wine.test.ts)
+  ['/usr/lib/wine/wine64', 'wine64'],
   ['cmake', 'cmake'],
   ['ninja', 'ninja-build'],
   ['script', 'bsdutils'],

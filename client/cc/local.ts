@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import type { Writable } from 'node:stream';
+import { spawnable } from './spawn-command.ts';
 
 export interface RunLocalOptions {
   /** Working directory of the compiler. */
@@ -49,7 +50,9 @@ export function runLocal(argv: string[], opts: RunLocalOptions): Promise<number>
       opts.signal?.removeEventListener('abort', onAbort);
       resolve(code);
     };
-    const child = spawn(cmd, args, {
+    const run = spawnable(cmd, args, process.platform, opts.env ?? process.env);
+    const child = spawn(run.file, run.args, {
+      ...run.options,
       cwd: opts.cwd,
       env: opts.env ?? process.env,
       stdio: ['inherit', outFd ?? 'pipe', errFd ?? 'pipe'],

@@ -1,5 +1,6 @@
 /** Runs the local preprocessor: the preprocessed text and its diagnostics, both in memory. */
 import { spawn } from 'node:child_process';
+import { spawnable } from './spawn-command.ts';
 
 export interface Preprocessed {
   code: number;
@@ -11,7 +12,8 @@ export interface Preprocessed {
 export function preprocess(argv: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<Preprocessed> {
   return new Promise((resolve) => {
     const [cmd, ...args] = argv;
-    const child = spawn(cmd!, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const run = spawnable(cmd!, args, process.platform, env);
+    const child = spawn(run.file, run.args, { ...run.options, cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => out.push(c));

@@ -6,6 +6,7 @@
  * its own default target.
  */
 import { spawn } from 'node:child_process';
+import { spawnable } from './spawn-command.ts';
 
 /** Does the command line name its target already? */
 export function namesTarget(argv: string[]): boolean {
@@ -30,7 +31,13 @@ export function targetArgs(hashes: string): string[] {
 export function localTarget(argv: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<string[]> {
   return new Promise((resolve) => {
     const [cmd, ...args] = argv;
-    const child = spawn(cmd!, ['-###', ...args], { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const run = spawnable(cmd!, ['-###', ...args], process.platform, env);
+    const child = spawn(run.file, run.args, {
+      ...run.options,
+      cwd,
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     const err: Buffer[] = [];
     child.stderr.on('data', (c: Buffer) => err.push(c));
     child.on('error', () => resolve([]));

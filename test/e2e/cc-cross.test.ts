@@ -119,7 +119,7 @@ describe(
       const want = await readFile(join(work, 'obj', 'a.obj'));
       assert.match(
         local.stdout.toString(),
-        /^Note: including file: inc\/h1\.h\nNote: including file:  inc\/h2\.h\n$/,
+        /^Note: including file: inc\/h1\.h\nNote: including file: {2}inc\/h2\.h\n$/,
       );
       for (const round of ['miss', 'hit']) {
         await rm(join(work, 'obj', 'a.obj'));

@@ -79,12 +79,21 @@ if (missing.length > 0) {
   }
 }
 
-// The native front of `kiln cc` (Linux/macOS): rebuilt when its source is newer than the binary.
+// The native front of `kiln cc` (Linux/macOS, a Unix socket): rebuilt when its source is newer
+// than the binary, with whichever C compiler this machine has. It is optional: without it (and on
+// Windows, where there is none) kiln cc runs through node.
 const shimSrc = 'client/cc/native/kiln-cc.c';
 const shim = 'client/cc/native/kiln-cc';
-if (has('gcc') && (!existsSync(shim) || statSync(shim).mtimeMs < statSync(shimSrc).mtimeMs)) {
-  const kilnJs = new URL('../client/bin/kiln.js', import.meta.url).pathname;
-  const r = spawnSync('gcc', ['-O2', '-o', shim, shimSrc, `-DKILN_JS="${kilnJs}"`], { stdio: 'inherit' });
-  if (r.status !== 0)
-    console.error('setup: could not build client/cc/native/kiln-cc; kiln cc still works through node');
+const cc = process.platform === 'win32' ? undefined : ['gcc', 'cc', 'clang'].find(has);
+if (!existsSync(shim) || statSync(shim).mtimeMs < statSync(shimSrc).mtimeMs) {
+  if (!cc) {
+    console.error(
+      'setup: no C compiler here, so no native kiln cc front (optional: kiln cc runs through node)',
+    );
+  } else {
+    const kilnJs = new URL('../client/bin/kiln.js', import.meta.url).pathname;
+    const r = spawnSync(cc, ['-O2', '-o', shim, shimSrc, `-DKILN_JS="${kilnJs}"`], { stdio: 'inherit' });
+    if (r.status !== 0)
+      console.error('setup: could not build client/cc/native/kiln-cc; kiln cc still works through node');
+  }
 }

@@ -90,7 +90,7 @@ export async function createJob(
   const granted: GrantedJobSpec = { ...asked, limits: policy.grant(tenant, asked.limits) };
   const id = crypto.randomUUID();
   const { maxAttempts, placementWaitMs } = limits;
-  await admitJob(farm, tenant, id, policy.tenant(tenant), granted.limits, maxAttempts, placementWaitMs);
+  await admitJob(farm, tenant, id, policy.tenant(tenant), maxAttempts, placementWaitMs);
   try {
     const r = await createAdmitted(deps, principal, granted, id, waitSec, signal, idempotencyKey);
     if (r.body.job.id !== id) await farm.releaseInFlight(tenant, [id]);

@@ -96,8 +96,8 @@ export interface FarmState {
     quota: { createPerSec: number; jobsInFlight: number },
     untilMs: number,
   ): Promise<void>;
-  /** The jobs counting against a tenant's jobs in flight. */
-  inFlight(tenant: string): Promise<string[]>;
+  /** The jobs counting against a tenant's jobs in flight, with the time (ms) each stops counting by itself. */
+  inFlight(tenant: string): Promise<{ id: string; untilMs: number }[]>;
   /** Stops counting jobs against the tenant's jobs in flight. */
   releaseInFlight(tenant: string, jobIds: string[]): Promise<void>;
   /** Takes a short lock so only one gateway sweeps at a time. */

@@ -169,7 +169,10 @@ export function createRedisFarm(
       checkReply(code, { tenant, retryAfterMs: value, cap: quota.jobsInFlight });
     },
     async inFlight(tenant) {
-      return redis.zrange(keys.tenantInFlight(tenant), '0', '-1');
+      const flat = await redis.zrange(keys.tenantInFlight(tenant), '0', '-1', 'WITHSCORES');
+      const out: { id: string; untilMs: number }[] = [];
+      for (let i = 0; i + 1 < flat.length; i += 2) out.push({ id: flat[i]!, untilMs: Number(flat[i + 1]) });
+      return out;
     },
     async releaseInFlight(tenant, jobIds) {
       if (jobIds.length > 0)

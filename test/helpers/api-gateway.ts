@@ -52,6 +52,8 @@ export interface ApiGateway {
 export interface ApiGatewayOptions {
   /** Limits on top of the defaults. */
   limits?: Partial<GatewayConfig['limits']>;
+  /** The limits policy (gateway.toml `[policy]`). */
+  policy?: unknown;
   /** Serve with this launcher (over HTTP) instead of in-process `app.request`. */
   launcher?: GatewayLauncher;
 }
@@ -94,6 +96,7 @@ export function useApiGateway(opts: ApiGatewayOptions = {}): ApiGateway {
         ],
       },
       limits: { placementWaitMs: 300, sweepMs: 60_000, ...opts.limits },
+      ...(opts.policy ? { policy: opts.policy } : {}),
     });
     if (opts.launcher) {
       const served = await opts.launcher(cfg, () => undefined);

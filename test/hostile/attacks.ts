@@ -10,7 +10,7 @@ export type Category =
   'issue' | 'network' | 'host files' | 'privilege' | 'bombs' | 'archives' | 'cross-tenant' | 'cache writes';
 
 /** The test files of the suite (test/hostile/<file>.test.ts). */
-export type SuiteFile = 'sandbox' | 'door' | 'inputs' | 'resources' | 'tenants';
+export type SuiteFile = 'sandbox' | 'door' | 'inputs' | 'resources' | 'tenants' | 'flood';
 
 export interface Attack {
   /** Stable name, shown in the table. */
@@ -86,6 +86,13 @@ export const ATTACKS: readonly Attack[] = [
     category: 'issue',
     file: 'door',
     title: 'ask for 24 h, 1 TiB of memory, 65,536 pids, 2 GiB of log',
+  },
+  {
+    id: 'creation-flood',
+    issue: '7',
+    category: 'issue',
+    file: 'flood',
+    title: 'one tenant fires 200 creations in 4 s while another submits jobs',
   },
   {
     id: 'disk-quota',

@@ -79,9 +79,9 @@ export const storageConfigSchema = z.discriminatedUnion('type', [
       /** For S3-compatible stores. */
       endpoint: z.string().url().optional(),
       /**
-       * PEM CA bundle trusted for the store's HTTPS, besides the system's roots (a store on a
-       * private PKI). Builders and gateways use it; clients that upload or download through
-       * presigned URLs need it too (`KILN_TLS_CA` or `tls.storeCa` in kiln.toml).
+       * PEM CA bundle the store's HTTPS certificate must chain to, instead of the system's roots
+       * (a store on a private PKI). Builders and gateways use it; clients that upload or download
+       * through presigned URLs need it too (`KILN_TLS_STORE_CA`, or `KILN_TLS_CA`).
        */
       ca: z.string().min(1).optional(),
       accessKeyId: z.string().optional(),

@@ -40,8 +40,8 @@ export interface S3StoreOptions {
   /** Attempts per request, the first included (connection failures, 5xx and throttling are retried). @default 3 */
   maxAttempts?: number;
   /**
-   * PEM CA certificates trusted for an `https://` endpoint, instead of the runtime's roots (give
-   * both to trust both: wiring/store.ts does). For stores on a private PKI.
+   * PEM CA certificates trusted for an `https://` endpoint, instead of the runtime's roots: a
+   * store on a private PKI.
    * @default the runtime's roots
    */
   ca?: string[];

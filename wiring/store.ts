@@ -1,6 +1,5 @@
 /** Builds the blob store named by a storage config. */
 import { readFileSync } from 'node:fs';
-import { rootCertificates } from 'node:tls';
 import { KilnError } from '../protocol/errors.ts';
 import type { StorageConfig } from '../protocol/farm-config.ts';
 import type { BlobStore } from '../storage/port.ts';
@@ -14,7 +13,8 @@ export function openStore(cfg: StorageConfig): BlobStore {
     prefix: cfg.prefix,
     region: cfg.region,
     ...(cfg.endpoint ? { endpoint: cfg.endpoint } : {}),
-    ...(cfg.ca ? { ca: [...rootCertificates, readCa(cfg.ca)] } : {}),
+    // The store is one endpoint: with its own CA, that CA alone is trusted for it.
+    ...(cfg.ca ? { ca: [readCa(cfg.ca)] } : {}),
     ...(cfg.accessKeyId && cfg.secretAccessKey
       ? { credentials: { accessKeyId: cfg.accessKeyId, secretAccessKey: cfg.secretAccessKey } }
       : {}),

@@ -34,10 +34,27 @@ function netHosts(cfg: GatewayConfig): string[] | null {
   return [...hosts].map((h) => (h.includes(':') && !h.startsWith('[') ? `[${h}]` : h));
 }
 
+/** The PEM and password files a config names (TLS to clients, to Redis, to the store). */
+function filesOf(cfg: GatewayConfig): string[] {
+  const t = cfg.listen.tls;
+  const r = cfg.redis;
+  const files = [
+    t?.cert,
+    t?.key,
+    t?.clientCa,
+    r.tls?.ca,
+    r.tls?.cert,
+    r.tls?.key,
+    r.passwordFile,
+    cfg.storage.type === 's3' ? cfg.storage.ca : undefined,
+  ];
+  return files.filter((f): f is string => f !== undefined).map((f) => resolve(f));
+}
+
 /** The `deno run` permission flags for a config: the narrowest that serve it. */
 export function denoPermissions(cfg: GatewayConfig): string[] {
   const hosts = netHosts(cfg);
-  const read = [resolve(ROOT, 'redis/scripts')];
+  const read = [resolve(ROOT, 'redis/scripts'), ...filesOf(cfg)];
   const flags = [hosts ? `--allow-net=${hosts.join(',')}` : '--allow-net', '--allow-env'];
   if (cfg.storage.type === 'local') {
     const dir = resolve(cfg.storage.dir);
@@ -88,7 +105,7 @@ export function denoGatewayLauncher(opts: DenoLauncherOptions = {}): GatewayLaun
         const lines = partial.split('\n');
         partial = lines.pop() ?? '';
         for (const line of lines) {
-          const m = url === null ? /^listening on (http:\/\/\S+)$/.exec(line) : null;
+          const m = url === null ? /^listening on (https?:\/\/\S+)$/.exec(line) : null;
           if (m) {
             url = m[1]!;
             clearTimeout(timer);

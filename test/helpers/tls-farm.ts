@@ -5,7 +5,7 @@
  * certificate, the password from a file); s3rver on HTTPS with a certificate of the CA; the
  * gateway on HTTPS asking for client certificates (client_cert auth); bwrap builders as processes.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDevFarm, type DevFarm, type GatewayLauncher } from '../../wiring/dev-farm.ts';
@@ -20,6 +20,8 @@ export interface TlsFarm {
   redis: TlsRedis;
   s3: S3rverHandle;
   dir: string;
+  /** The gateway's certificate files (overwrite them to renew it: the gateway reloads them). */
+  gatewayCert: Issued;
   /** `[redis]` of a role: URL, its user and password file, its client certificate. */
   redisConfig(user: string): Record<string, unknown>;
   /** The kiln environment of a client holding `cert`: the farm's CA, its certificate, no token. */
@@ -43,7 +45,10 @@ export async function startTlsFarm(opts: { serveGateway?: GatewayLauncher } = {}
     stops.push(() => redis.stop());
     const s3 = await startS3rver({ tls: ca.issue('store', '/CN=kiln store', { server: true }) });
     stops.push(() => s3.stop());
-    const gatewayCert = ca.issue('gateway', '/CN=kiln gateway', { server: true });
+    const issued = ca.issue('gateway', '/CN=kiln gateway', { server: true });
+    const gatewayCert = { cert: join(dir, 'gateway.crt'), key: join(dir, 'gateway.key') };
+    copyFileSync(issued.cert, gatewayCert.cert);
+    copyFileSync(issued.key, gatewayCert.key);
     /** `[redis]` of one role: TLS files of its own certificate, its user, its password file. */
     const redisOf = (user: string): Record<string, unknown> => {
       const cert = redis.certOf(user);
@@ -68,7 +73,7 @@ export async function startTlsFarm(opts: { serveGateway?: GatewayLauncher } = {}
         gateway: redisOf('kiln-gateway'),
         builder: (name) => redisOf(`kiln-builder-${name}`),
       },
-      listenTls: { cert: gatewayCert.cert, key: gatewayCert.key, clientCa: ca.cert },
+      listenTls: { cert: gatewayCert.cert, key: gatewayCert.key, clientCa: ca.cert, reloadCheckMs: 200 },
       authMethods: [{ type: 'client_cert', adminOU: 'kiln-admins' }],
       ...(opts.serveGateway ? { serveGateway: opts.serveGateway } : {}),
     });
@@ -80,6 +85,7 @@ export async function startTlsFarm(opts: { serveGateway?: GatewayLauncher } = {}
       redis,
       s3,
       dir,
+      gatewayCert,
       redisConfig: redisOf,
       clientEnv: (cert) => ({
         KILN_TLS_CA: ca.cert,

@@ -19,6 +19,12 @@ export interface ClientConfig {
    * trusted, beside the system's roots, for the store's presigned URLs.
    */
   tls: { ca?: string; cert?: string; key?: string; storeCa?: string };
+  /**
+   * Refuse results whose signing key is not a registered builder's (`verifySigner`,
+   * KILN_VERIFY_SIGNER=1; `kiln run --verify-signer`). The signature itself is always checked.
+   * @default false
+   */
+  verifySigner: boolean;
 }
 
 /** How `kiln auth login` and CI credentials reach the identity provider: `[auth]` and `KILN_AUTH_*`. */
@@ -51,6 +57,8 @@ function problemsOf(data: Record<string, unknown>): string[] {
     problems.push('token: must be a non-empty string');
   if (data.platform !== undefined && typeof data.platform !== 'string')
     problems.push('platform: must be a string, such as "linux-x86_64"');
+  if (data.verifySigner !== undefined && typeof data.verifySigner !== 'boolean')
+    problems.push('verifySigner: must be true or false');
   for (const [section, known] of [
     ['auth', AUTH_KEYS],
     ['tls', TLS_KEYS],
@@ -95,7 +103,19 @@ export function loadClientConfig(cwd: string, env: NodeJS.ProcessEnv): ClientCon
     platform: data.platform as string | undefined,
     auth: authSettings((data.auth ?? {}) as Record<string, string | undefined>, env),
     tls: tlsFiles((data.tls ?? {}) as Record<string, string | undefined>, env),
+    verifySigner: verifySignerOf(env, data.verifySigner),
   };
+}
+
+/** KILN_VERIFY_SIGNER (`1`/`true` on, `0`/`false` off) wins over kiln.toml's `verifySigner`. */
+export function verifySignerOf(env: NodeJS.ProcessEnv, fromFile: unknown): boolean {
+  const raw = env.KILN_VERIFY_SIGNER;
+  if (raw !== undefined && raw !== '') {
+    if (/^(1|true|yes)$/i.test(raw)) return true;
+    if (/^(0|false|no)$/i.test(raw)) return false;
+    throw new UserError(`KILN_VERIFY_SIGNER must be 1 or 0, not ${JSON.stringify(raw)}`);
+  }
+  return fromFile === true;
 }
 
 function tlsFiles(t: Record<string, string | undefined>, env: NodeJS.ProcessEnv): ClientConfig['tls'] {

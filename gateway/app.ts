@@ -15,6 +15,7 @@ import { builderRoutes } from './routes/builders.ts';
 import { healthRoutes } from './routes/health.ts';
 import { jobRoutes } from './routes/jobs.ts';
 import { logRoutes } from './routes/logs.ts';
+import { signerRoutes } from './routes/signers.ts';
 import { toolchainRoutes } from './routes/toolchains.ts';
 
 export function createApp(deps: GatewayDeps): Hono<GatewayEnv> {
@@ -50,6 +51,7 @@ export function createApp(deps: GatewayDeps): Hono<GatewayEnv> {
   app.route('/api/v1/blobs', blobRoutes(deps));
   app.route('/api/v1/actions', actionRoutes(deps));
   app.route('/api/v1/builders', builderRoutes(deps));
+  app.route('/api/v1/signers', signerRoutes(deps));
   app.route('/api/v1', toolchainRoutes(deps));
   app.notFound((c) =>
     c.json({ error: { code: 'ERR_NOT_FOUND', message: `no route ${c.req.method} ${c.req.path}` } }, 404),

@@ -2,7 +2,7 @@
  * Creating a job: inputs present, an action-cache answer when the job is cacheable and was seen,
  * else placement on a builder, a job token for it, the record and the builder's message.
  */
-import type { ActionResult } from '../protocol/action.ts';
+import type { ActionResultView } from '../protocol/action.ts';
 import { actionDigest } from '../protocol/action.ts';
 import { sha256Hex } from '../protocol/digest.ts';
 import { KilnError } from '../protocol/errors.ts';
@@ -17,13 +17,13 @@ import type { Principal } from './auth/principal.ts';
 import type { GatewayDeps } from './context.ts';
 import type { JobRecord } from '../protocol/farm.ts';
 import { issueJobToken } from './job-token.ts';
-import { toJobView } from './job-view.ts';
+import { signedAction, signedJobView } from './signature-view.ts';
 import { placeWithWait } from './place.ts';
 import { needPresets } from './toolchains/access.ts';
 import { resolveToolchain } from './toolchains/resolve.ts';
 import { waitForJob } from './wait-job.ts';
 
-function cachedView(id: string, spec: JobSpec, hit: ActionResult): JobView {
+function cachedView(id: string, spec: JobSpec, hit: ActionResultView): JobView {
   const now = new Date().toISOString();
   return {
     id,
@@ -43,6 +43,7 @@ function cachedView(id: string, spec: JobSpec, hit: ActionResult): JobView {
     rejectedOutputs: [],
     logTruncated: false,
     result: { stdout: hit.stdout, stderr: hit.stderr, files: hit.files },
+    ...(hit.signature ? { signature: hit.signature } : {}),
   };
 }
 
@@ -134,7 +135,11 @@ async function createAdmitted(
     if (hit)
       return {
         status: 200,
-        body: { job: cachedView(`ac-${action.slice(0, 16)}`, spec, hit), token: '', action },
+        body: {
+          job: cachedView(`ac-${action.slice(0, 16)}`, spec, await signedAction(farm, hit)),
+          token: '',
+          action,
+        },
       };
   }
   if (idempotencyKey) {
@@ -144,7 +149,7 @@ async function createAdmitted(
     if (earlier !== null) {
       const again = await replay(deps, principal, earlier);
       const rec = await waitForJob(farm, again.rec, waitSec, signal);
-      return { status: 201, body: { job: toJobView(rec), token: again.token } };
+      return { status: 201, body: { job: await signedJobView(farm, rec), token: again.token } };
     }
   }
   const job = { id, spec, sub: principal.sub, tenant: principal.tenant };
@@ -192,5 +197,8 @@ async function createAdmitted(
   let rec = await farm.getJob(id);
   if (!rec) throw new KilnError('ERR_INTERNAL', 'job vanished after creation');
   rec = await waitForJob(farm, rec, waitSec, signal);
-  return { status: 201, body: { job: toJobView(rec), token, ...(action ? { action } : {}) } };
+  return {
+    status: 201,
+    body: { job: await signedJobView(farm, rec), token, ...(action ? { action } : {}) },
+  };
 }

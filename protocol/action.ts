@@ -4,6 +4,7 @@
  */
 import { canonicalDigest } from './digest.ts';
 import type { JobSpec } from './job.ts';
+import type { ResultSignature, SignatureView } from './result-signature.ts';
 
 /** A finished action as the cache keeps it (small outputs inline, so a hit is one read). */
 export interface ActionResult {
@@ -17,7 +18,12 @@ export interface ActionResult {
   /** Declared outputs that were not produced. */
   missing: string[];
   createdAt: string;
+  /** The producing builder's signature (over the entry with `job`, `action` and its builder). */
+  signature?: ResultSignature;
 }
+
+/** A cached action as the gateway answers it: the signature tells whether its key is registered. */
+export type ActionResultView = Omit<ActionResult, 'signature'> & { signature?: SignatureView };
 
 /** A file carried inside a JSON body. */
 export interface InlineFile {

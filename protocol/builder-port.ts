@@ -20,9 +20,16 @@ export interface ControlMessage {
 
 /** What a builder agent needs from the farm. */
 export interface BuilderFarm {
-  /** Registers the builder: its job stream, its token key (kept 2 days) and a lease of `leaseMs`. */
+  /**
+   * Registers the builder: its job stream, its token key (kept 2 days), its result-signing public
+   * key when `info.signingKey` is set (kept SIGNER_KEY_KEPT_SEC after its last heartbeat) and a
+   * lease of `leaseMs`.
+   */
   register(info: BuilderInfo, key: Uint8Array, leaseMs: number): Promise<void>;
-  /** Renews the lease and refreshes the advertised info; throws ERR_CONFLICT when the lease was lost. */
+  /**
+   * Renews the lease, the keys' retention and the advertised info; throws ERR_CONFLICT when the
+   * lease was lost.
+   */
   renew(info: BuilderInfo, leaseMs: number): Promise<void>;
   /** Ends the lease at once, so the sweeper places what the builder still held elsewhere. */
   endLease(bid: string): Promise<void>;

@@ -41,6 +41,10 @@ export const ERROR_STATUS = {
   ERR_UPSTREAM: 502,
   /** A builder's work disk is full. */
   ERR_NO_SPACE: 507,
+  /** Client side: a result whose bytes do not match its builder's signature (or that has none); nothing was written. */
+  ERR_BAD_SIGNATURE: 502,
+  /** Client side (--verify-signer): a result signed by a key that is not a registered builder's; nothing was written. */
+  ERR_UNKNOWN_SIGNER: 502,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;

@@ -4,6 +4,7 @@
  * the two ports that use them are protocol/gateway-port.ts and protocol/builder-port.ts.
  */
 import type { GrantedJobSpec, JobState, BlobRef, InlineResult } from './job.ts';
+import type { ResultSignature } from './result-signature.ts';
 
 /** A job as stored. */
 export interface JobRecord {
@@ -31,6 +32,8 @@ export interface JobRecord {
   cacheScope: string | null;
   /** Output and files inline, for jobs that asked for `inlineResult`. */
   result: InlineResult | null;
+  /** The builder's signature over the result (protocol/result-signature.ts); null before it ends. */
+  signature: ResultSignature | null;
 }
 
 /** What creating a job records. */
@@ -50,6 +53,8 @@ export interface JobResultFields {
   finishedAt: string;
   /** Inline stdout/stderr/files, when the job asked for them. */
   result?: JobRecord['result'];
+  /** The builder's signature over this result (set last, over the fields above). */
+  signature?: ResultSignature;
 }
 
 /** One entry of a job's log stream. */
@@ -80,6 +85,24 @@ export interface BuilderInfo {
   /** Digests of toolchains unpacked and ready on this builder. */
   warm: string[];
   startedAt: string;
+  /**
+   * The builder's result-signing public key (Ed25519, base64url of 32 raw bytes): a new one per
+   * registration, like the job-token key. Absent from builders older than signed results.
+   */
+  signingKey?: string;
+}
+
+/** A builder's result-signing key as the farm keeps it (for a while after the builder leaves). */
+export interface SignerRecord {
+  /** The builder id that registered it. */
+  builder: string;
+  name: string;
+  platform: string;
+  /** base64url of the raw 32-byte Ed25519 public key. */
+  key: string;
+  registeredAt: string;
+  /** Last registration or heartbeat (ms since epoch); the key is dropped SIGNER_KEY_KEPT_SEC after. */
+  lastSeen: number;
 }
 
 /** A registered builder as the gateway sees it. */

@@ -12,6 +12,7 @@ import type {
   JobRecord,
   LogEntry,
   NewJob,
+  SignerRecord,
 } from './farm.ts';
 
 /** Shared farm state as the gateway uses it. */
@@ -21,6 +22,10 @@ export interface FarmState {
   releaseSlot(jobId: string, bid: string): Promise<boolean>;
   /** The job-token key of a builder (kept after its lease ends), or null. */
   builderKey(bid: string): Promise<Uint8Array | null>;
+  /** The result-signing key builder `bid` registered (kept SIGNER_KEY_KEPT_SEC after it leaves), or null. */
+  signerKey(bid: string): Promise<SignerRecord | null>;
+  /** Every result-signing key still known (live builders' and recently gone ones'). */
+  listSigners(): Promise<SignerRecord[]>;
   createJob(rec: NewJob, ttlSec: number): Promise<void>;
   getJob(id: string): Promise<JobRecord | null>;
   deleteJob(id: string): Promise<void>;

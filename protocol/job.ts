@@ -1,6 +1,7 @@
 /** The job: what a client asks for, and what the farm answers about it. */
 import { z } from 'zod';
 import { PLATFORMS, type Platform } from './platforms.ts';
+import type { SignatureView } from './result-signature.ts';
 
 const digest = z.string().regex(/^[0-9a-f]{64}$/, 'must be a lower-case hex SHA-256 digest');
 /** A relative POSIX path inside the job directory: no absolute path, no `..`, no NUL. */
@@ -255,6 +256,12 @@ export interface JobView {
   logTruncated: boolean;
   /** With `inlineResult` (or from the action cache): output and files inline. */
   result?: InlineResult;
+  /**
+   * The producing builder's signature over the result, and whether its key is a registered
+   * builder's (protocol/result-signature.ts); absent while the job runs and for results of
+   * builders older than signed results.
+   */
+  signature?: SignatureView;
 }
 
 /** A finished job's output carried inline (base64), for small compiles. */

@@ -6,6 +6,7 @@
  *   {reg}      presets
  *   {job:ID}   one job: its state hash and its log stream
  *   {b:BID}    one builder's job stream
+ *   {sig}      builders' result-signing public keys and their index (kept after a builder leaves)
  */
 export interface Keys {
   /** The builder registry of one platform, under its own hash tag. */
@@ -14,6 +15,13 @@ export interface Keys {
   builderPlatform: string;
   /** STRING a builder's job-token key (base64url), kept after its lease ends so old tokens verify. */
   builderKey(bid: string): string;
+  /**
+   * STRING a builder's result-signing key (SignerRecord JSON, protocol/farm.ts), kept
+   * SIGNER_KEY_KEPT_SEC after its last heartbeat so results it signed are still known as its.
+   */
+  signerKey(bid: string): string;
+  /** ZSET builder id → last registration or heartbeat (ms) of every builder with a signing key. */
+  signers: string;
   /** STREAM of job messages for one builder (consumer group {@link STREAM_GROUP}). */
   builderStream(bid: string): string;
   /** Pub/sub channel for control messages to one builder (cancel). */
@@ -109,6 +117,8 @@ export function redisKeys(prefix = 'kiln'): Keys {
     },
     builderPlatform: `${p}:bplat`,
     builderKey: (bid) => `${p}:bkey:${bid}`,
+    signerKey: (bid) => `${p}:{sig}:key:${bid}`,
+    signers: `${p}:{sig}:signers`,
     builderStream: (bid) => `${p}:{b:${bid}}:jobs`,
     builderControl: (bid) => `${p}:ctl:${bid}`,
     job: (id) => `${p}:{job:${id}}`,

@@ -8,6 +8,7 @@ import { checkReply, SCRIPT_DONE } from './codes.ts';
 import { parseJobHash, resultPairs } from './job-hash.ts';
 import { appendMarker } from './log-stream.ts';
 import { decodeControl } from './control.ts';
+import { recordSigner, renewSigner } from './signers.ts';
 import { BUILDER_KEY_TTL_SEC, FINISHED_TTL_SEC } from './ttl.ts';
 import { LOG_ENTRY_MAX_BYTES, LOG_SEGMENT_ENTRIES } from '../protocol/log-segment.ts';
 
@@ -71,12 +72,16 @@ export function createRedisBuilderFarm(
         });
       const encoded = Buffer.from(key).toString('base64url');
       await redis.set(keys.builderKey(info.id), encoded, 'EX', BUILDER_KEY_TTL_SEC);
+      await recordSigner(redis, keys, info);
       await registry.lease(info, leaseMs, 'new');
     },
 
     async renew(info, leaseMs) {
       await registry.lease(info, leaseMs, 'renew');
-      await redis.expire(keys.builderKey(info.id), BUILDER_KEY_TTL_SEC);
+      await Promise.all([
+        redis.expire(keys.builderKey(info.id), BUILDER_KEY_TTL_SEC),
+        renewSigner(redis, keys, info),
+      ]);
     },
 
     endLease: (bid) => registry.endLease(bid),

@@ -10,6 +10,8 @@ import { appendMarker, readLogEntries } from './log-stream.ts';
 import { createJobEvents, type JobEvents } from './events.ts';
 import { encodeControl } from './control.ts';
 import { FINISHED_TTL_SEC } from './ttl.ts';
+import { listSigners, readSigner } from './signers.ts';
+import type { SignerRecord } from '../protocol/farm.ts';
 
 export interface RedisFarm extends FarmState {
   /** Closes the subscriber connection (the command connection is the caller's). */
@@ -32,6 +34,7 @@ export function createRedisFarm(
   const events: JobEvents = createJobEvents(sub);
   const registry = createRegistry(redis, scripts, keys);
   const builderKeys = new Map<string, Uint8Array>();
+  const signerCache = new Map<string, { rec: SignerRecord; at: number }>();
   const now = (): string => new Date().toISOString();
 
   return {
@@ -48,6 +51,17 @@ export function createRedisFarm(
       builderKeys.set(bid, key);
       return key;
     },
+    async signerKey(bid) {
+      // A builder id registers one key and never another; a known one is kept for ten minutes.
+      const known = signerCache.get(bid);
+      if (known && known.at > Date.now() - 600_000) return known.rec;
+      const rec = await readSigner(redis, keys, bid);
+      if (!rec) return null;
+      if (signerCache.size >= 10_000) signerCache.clear();
+      signerCache.set(bid, { rec, at: Date.now() });
+      return rec;
+    },
+    listSigners: () => listSigners(redis, keys),
     async createJob(rec, ttlSec) {
       await redis.multi().hset(keys.job(rec.id), newJobFields(rec)).expire(keys.job(rec.id), ttlSec).exec();
     },

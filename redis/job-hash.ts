@@ -52,6 +52,7 @@ export const STATUS_FIELDS = [
   'action',
   'cacheScope',
   'result',
+  'signature',
 ] as const;
 
 /** HMGET values of {@link STATUS_FIELDS} as a hash object (missing fields left out). */
@@ -91,6 +92,7 @@ export function parseJobHash(h: Record<string, string>): JobRecord | null {
     action: h.action || null,
     cacheScope: h.cacheScope || null,
     result: json(h.result, null),
+    signature: json(h.signature, null),
   };
 }
 
@@ -116,5 +118,6 @@ export function resultPairs(r: JobResultFields): string[] {
     'finishedAt',
     r.finishedAt,
     ...(r.result ? ['result', JSON.stringify(r.result)] : []),
+    ...(r.signature ? ['signature', JSON.stringify(r.signature)] : []),
   ];
 }

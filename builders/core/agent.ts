@@ -1,5 +1,6 @@
 /**
- * The builder agent: a random HS256 key per registration, a lease renewed by heartbeats, and a
+ * The builder agent: a random HS256 key and an Ed25519 result-signing key pair per registration
+ * (builders/core/result-signer.ts: the private half only in memory), a lease renewed by heartbeats, and a
  * pull loop that runs at most `slots` jobs at once from its own stream.
  *
  * It never gives up on the farm: a lost lease (Redis restarted without its data, or down longer
@@ -25,6 +26,7 @@ import { createDiskGuard } from './disk-guard.ts';
 import { NO_METRICS, type BuilderMetrics } from './metrics.ts';
 import { meteredStore } from './metered-store.ts';
 import { PLAIN_DISKS, type JobDisks } from './job-disk.ts';
+import { createResultSigner, type ResultSigner } from './result-signer.ts';
 
 export interface AgentOptions {
   farm: BuilderFarm;
@@ -61,6 +63,7 @@ export interface Agent {
 interface Registration {
   id: string;
   key: Uint8Array;
+  signer: ResultSigner;
   workDir: string;
   unwatch(): Promise<void>;
 }
@@ -105,12 +108,14 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
   const register = async (): Promise<Registration> => {
     const id = `${o.name}-${randomBytes(4).toString('hex')}`;
     const key = new Uint8Array(randomBytes(32));
+    const signer = createResultSigner();
     const workDir = `${o.workDir}/r-${randomBytes(8).toString('hex')}`; // opaque: not the builder id
     await mkdir(workDir, { recursive: true });
     const unwatch = await o.farm.watchControl(id, (msg) => {
       if (msg.type === 'stop') running.get(msg.jobId)?.abort();
     });
     info.id = id;
+    info.signingKey = signer.publicKey;
     await o.farm.register(info, key, o.leaseMs);
     o.log(`builder ${id} registered: ${o.platform}, ${o.slots} slot(s)`);
     metrics.registered();
@@ -120,7 +125,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
       warmToolchains: info.warm.length,
       draining: info.draining,
     });
-    return { id, key, workDir, unwatch };
+    return { id, key, signer, workDir, unwatch };
   };
   let reg = await register();
   let lost = false;
@@ -132,6 +137,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     metrics,
     bid: r.id,
     key: r.key,
+    signer: r.signer,
     workDir: r.workDir,
     blobs,
     toolchains,

@@ -11,6 +11,7 @@ import type { JobRecord } from '../../protocol/farm.ts';
 import { collectOutputs } from './collect-outputs.ts';
 import { readInlineResult } from './inline-io.ts';
 import type { RejectedOutput } from './output-path.ts';
+import type { ResultSigner } from './result-signer.ts';
 
 export interface FinishedOutputs {
   outputs: BlobRef | null;
@@ -23,6 +24,8 @@ export async function finishOutputs(
   store: BlobStore,
   rec: JobRecord,
   root: string,
+  /** Who signs the cache entry: the builder's id and signer. */
+  by: { bid: string; signer: ResultSigner },
   run: {
     exitCode: number | null;
     succeeded: boolean;
@@ -54,11 +57,22 @@ export async function finishOutputs(
   }
   const cacheable = run.succeeded && run.exitCode === 0 && rejected.length === 0;
   if (spec.cache && cacheable && inline && rec.action && rec.cacheScope) {
+    const signature = await by.signer.sign({
+      job: rec.id,
+      action: rec.action,
+      builder: by.bid,
+      exitCode: 0,
+      signal: null,
+      outputs: null,
+      inline: inline.result,
+      missing: inline.missing,
+    });
     const entry: ActionResult = {
       exitCode: 0,
       ...inline.result,
       missing: inline.missing,
       createdAt: new Date().toISOString(),
+      signature,
     };
     await store.put(actionKey(rec.cacheScope, rec.action), new TextEncoder().encode(JSON.stringify(entry)));
   }

@@ -10,6 +10,7 @@ import { KilnError } from '../../protocol/errors.ts';
 import { verifyJobToken } from '../../protocol/token.ts';
 import type { BlobStore } from '../../storage/port.ts';
 import type { JobRecord, JobResultFields } from '../../protocol/farm.ts';
+import type { ResultSignature } from '../../protocol/result-signature.ts';
 import type { BuilderFarm, PulledJob } from '../../protocol/builder-port.ts';
 import type { SandboxResult, SandboxRunner } from './sandbox.ts';
 import { createLogPump, type LogPump } from './log-pump.ts';
@@ -22,6 +23,7 @@ import { prepareJobRoot } from './prepare-dir.ts';
 import { finishOutputs } from './finish-outputs.ts';
 import { boundedCapture, INLINE_RESULT_MAX } from './inline-io.ts';
 import type { BuilderMetrics } from './metrics.ts';
+import type { ResultSigner } from './result-signer.ts';
 
 export interface JobContext {
   farm: BuilderFarm;
@@ -29,6 +31,8 @@ export interface JobContext {
   runner: SandboxRunner;
   bid: string;
   key: Uint8Array;
+  /** Signs every result this builder writes (the job's and the action-cache entry). */
+  signer: ResultSigner;
   workDir: string;
   /** Verified input file blobs, shared by the jobs of this builder. */
   blobs: BlobCache;
@@ -156,7 +160,7 @@ async function execute(ctx: JobContext, a: Attempt): Promise<JobResultFields> {
     });
     const state = stateOf(r);
     const diskHit = await disk.hitLimit();
-    const out = await finishOutputs(ctx.store, rec, root, {
+    const out = await finishOutputs(ctx.store, rec, root, ctx, {
       exitCode: r.exitCode,
       succeeded: state === 'succeeded',
       stdout: captured.stdout.bytes(),
@@ -228,6 +232,20 @@ async function landed(ctx: JobContext, msg: PulledJob, result: JobResultFields):
   );
 }
 
+/** The builder's signature over what it is about to record (set last, after every other field). */
+function signResult(ctx: JobContext, rec: JobRecord, r: JobResultFields): Promise<ResultSignature> {
+  return ctx.signer.sign({
+    job: rec.id,
+    action: rec.action,
+    builder: ctx.bid,
+    exitCode: r.exitCode,
+    signal: r.signal,
+    outputs: r.outputs,
+    inline: r.result ?? null,
+    missing: r.missingOutputs,
+  });
+}
+
 /** Reports a recorded attempt's times. */
 function report(ctx: JobContext, a: Attempt, result: JobResultFields): void {
   const end = Date.parse(result.finishedAt);
@@ -281,6 +299,7 @@ export async function runJob(ctx: JobContext, msg: PulledJob): Promise<void> {
     return;
   }
   result.finishedAt = new Date().toISOString();
+  result.signature = await signResult(ctx, a.rec, result);
   if (await landed(ctx, msg, result)) {
     await farm.endLog(msg.jobId, msg.attempt);
     report(ctx, a, result);

@@ -21,7 +21,7 @@ import { INLINE_MAX, TEXT_MAX, uploadTextTree } from './big-input.ts';
 import { directHit, place } from './direct.ts';
 import { FarmError } from '../errors.ts';
 import type { Api } from '../http.ts';
-import { fallbackReason, runJob } from './farm-job.ts';
+import { fallbackReason, isSignatureRefusal, runJob } from './farm-job.ts';
 import { manifestDir, manifestKey, recordManifest } from './manifest.ts';
 import { runLocal } from './local.ts';
 import { preprocess } from './preprocess.ts';
@@ -238,6 +238,12 @@ export async function kilnCc(argv: string[], io: CcIo): Promise<number> {
       const code = await local();
       if (code !== 0) recordEvent('error', undefined, { env: io.env });
       return code;
+    }
+    if (isSignatureRefusal(err)) {
+      // Not a farm failure to paper over with a local compile: someone changed a result.
+      recordEvent('error', undefined, { env: io.env });
+      io.stderr.write(`kiln cc: ${err.message}\n`);
+      return 1;
     }
     if (!(err instanceof FarmError)) throw err;
     const why = fallbackReason(err);

@@ -1,6 +1,7 @@
 /** kiln cc's direct mode: a compile answered from its manifest (client/cc/manifest.ts) and the farm's cache. */
 import { rename, writeFile } from 'node:fs/promises';
-import type { ActionResult } from '../../protocol/action.ts';
+import type { ActionResultView } from '../../protocol/action.ts';
+import { verifyAction } from '../verify-result.ts';
 import type { RemotePlan } from './args.ts';
 import type { Writable } from 'node:stream';
 import { callJson, type Api } from '../http.ts';
@@ -28,7 +29,7 @@ export async function directHit(
   const entry = lookupManifest(dir, key, root);
   if (!entry) return false;
   // Not retried: any failure here only means the usual path.
-  const r = await callJson<{ result: ActionResult }>(
+  const r = await callJson<{ result: ActionResultView }>(
     { ...api, retryMs: 0 },
     `/api/v1/actions/${entry.action}`,
     {
@@ -40,7 +41,9 @@ export async function directHit(
     result?.exitCode === 0 && result.stderr === ''
       ? result.files.find((f) => f.path === entry.output)
       : undefined;
-  if (!obj) return false;
+  if (!obj || !result) return false;
+  // A result refused for its signature stops the compile (isSignatureRefusal): nothing is written.
+  await verifyAction(result, entry.action, s.verifySigner);
   if (plan.depfile && entry.depfile !== null) await place(plan.depfile, entry.depfile);
   if (entry.stdout !== undefined) io.stdout.write(Buffer.from(entry.stdout, 'latin1'));
   await place(plan.output, Buffer.from(obj.data, 'base64'));

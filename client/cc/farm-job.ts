@@ -4,6 +4,7 @@ import { FarmError } from '../errors.ts';
 import { callJson, type Api } from '../http.ts';
 import type { CcSettings } from './settings.ts';
 import type { FallbackReason } from './stats.ts';
+import { verifyJobResult } from '../verify-result.ts';
 
 /** How `kiln stats` counts a farm failure that made a compile fall back to local. */
 export function fallbackReason(err: FarmError): FallbackReason {
@@ -14,7 +15,12 @@ export function fallbackReason(err: FarmError): FallbackReason {
   return 'other';
 }
 
-/** One job on the farm: the finished job view (a cache hit or a finished run) and its action key. */
+/** A result refused for its signature: kiln cc stops there (exit 1) instead of compiling locally. */
+export function isSignatureRefusal(err: unknown): err is FarmError {
+  return err instanceof FarmError && (err.code === 'ERR_BAD_SIGNATURE' || err.code === 'ERR_UNKNOWN_SIGNER');
+}
+
+/** One job on the farm: the finished, signature-checked job view (a cache hit or a finished run) and its action key. */
 export async function runJob(
   api: Api,
   spec: object,
@@ -36,5 +42,8 @@ export async function runJob(
   if (job.error) throw FarmError.ofJob(job.error);
   if (!job.result || job.exitCode === null)
     throw new FarmError('ERR_UPSTREAM', `the job ended ${job.state} without a result`);
-  return { job, action: created.action ?? null };
+  const action = created.action ?? null;
+  // Before any of it is used: the builder's signature (ERR_BAD_SIGNATURE / ERR_UNKNOWN_SIGNER refuse the compile).
+  await verifyJobResult(job, { action }, s.verifySigner);
+  return { job, action };
 }

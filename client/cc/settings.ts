@@ -20,6 +20,8 @@ export interface CcSettings {
    * checkouts below it share cache entries (client/cc/remote-layout.ts); null: no base directory.
    */
   baseDir: string | null;
+  /** Refuse results whose key is not a registered builder's (`verifySigner`, KILN_VERIFY_SIGNER). @default false */
+  verifySigner: boolean;
 }
 
 export function ccSettings(cwd: string, env: NodeJS.ProcessEnv): CcSettings {
@@ -48,6 +50,9 @@ export function ccSettings(cwd: string, env: NodeJS.ProcessEnv): CcSettings {
     toolchains,
     timeoutSec: Number(env.KILN_CC_TIMEOUT ?? 120) || 120,
     verbose: env.KILN_CC_VERBOSE === '1' || env.KILN_VERBOSE === '1',
+    verifySigner:
+      /^(1|true|yes)$/i.test(env.KILN_VERIFY_SIGNER ?? '') ||
+      (env.KILN_VERIFY_SIGNER === undefined && data.verifySigner === true),
   };
 }
 

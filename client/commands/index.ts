@@ -49,6 +49,11 @@ export const COMMANDS: Command[] = [
         },
         env: { type: 'array', describe: 'NAME=VALUE set in the job environment; repeatable', alias: 'e' },
         cwd: { type: 'string', describe: 'working directory relative to the job directory' },
+        'verify-signer': {
+          type: 'boolean',
+          describe:
+            "refuse a result whose signing key is not a registered builder's (also kiln.toml verifySigner, KILN_VERIFY_SIGNER=1)",
+        },
         json: {
           type: 'boolean',
           describe: 'print the final job as JSON on stdout instead of streaming output',

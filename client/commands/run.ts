@@ -11,6 +11,8 @@ import { followToTerminal } from '../follow.ts';
 import { placeOutputs } from '../outputs.ts';
 import { apiFor, defaultPlatform } from '../session.ts';
 import { exitCodeOf } from './exit-code.ts';
+import { loadClientConfig } from '../config.ts';
+import { verifyJobResult, verifyOutputsTar } from '../verify-result.ts';
 
 interface RunArgs {
   cmd?: string[];
@@ -25,6 +27,7 @@ interface RunArgs {
   toolchain?: string;
   env?: string[];
   cwd?: string;
+  verifySigner?: boolean;
   json: boolean;
 }
 
@@ -107,8 +110,13 @@ export async function handler(a: RunArgs, io: Io): Promise<number> {
   }
   const id = job.id;
   const jobApi = { ...api, token: created.token };
+  // Nothing of the result is used before its builder's signature is checked.
+  const verifySigner = a.verifySigner ?? loadClientConfig(io.cwd, io.env).verifySigner;
+  await verifyJobResult(job, { job: created.job.id, action: created.action ?? null }, verifySigner);
   if (job.outputs) {
-    await placeOutputs(await downloadOutputs(jobApi, id), resolve(io.cwd, a.outputDir ?? a.input ?? '.'));
+    const tar = await downloadOutputs(jobApi, id);
+    await verifyOutputsTar(job, tar, job.outputs);
+    await placeOutputs(tar, resolve(io.cwd, a.outputDir ?? a.input ?? '.'));
   }
   for (const m of job.missingOutputs) io.stderr.write(`kiln: declared output ${m} was not produced\n`);
   for (const r of job.rejectedOutputs ?? [])

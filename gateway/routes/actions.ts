@@ -8,6 +8,7 @@ import { Hono } from 'hono';
 import { KilnError } from '../../protocol/errors.ts';
 import { lookupAction, scopesFor } from '../action-cache.ts';
 import type { GatewayDeps, GatewayEnv } from '../context.ts';
+import { signedAction } from '../signature-view.ts';
 
 export function actionRoutes(deps: GatewayDeps): Hono<GatewayEnv> {
   const app = new Hono<GatewayEnv>();
@@ -19,7 +20,7 @@ export function actionRoutes(deps: GatewayDeps): Hono<GatewayEnv> {
     const scopes = scopesFor(principal.tenant, deps.cache ?? { shared: [] });
     const result = await lookupAction(deps.store, scopes.read, key);
     if (!result) throw new KilnError('ERR_NOT_FOUND', `no cached result for action ${key}`);
-    return c.json({ action: key, result });
+    return c.json({ action: key, result: await signedAction(deps.farm, result) });
   });
   return app;
 }

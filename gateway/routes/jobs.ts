@@ -9,6 +9,7 @@ import { blobKey, logPrefix } from '../../protocol/store-keys.ts';
 import { readJson } from '../errors.ts';
 import { authorizeJob } from '../job-access.ts';
 import { isFinished, toJobView } from '../job-view.ts';
+import { signedJobView } from '../signature-view.ts';
 import { waitForJob } from '../wait-job.ts';
 
 function waitParam(raw: string | undefined, max: number): number {
@@ -46,7 +47,7 @@ export function jobRoutes(deps: GatewayDeps): Hono<GatewayEnv> {
       waitParam(c.req.query('wait'), limits.maxWaitSec),
       c.req.raw.signal,
     );
-    return c.json(toJobView(done));
+    return c.json(await signedJobView(farm, done));
   });
 
   app.post('/:id/cancel', async (c) => {

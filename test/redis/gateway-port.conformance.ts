@@ -182,6 +182,45 @@ export function gatewayPortConformance(name: string, make: MakeFarm): void {
       assert.equal(await g.builderKey('never'), null);
     });
 
+    it('a builder’s signing key is known while it is registered and after it is removed', async () => {
+      const key = 'A'.repeat(43);
+      await register('s1', { signingKey: key });
+      await register('old'); // a builder without a signing key (older than signed results)
+      const rec = await g.signerKey('s1');
+      assert.ok(rec, 'registered with the lease');
+      assert.deepEqual(
+        { ...rec, registeredAt: '', lastSeen: 0 },
+        { builder: 's1', name: 's1', platform: X86, key, registeredAt: '', lastSeen: 0 },
+      );
+      assert.ok(Date.parse(rec.registeredAt) > 0 && rec.lastSeen > 0);
+      assert.equal(await g.signerKey('old'), null);
+      assert.equal(await g.signerKey('never'), null);
+      const seen = (await g.signerKey('s1'))!.lastSeen;
+      await b.renew(info('s1', { signingKey: key }), LONG_LEASE_MS);
+      assert.deepEqual(
+        (await g.listSigners()).map((s) => [s.builder, s.key]),
+        [['s1', key]],
+      );
+      assert.ok((await g.listSigners())[0]!.lastSeen >= seen, 'a heartbeat renews it');
+      // The signature a builder writes with a result is read back with the job.
+      const signature = { v: 1, alg: 'Ed25519', job: 'sj', builder: 's1', key, sig: 'B'.repeat(86) } as const;
+      await g.createJob(newJob('sj', 's1'), 600);
+      await b.claim('sj', 1, 's1');
+      assert.equal(await b.complete('sj', 1, 's1', { ...succeeded(), signature }), true);
+      assert.deepEqual((await g.getJob('sj'))?.signature, signature);
+      await b.endLease('s1');
+      await g.expireBuilders(Date.now());
+      assert.deepEqual(
+        (await g.listBuilders()).map((v) => v.info.id),
+        ['old'],
+      );
+      assert.equal((await g.signerKey('s1'))?.key, key, 'results it signed while registered stay its');
+      assert.deepEqual(
+        (await g.listSigners()).map((s) => s.builder),
+        ['s1'],
+      );
+    });
+
     it('a sweep places the jobs of a lost builder again with a new token, and marks the restart', async () => {
       await register('a', { slots: 1 });
       await g.createJob(newJob('j', 'a'), 600);

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { actionKey, tenantScope, type ActionResult } from '../protocol/action.ts';
 import type { BlobStore } from '../storage/port.ts';
+import { isResultSignature } from '../protocol/result-signature.ts';
 
 export const cacheConfigSchema = z
   .object({
@@ -37,7 +38,12 @@ export function scopesFor(tenant: string, cfg: CacheConfig): { write: string; re
   };
 }
 
-/** The first cached result of `digest` in `scopes`, or null. A damaged entry counts as a miss. */
+/**
+ * The first cached result of `digest` in `scopes`, or null. A damaged entry counts as a miss, and
+ * so does one without a signature block (written before signed results, or stripped): the job
+ * runs again and its builder writes a signed entry. Whether a signature is valid is the client's
+ * check (client/verify-result.ts), never the gateway's.
+ */
 export async function lookupAction(
   store: BlobStore,
   scopes: string[],
@@ -47,7 +53,8 @@ export async function lookupAction(
     const body = await store.get(actionKey(scope, digest));
     if (!body) continue;
     try {
-      return JSON.parse(await new Response(body).text()) as ActionResult;
+      const entry = JSON.parse(await new Response(body).text()) as ActionResult;
+      if (isResultSignature(entry.signature)) return entry;
     } catch {
       continue;
     }

@@ -46,7 +46,11 @@ const GATEWAY = [
   'zrange',
   'zrevrange',
   'zrangebyscore',
+  'zrevrangebyscore',
   'zremrangebyrank',
+  'zremrangebyscore',
+  'zscore',
+  'mget',
   'sadd',
   'srem',
   'smembers',
@@ -140,6 +144,8 @@ export function builderRules(prefix: string, scope: BuilderScope): string[] {
   const freebsd = scope.platform === undefined || scope.platform.startsWith('freebsd-');
   const patterns = [
     keys.builderKey(id),
+    keys.signerKey(id),
+    keys.signers,
     keys.builderStream(id),
     keys.builderPlatform,
     r.leases,

@@ -2,14 +2,15 @@
  * Builders' result-signing public keys on Redis, under the `{sig}` hash tag: one STRING per
  * builder id (its {@link SignerRecord}, expiring SIGNER_KEY_KEPT_SEC after its last heartbeat)
  * and a ZSET index by last heartbeat. A builder writes its own on registration and renews it with
- * its lease; the gateway only reads (to tell whether a result's key is a registered builder's).
+ * its lease; the gateway reads them (to tell whether a result's key is a registered builder's) and
+ * drops index entries past the retention when it lists them.
  */
 import type { Redis } from 'ioredis';
 import type { BuilderInfo, SignerRecord } from '../protocol/farm.ts';
 import type { Keys } from '../protocol/keys.ts';
 import { SIGNER_KEY_KEPT_SEC } from '../protocol/result-signature.ts';
 
-/** Records the signing key of a builder that registers; drops index entries past the retention. */
+/** Records the signing key of a builder that registers (its own record, and its place in the index). */
 export async function recordSigner(
   redis: Redis,
   keys: Keys,
@@ -28,7 +29,6 @@ export async function recordSigner(
     .multi()
     .set(keys.signerKey(info.id), JSON.stringify(rec), 'EX', SIGNER_KEY_KEPT_SEC)
     .zadd(keys.signers, now, info.id)
-    .zremrangebyscore(keys.signers, '-inf', now - SIGNER_KEY_KEPT_SEC * 1000)
     .exec();
 }
 
@@ -66,8 +66,9 @@ export async function readSigner(redis: Redis, keys: Keys, bid: string): Promise
   return parse(raw, Number(score ?? 0));
 }
 
-/** Every signing key still known, most recently seen first. */
+/** Every signing key still known, most recently seen first; index entries past the retention are dropped. */
 export async function listSigners(redis: Redis, keys: Keys, now = Date.now()): Promise<SignerRecord[]> {
+  await redis.zremrangebyscore(keys.signers, '-inf', now - SIGNER_KEY_KEPT_SEC * 1000);
   const flat = await redis.zrevrangebyscore(
     keys.signers,
     '+inf',

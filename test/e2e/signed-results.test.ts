@@ -272,5 +272,17 @@ describe('signed results', { timeout: 300_000 }, () => {
       assert.equal(back.code, 0, back.stderr);
       assert.deepEqual(await readFile(join(work, 'a.o')), Buffer.from(genuine.files[0]!.data, 'base64'));
     });
+
+    it('an entry without a signature (older than signed results, or stripped) is a miss: run again, signed again', async () => {
+      const { signature: _, ...unsigned } = genuine;
+      await store.put(entryKey, new TextEncoder().encode(JSON.stringify(unsigned)));
+      await rm(join(work, 'a.o'));
+      const r = await cc({ KILN_VERIFY_SIGNER: '1' });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(await readFile(join(work, 'a.o')), Buffer.from(genuine.files[0]!.data, 'base64'));
+      const rewritten = JSON.parse(await text(store, entryKey)) as ActionResult;
+      assert.ok(rewritten.signature, 'the builder wrote a signed entry again');
+      assert.notEqual(rewritten.signature.job, genuine.signature!.job, 'by a new job');
+    });
   });
 });

@@ -5,14 +5,14 @@
  * its lease; the gateway reads them (to tell whether a result's key is a registered builder's) and
  * drops index entries past the retention when it lists them.
  */
-import type { Redis } from 'ioredis';
+import type { RedisConn } from './connect.ts';
 import type { BuilderInfo, SignerRecord } from '../protocol/farm.ts';
 import type { Keys } from '../protocol/keys.ts';
 import { SIGNER_KEY_KEPT_SEC } from '../protocol/result-signature.ts';
 
 /** Records the signing key of a builder that registers (its own record, and its place in the index). */
 export async function recordSigner(
-  redis: Redis,
+  redis: RedisConn,
   keys: Keys,
   info: BuilderInfo,
   now = Date.now(),
@@ -34,7 +34,7 @@ export async function recordSigner(
 
 /** Keeps a live builder's signing key known for another SIGNER_KEY_KEPT_SEC. */
 export async function renewSigner(
-  redis: Redis,
+  redis: RedisConn,
   keys: Keys,
   info: BuilderInfo,
   now = Date.now(),
@@ -57,7 +57,7 @@ function parse(raw: string | null, lastSeen: number): SignerRecord | null {
 }
 
 /** The signing key builder `bid` registered, or null (never registered one, or gone too long). */
-export async function readSigner(redis: Redis, keys: Keys, bid: string): Promise<SignerRecord | null> {
+export async function readSigner(redis: RedisConn, keys: Keys, bid: string): Promise<SignerRecord | null> {
   const [[, raw], [, score]] = (await redis
     .multi()
     .get(keys.signerKey(bid))
@@ -67,7 +67,7 @@ export async function readSigner(redis: Redis, keys: Keys, bid: string): Promise
 }
 
 /** Every signing key still known, most recently seen first; index entries past the retention are dropped. */
-export async function listSigners(redis: Redis, keys: Keys, now = Date.now()): Promise<SignerRecord[]> {
+export async function listSigners(redis: RedisConn, keys: Keys, now = Date.now()): Promise<SignerRecord[]> {
   await redis.zremrangebyscore(keys.signers, '-inf', now - SIGNER_KEY_KEPT_SEC * 1000);
   const flat = await redis.zrevrangebyscore(
     keys.signers,

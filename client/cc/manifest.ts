@@ -14,8 +14,8 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
 import path from 'node:path';
+import { cacheDir } from '../dirs.ts';
 
 /** Entries kept per manifest (distinct header versions of one compile). */
 const MAX_ENTRIES = 8;
@@ -62,11 +62,13 @@ function digestOf(file: string): string | null {
   }
 }
 
-/** The directory of manifests: `$KILN_CC_MANIFESTS`, else `<cache>/kiln/cc-manifests`. */
+/**
+ * The directory of manifests: `$KILN_CC_MANIFESTS`, else `cc-manifests` in the OS's cache place
+ * (client/dirs.ts: `$XDG_CACHE_HOME/kiln` or `~/.cache/kiln`, `%LOCALAPPDATA%\kiln`, `~/Library/Caches/kiln`).
+ */
 export function manifestDir(env: NodeJS.ProcessEnv): string {
   if (env.KILN_CC_MANIFESTS) return env.KILN_CC_MANIFESTS;
-  const cache = env.XDG_CACHE_HOME ?? path.join(env.HOME ?? homedir(), '.cache');
-  return path.join(cache, 'kiln', 'cc-manifests');
+  return path.join(cacheDir(env), 'cc-manifests');
 }
 
 /** The compiler binary as PATH finds it, with its size and time (a new compiler is a new key). */

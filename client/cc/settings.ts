@@ -56,7 +56,8 @@ export function ccSettings(cwd: string, env: NodeJS.ProcessEnv): CcSettings {
   };
 }
 
-/** The preset for a compiler as invoked (`/usr/bin/gcc-12` → the entry for `gcc-12`). */
+/** The preset for a compiler as invoked (`/usr/bin/gcc-12` → the entry for `gcc-12`, `C:\LLVM\bin\clang-cl.exe` → `clang-cl`). */
 export function presetFor(compiler: string, s: CcSettings): string | undefined {
-  return s.toolchains[basename(compiler)] ?? s.toolchains[compiler];
+  const name = basename(compiler);
+  return s.toolchains[name] ?? s.toolchains[name.replace(/\.exe$/i, '')] ?? s.toolchains[compiler];
 }

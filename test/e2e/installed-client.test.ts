@@ -1,12 +1,13 @@
 /**
  * The installable client: scripts/build-client.mjs --pack, `npm install -g` of the tarball into a
- * fresh prefix, then `kiln run`, `kiln cc` and `kiln toolchain ls` from a folder outside the
- * repository against a local farm, with nothing of the repository on PATH and no node_modules.
+ * fresh prefix, then `kiln run`, `kiln cc` (gcc and clang-cl) and `kiln toolchain push|ls` from a
+ * folder outside the repository against a local farm, with nothing of the repository on PATH and no
+ * node_modules.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -116,10 +117,56 @@ describe('the installed client', { timeout: 170_000 }, () => {
     assert.deepEqual([stats.cacheMisses, stats.cacheHits], [1, 1]);
   });
 
-  it('kiln toolchain ls, and no server commands in the installed client', async () => {
+  const noClangCl =
+    spawnSync('clang-cl-14', ['--version']).status === 0
+      ? false
+      : 'clang-cl-14 is not installed (Debian: clang-tools-14)';
+  it(
+    'kiln cc clang-cl /c /showIncludes: the farm’s COFF object and the include lines on stdout',
+    { skip: noClangCl },
+    async () => {
+      await writeFile(join(project, 'w.h'), '#define W 5\n');
+      await writeFile(join(project, 'w.c'), '#include "w.h"\nint w(void) { return W; }\n');
+      const r = await kiln(['cc', 'clang-cl-14', '/c', '/showIncludes', '/Brepro', 'w.c', '/Fow.obj']);
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, 'Note: including file: ./w.h\n');
+      assert.match(
+        execFileSync('file', ['-b', join(project, 'w.obj')], { encoding: 'utf8' }),
+        /^Intel amd64 COFF/,
+      );
+      const stats = JSON.parse((await kiln(['stats', '--json'])).stdout) as { cacheMisses: number };
+      assert.equal(stats.cacheMisses, 2, 'compiled on the farm');
+    },
+  );
+
+  it('kiln toolchain push and ls, and no server commands in the installed client', async () => {
+    const empty = await kiln(['toolchain', 'ls']);
+    assert.equal(empty.status, 0, empty.stderr);
+    assert.equal(empty.stdout, 'no toolchain presets yet (publish one with kiln toolchain push)\n');
+    // An archive built elsewhere (here: by tar), published with its target.
+    await mkdir(join(base, 'tc', 'usr', 'bin'), { recursive: true });
+    await writeFile(join(base, 'tc', 'usr', 'bin', 'cc'), '#!/bin/sh\necho cc\n', { mode: 0o755 });
+    execFileSync('tar', ['czf', join(project, 'tc.tar.gz'), '-C', join(base, 'tc'), 'usr']);
+    const push = await kiln([
+      'toolchain',
+      'push',
+      'tc.tar.gz',
+      '--name',
+      'tiny',
+      '--platform',
+      'linux-x86_64',
+      '--compiler',
+      '/usr/bin/cc',
+      '--target',
+      'x86_64-linux-gnu',
+    ]);
+    assert.equal(push.status, 0, push.stderr);
+    assert.match(push.stdout, /^tiny@linux-x86_64 → [0-9a-f]{64} \(\d+ bytes uploaded\)\n$/);
     const ls = await kiln(['toolchain', 'ls']);
-    assert.equal(ls.status, 0, ls.stderr);
-    assert.equal(ls.stdout, 'no toolchain presets yet (publish one with kiln toolchain push)\n');
+    assert.match(
+      ls.stdout,
+      /^tiny@linux-x86_64 +[0-9a-f]{12} .* \/usr\/bin\/cc .* targets x86_64-linux-gnu\n$/,
+    );
     const dev = await kiln(['dev']);
     assert.equal(dev.status, 2);
     assert.match(dev.stderr, /^kiln: Unknown argument: dev/);

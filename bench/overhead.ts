@@ -1,7 +1,9 @@
 /**
  * Round-trip latency of a no-op job through a local farm (redis-server, Node gateway, bwrap
  * builders), with 1 and 4 concurrent clients, side by side with what the same no-op costs
- * locally: a plain spawn, and a spawn inside the same bwrap sandbox (the builder's floor).
+ * locally: a plain spawn, and a spawn inside the same bwrap sandbox (the builder's floor). Then
+ * what signed results cost per job (bench/sign-cost.ts): the builder's sign and the client's
+ * verify, in microseconds, beside the no-op round trip.
  *
  *   npm run bench:overhead -- [--jobs N]
  */
@@ -13,6 +15,7 @@ import { startDevFarm } from '../wiring/dev-farm.ts';
 import { createBwrapRunner } from '../builders/linux/bwrap-runner.ts';
 import { limitsSchema } from '../protocol/job.ts';
 import { HEADER, row, summarise, type Summary } from './stats.ts';
+import { signCosts, signRows } from './sign-cost.ts';
 
 const jobsArg = process.argv.indexOf('--jobs');
 const N = jobsArg > 0 ? Number(process.argv[jobsArg + 1]) : 200;
@@ -82,8 +85,11 @@ async function main(): Promise<void> {
     console.log(
       row('local: bwrap sandbox + cgroup, true (1 client)', await timed(Math.min(N, 100), 1, sandboxed)),
     );
-    console.log(row('farm: POST /jobs?wait (1 client)', await timed(N, 1, farmJob)));
+    const one = await timed(N, 1, farmJob);
+    console.log(row('farm: POST /jobs?wait (1 client)', one));
     console.log(row('farm: POST /jobs?wait (4 clients)', await timed(N, 4, farmJob)));
+    console.log('');
+    for (const line of signRows(await signCosts(), one.p50)) console.log(line);
   } finally {
     await rm(scratch, { recursive: true, force: true });
     await farm.stop();

@@ -42,7 +42,7 @@ async function check(
   if (!sig || !parts) {
     throw new FarmError('ERR_BAD_SIGNATURE', `${what} carries no builder signature; ${NOTHING}`);
   }
-  const m = await manifestOf(parts);
+  const m = await manifestOf(parts, (s) => Buffer.from(s, 'base64'));
   if (!(await verifyResultSignature(sig, m))) {
     throw new FarmError(
       'ERR_BAD_SIGNATURE',

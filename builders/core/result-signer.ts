@@ -28,11 +28,13 @@ export function createResultSigner(): ResultSigner {
   return signerOf(raw, privateKey);
 }
 
+const fromBase64 = (s: string): Uint8Array => Buffer.from(s, 'base64');
+
 function signerOf(key: string, privateKey: KeyObject): ResultSigner {
   return {
     publicKey: key,
     async sign(parts) {
-      const m = await manifestOf({ ...parts, key });
+      const m = await manifestOf({ ...parts, key }, fromBase64);
       return signatureOf(m, new Uint8Array(sign(null, manifestBytes(m), privateKey)));
     },
   };

@@ -16,6 +16,8 @@ import type { Ca, Issued } from './pki.ts';
 
 export interface TlsRedis {
   server: LocalRedis;
+  /** The TLS port. */
+  port: number;
   /** `rediss://127.0.0.1:<tls port>` */
   url: string;
   /** The ACL file the server loaded. */
@@ -82,6 +84,8 @@ export async function startTlsRedis(opts: {
       opts.ca.cert,
       '--tls-auth-clients',
       'yes',
+      '--tls-protocols',
+      'TLSv1.3',
       '--aclfile',
       aclFile,
     ],
@@ -89,6 +93,7 @@ export async function startTlsRedis(opts: {
   const certs = new Map<string, Issued>();
   return {
     server,
+    port: tlsPort,
     url: `rediss://127.0.0.1:${tlsPort}`,
     aclFile,
     passwords,

@@ -4,10 +4,12 @@
  * NOPERM named, the gateway's scripts and Lua of its own, another builder's key, stream and
  * control channel, the presets and the other gateway-only keys, FLUSHALL, CONFIG and KEYS.
  * Connections with a certificate of another CA, with none, or a wrong password never get in.
+ * The operator's user rotates the server certificate without a restart.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
@@ -224,5 +226,33 @@ describe('Redis ACL users from kiln redis acl, over TLS with client certificates
       }),
       /certificate is not trusted: set redis\.tls\.ca/,
     );
+  });
+
+  it('kiln-admin rotates the server certificate with CONFIG SET, no restart; farm users connect on', async () => {
+    const served = (): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const c = tr.certOf('probe');
+        const s = connect(
+          {
+            host: '127.0.0.1',
+            port: tr.port,
+            ca: readFileSync(ca.cert),
+            cert: readFileSync(c.cert),
+            key: readFileSync(c.key),
+          },
+          () => {
+            resolve(s.getPeerCertificate().fingerprint256);
+            s.end();
+          },
+        );
+        s.on('error', reject);
+      });
+    const before = await served();
+    const renewed = ca.issue('redis-renewed', '/CN=kiln redis', { server: true });
+    await admin.config('SET', 'tls-cert-file', renewed.cert, 'tls-key-file', renewed.key);
+    assert.notEqual(await served(), before);
+    const again = await connectAs(tr, ca, 'kiln-gateway');
+    open.push(again);
+    assert.equal(await again.ping(), 'PONG');
   });
 });

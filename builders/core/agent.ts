@@ -27,6 +27,7 @@ import { NO_METRICS, type BuilderMetrics } from './metrics.ts';
 import { meteredStore } from './metered-store.ts';
 import { PLAIN_DISKS, type JobDisks } from './job-disk.ts';
 import { createResultSigner, type ResultSigner } from './result-signer.ts';
+import { patientStore } from './store-retry.ts';
 
 export interface AgentOptions {
   farm: BuilderFarm;
@@ -73,7 +74,8 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
   await disks.sweep(o.workDir);
   await cleanWorkDir(o.workDir, o.log);
   const metrics = o.metrics ?? NO_METRICS;
-  const store = meteredStore(o.store, metrics);
+  // Store calls wait out a short store outage instead of failing the job (store-retry.ts).
+  const store = patientStore(meteredStore(o.store, metrics));
   const toolchains = await createToolchainCache({
     store,
     dir: `${o.workDir}/toolchains`,

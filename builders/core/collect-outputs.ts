@@ -15,6 +15,7 @@ import type { BlobRef } from '../../protocol/job.ts';
 import type { BlobStore } from '../../storage/port.ts';
 import { packTree } from '../../archive/pack.ts';
 import { resolveOutput, unsupportedKind, type RejectedOutput } from './output-path.ts';
+import { retryStore } from './store-retry.ts';
 
 export interface CollectedOutputs {
   outputs: BlobRef | null;
@@ -107,9 +108,11 @@ export async function collectOutputs(
     rejected.push({ path: s, reason: 'is a link out of the tree or a special file' });
   const ref = await measure(first.stream, maxBytes);
   const key = keyOf(ref.digest);
-  if (!(await store.stat(key))) {
+  // Through a store outage the tar is packed and sent again from the start (store-retry.ts).
+  await retryStore(`outputs ${ref.digest}`, async () => {
+    if (await store.stat(key)) return;
     const second = await packTree(root, ok);
     await store.put(key, verified(second.stream, ref), ref.size);
-  }
+  });
   return { outputs: ref, missing, rejected };
 }

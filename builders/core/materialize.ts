@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { KilnError } from '../../protocol/errors.ts';
 import { discardIfCorrupt } from './corrupt-blob.ts';
 import { downloadVerified } from './download.ts';
+import { cutOff, retryStore } from './store-retry.ts';
 import type { BlobRef } from '../../protocol/job.ts';
 import { manifestSchema, type ManifestEntry } from '../../protocol/manifest.ts';
 import { blobKey } from '../../protocol/store-keys.ts';
@@ -25,13 +26,24 @@ export interface TreeLimits {
 }
 const DEFAULTS: TreeLimits = { maxEntries: 200_000, maxBytes: 8 * 1024 ** 3 };
 
+/** A small blob read whole (the manifest), asked again through a store outage. */
+async function readWhole(store: BlobStore, key: string, digest: string): Promise<Uint8Array> {
+  return retryStore(`blob ${digest}`, async () => {
+    const body = await store.get(key);
+    if (!body)
+      throw new KilnError('ERR_BLOBS_MISSING', `blob ${digest} is not in the store`, {
+        detail: { missing: [digest] },
+      });
+    try {
+      return new Uint8Array(await new Response(body).arrayBuffer());
+    } catch (err) {
+      throw cutOff(`blob ${digest}`, err);
+    }
+  });
+}
+
 async function readBlob(store: BlobStore, key: string, ref: { digest: string }): Promise<Uint8Array> {
-  const body = await store.get(key);
-  if (!body)
-    throw new KilnError('ERR_BLOBS_MISSING', `blob ${ref.digest} is not in the store`, {
-      detail: { missing: [ref.digest] },
-    });
-  const bytes = new Uint8Array(await new Response(body).arrayBuffer());
+  const bytes = await readWhole(store, key, ref.digest);
   const got = createHash('sha256').update(bytes).digest('hex');
   if (got !== ref.digest) {
     const bad = new KilnError(

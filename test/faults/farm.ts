@@ -1,8 +1,10 @@
 /**
  * A farm of real processes for fault injection: redis-server (with an AOF, restartable on its
  * port), the gateway as a `kiln gateway` child process (killable with SIGKILL, restartable on its
- * port, optionally stopped at a fault point), and `kiln builder` children. Everything listens on
- * 127.0.0.1 and lives under one temp directory removed by stop().
+ * port, optionally stopped at a fault point), `kiln builder` children, and the blob store: a local
+ * directory, or s3rver as a child process (s3rver-child.ts: killable, restartable on its port and
+ * data directory, optionally killing itself mid-transfer). Everything listens on 127.0.0.1 and
+ * lives under one temp directory removed by stop().
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -86,6 +88,27 @@ export interface FaultFarmOptions {
   limits?: Record<string, unknown>;
   /** A builder's work directory root (a small tmpfs for the full-disk scenario). */
   workRoot?: string;
+  /** The blob store: a local directory, or s3rver as a killable process. @default "local" */
+  store?: 'local' | 's3';
+}
+
+/** A store fault (s3rver-child.ts): SIGKILL itself after `afterBytes` of the first matching transfer. */
+export interface StoreFault {
+  method: 'PUT' | 'GET';
+  /** A regular expression matched against the request path (`/<bucket>/<key>`). */
+  path: string;
+  afterBytes: number;
+}
+
+/** The s3rver process of a farm with `store: "s3"`. */
+export interface StoreProc {
+  proc: Proc;
+  /** Its data directory (kept across restarts). */
+  dir: string;
+  /** SIGKILLs it (if it still runs) and waits until it is gone. */
+  kill(): Promise<void>;
+  /** Starts it again on its port and data directory, optionally armed with a fault. */
+  restart(fault?: StoreFault): Promise<void>;
 }
 
 export interface FaultFarm {
@@ -98,6 +121,8 @@ export interface FaultFarm {
   conn: Redis;
   gateway: Proc;
   builders: Proc[];
+  /** Set with `store: "s3"`. */
+  store: StoreProc | null;
   /** Starts (or restarts) the gateway on its port; `faultPoint` makes it hang there. */
   startGateway(faultPoint?: string): Promise<Proc>;
   addBuilder(extra?: Record<string, unknown>): Promise<Proc>;
@@ -115,6 +140,46 @@ const sigkill = async (p: Proc): Promise<void> => {
   await p.exited;
 };
 
+const STORE_BUCKET = 'kiln-faults';
+const S3RVER_CHILD = fileURLToPath(new URL('./s3rver-child.ts', import.meta.url));
+
+/** s3rver as a child process on a free port, with its data in `dir`. */
+async function startStore(dir: string, procs: Proc[]): Promise<StoreProc & { endpoint: string }> {
+  await mkdir(dir, { recursive: true });
+  const port = await freePort();
+  const spawnStore = async (fault?: StoreFault): Promise<Proc> => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', S3RVER_CHILD, String(port), dir, STORE_BUCKET],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+        env: {
+          ...process.env,
+          NODE_OPTIONS: '',
+          ...(fault ? { KILN_STORE_FAULT: JSON.stringify(fault) } : {}),
+        },
+      },
+    );
+    const p = watch(child);
+    procs.push(p);
+    await p.waitFor(/^ready /, 30_000);
+    return p;
+  };
+  const s = {
+    endpoint: `http://127.0.0.1:${port}`,
+    dir,
+    proc: await spawnStore(),
+    async kill() {
+      await sigkill(s.proc);
+    },
+    async restart(fault?: StoreFault) {
+      await sigkill(s.proc);
+      s.proc = await spawnStore(fault);
+    },
+  };
+  return s;
+}
+
 export async function startFaultFarm(o: FaultFarmOptions = {}): Promise<FaultFarm> {
   const dir = await mkdtemp(join(tmpdir(), 'kiln-faults-'));
   await chmod(dir, 0o711);
@@ -123,7 +188,18 @@ export async function startFaultFarm(o: FaultFarmOptions = {}): Promise<FaultFar
   const prefix = 'kf';
   let redis = await startLocalRedis({ dir: join(dir, 'redis'), appendonly: true });
   const port = await freePort();
-  const storage = { type: 'local', dir: join(dir, 'store') };
+  const procs: Proc[] = [];
+  const store = o.store === 's3' ? await startStore(join(dir, 's3'), procs) : null;
+  const storage = store
+    ? {
+        type: 's3',
+        bucket: STORE_BUCKET,
+        endpoint: store.endpoint,
+        region: 'us-east-1',
+        accessKeyId: 'S3RVER',
+        secretAccessKey: 'S3RVER',
+      }
+    : { type: 'local', dir: join(dir, 'store') };
   const gwToml = join(dir, 'gateway.toml');
   await writeFile(
     gwToml,
@@ -138,7 +214,6 @@ export async function startFaultFarm(o: FaultFarmOptions = {}): Promise<FaultFar
   const conn = new Redis(redis.url, { maxRetriesPerRequest: 1 });
   conn.on('error', () => undefined);
   const env = { ...process.env, NODE_OPTIONS: '', KILN_PARENT_PID: String(process.pid) };
-  const procs: Proc[] = [];
   let n = 0;
 
   const farm: FaultFarm = {
@@ -150,6 +225,7 @@ export async function startFaultFarm(o: FaultFarmOptions = {}): Promise<FaultFar
     conn,
     gateway: undefined as unknown as Proc,
     builders: [],
+    store,
     async startGateway(faultPoint) {
       const child = spawn(process.execPath, [KILN, 'gateway', '--config', gwToml], {
         stdio: ['ignore', 'ignore', 'pipe'],

@@ -25,7 +25,18 @@ export function submit(
   extra: string[] = [],
   cwd?: string,
 ): Submitted {
-  const script = `echo begin-${n}; sleep ${sleepSec}; echo end-${n}`;
+  return submitWith(f, n, `sleep ${sleepSec}`, extra, cwd);
+}
+
+/** `kiln run` of a job that says begin-N, runs `middle`, and says end-N only if `middle` succeeded. */
+export function submitWith(
+  f: FaultFarm,
+  n: number,
+  middle: string,
+  extra: string[] = [],
+  cwd?: string,
+): Submitted {
+  const script = `echo begin-${n}; ${middle} && echo end-${n}`;
   return {
     n,
     run: kiln(['run', ...extra, '--', 'sh', '-c', script], {
@@ -37,8 +48,16 @@ export function submit(
   };
 }
 
-/** Classifies every submitted job; `lost` counts those not settled by `deadlineMs`. */
-export async function tally(scenario: string, jobs: Submitted[], deadlineMs = 120_000): Promise<FaultRow> {
+/**
+ * Classifies every submitted job; `lost` counts those not settled by `deadlineMs`. `rightOutput`
+ * checks more of a job that exited 0 with its exact stdout (the files it brought back).
+ */
+export async function tally(
+  scenario: string,
+  jobs: Submitted[],
+  deadlineMs = 120_000,
+  rightOutput: (j: Submitted) => Promise<boolean> = async () => true,
+): Promise<FaultRow> {
   const row: FaultRow = {
     scenario,
     submitted: jobs.length,
@@ -57,8 +76,10 @@ export async function tally(scenario: string, jobs: Submitted[], deadlineMs = 12
     const ends = r.stdout.split(`end-${j.n}`).length - 1;
     const begins = r.stdout.split(`begin-${j.n}`).length - 1;
     if (ends > 1 || begins > 1) row.duplicated++;
-    else if (r.code === 0 && r.stdout === `begin-${j.n}\nend-${j.n}\n`) row.completedOnce++;
-    else if (r.code !== 0 && /\(ERR_[A-Z_]+\)/.test(r.stderr)) row.failedClearly++;
+    else if (r.code === 0 && r.stdout === `begin-${j.n}\nend-${j.n}\n` && (await rightOutput(j)))
+      row.completedOnce++;
+    // A clear error names its cause: ERR_INTERNAL ("a bug") does not count as one.
+    else if (r.code !== 0 && /\(ERR_(?!INTERNAL\))[A-Z_]+\)/.test(r.stderr)) row.failedClearly++;
     else {
       row.lost++;
       process.stderr.write(

@@ -242,7 +242,11 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
         await new Promise((r) => setTimeout(r, 500));
         continue;
       }
-      if (stopping || lost) break; // pulled while stopping: never started, they are placed again
+      // Pulled while stopping, or just as the lease was lost: never started, they are placed again.
+      // A lost lease goes round to reRegister; only stopping ends the loop (a break here left a
+      // builder that never came back, the heartbeat stopped with it).
+      if (stopping) break;
+      if (lost) continue;
       for (const msg of batch) start(msg);
     }
   };

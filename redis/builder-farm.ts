@@ -77,6 +77,10 @@ export function createRedisBuilderFarm(
     },
 
     async renew(info, leaseMs) {
+      // A heartbeat is never queued while disconnected: sent later, its clock would be stale and
+      // a chain of them would keep a lease alive through an outage longer than the lease.
+      if (redis.status !== 'ready')
+        throw new Error(`Redis is not connected (${redis.status}): heartbeat not sent`);
       await registry.lease(info, leaseMs, 'renew');
       await Promise.all([
         redis.expire(keys.builderKey(info.id), BUILDER_KEY_TTL_SEC),

@@ -64,7 +64,10 @@ export async function startBuilder(
     leaseMs: cfg.leaseMs,
     drainMs: cfg.drainMs,
     minFreeBytes: cfg.minFreeBytes,
+    reserveBytes: cfg.reserveBytes,
     toolchainCacheBytes: cfg.toolchainCacheBytes,
+    blobCacheBytes: cfg.blobCacheBytes,
+    cacheLowWater: cfg.cacheLowWater,
     version: VERSION,
     log,
   });

@@ -18,7 +18,7 @@ import type { BuilderFarm, PulledJob } from '../../protocol/builder-port.ts';
 import type { BlobStore } from '../../storage/port.ts';
 import type { SandboxRunner } from './sandbox.ts';
 import { HAND_BACK, runJob, type JobContext } from './run-job.ts';
-import { createBlobCache } from './materialize.ts';
+import { createBlobCache } from './blob-cache.ts';
 import { createToolchainCache } from './toolchain-cache.ts';
 import { persistentFarm } from './persistent-farm.ts';
 import { cleanWorkDir } from './clean-work-dir.ts';
@@ -42,10 +42,16 @@ export interface AgentOptions {
   disks?: JobDisks;
   /** Size limit of the toolchain cache. @default 10 GiB */
   toolchainCacheBytes?: number;
+  /** Size limit of the blob cache. @default 10 GiB */
+  blobCacheBytes?: number;
+  /** Eviction brings a cache down to this fraction of its limit. @default 0.8 */
+  cacheLowWater?: number;
   /** How long `stop()` lets running jobs finish before handing them back. @default 60000 */
   drainMs?: number;
   /** Free space the work disk must have again before a full builder takes jobs. @default 256 MiB */
   minFreeBytes?: number;
+  /** Below this much free space on the work disk, no job is taken. @default 1 GiB */
+  reserveBytes?: number;
   version: string;
   /** Where the builder reports its work. @default none */
   metrics?: BuilderMetrics;
@@ -76,13 +82,21 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
   const metrics = o.metrics ?? NO_METRICS;
   // Store calls wait out a short store outage instead of failing the job (store-retry.ts).
   const store = patientStore(meteredStore(o.store, metrics));
+  const lowWater = o.cacheLowWater ?? 0.8;
+  const toolchainBytes = o.toolchainCacheBytes ?? 10 * 1024 ** 3;
   const toolchains = await createToolchainCache({
     store,
     dir: `${o.workDir}/toolchains`,
-    maxBytes: o.toolchainCacheBytes ?? 10 * 1024 ** 3,
+    maxBytes: toolchainBytes,
+    lowWaterBytes: Math.floor(toolchainBytes * lowWater),
     log: o.log,
   });
-  const blobs = createBlobCache(store, `${o.workDir}/blobs`);
+  const blobBytes = o.blobCacheBytes ?? 10 * 1024 ** 3;
+  const blobs = createBlobCache(store, `${o.workDir}/blobs`, {
+    maxBytes: blobBytes,
+    lowWaterBytes: Math.floor(blobBytes * lowWater),
+    log: o.log,
+  });
   const hardStop = new AbortController();
   const farm = persistentFarm(o.farm, hardStop.signal, o.log);
   const running = new Map<string, AbortController>();
@@ -105,7 +119,18 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     warm: toolchains.warm(),
     startedAt: new Date().toISOString(),
   };
-  const disk = createDiskGuard(o.workDir, o.minFreeBytes ?? 256 * 1024 ** 2, o.log);
+  const disk = createDiskGuard(
+    o.workDir,
+    { minFreeBytes: o.minFreeBytes ?? 256 * 1024 ** 2, reserveBytes: o.reserveBytes ?? 1024 ** 3 },
+    o.log,
+  );
+  /** Says the builder is draining at once (not at the next heartbeat) when its disk stops it. */
+  const advertiseFull = (): void => {
+    if (stopping || info.draining) return;
+    info.draining = true;
+    void o.farm.renew(info, o.leaseMs).catch(() => undefined);
+  };
+  info.draining = disk.full(); // a builder that starts below its reserve registers draining
 
   const register = async (): Promise<Registration> => {
     const id = `${o.name}-${randomBytes(4).toString('hex')}`;
@@ -149,11 +174,14 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
       running.set(jobId, ctl);
       return () => running.delete(jobId);
     },
-    diskFull: () => disk.full(),
+    diskFull: () => {
+      const full = disk.full();
+      if (full) advertiseFull();
+      return full;
+    },
     onDiskFull: () => {
       disk.markFull();
-      info.draining = true;
-      void o.farm.renew(info, o.leaseMs).catch(() => undefined);
+      advertiseFull();
     },
   });
   let ctx = ctxOf(reg);

@@ -109,6 +109,17 @@ export const builderConfigSchema = z
       .int()
       .min(1 << 20)
       .default(10 * 1024 ** 3),
+    /** Size limit of the input blob cache (<workDir>/blobs), bytes. @default 10 GiB */
+    blobCacheBytes: z
+      .number()
+      .int()
+      .min(1 << 20)
+      .default(10 * 1024 ** 3),
+    /**
+     * What an eviction brings the blob and toolchain caches down to, as a fraction of their
+     * limit (evicting past the limit only, least recently used first, never what a job uses). @default 0.8
+     */
+    cacheLowWater: z.number().min(0.1).max(1).default(0.8),
     /**
      * Bytes of each job's log kept in Redis (the tail followers read); the whole log goes to the
      * store in segments. Bounds Redis memory per job whatever the job's logBytes. @default 4 MiB
@@ -121,6 +132,15 @@ export const builderConfigSchema = z
       .default(4 << 20),
     /** On SIGTERM, how long running jobs may finish before they are handed back to be placed again. @default 60000 */
     drainMs: z.number().int().min(0).max(3_600_000).default(60_000),
+    /**
+     * The work disk's reserve: while it has less free than this, the builder takes no job (it
+     * advertises itself draining and hands back what it is sent), so jobs never fill it. @default 1 GiB
+     */
+    reserveBytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(1024 ** 3),
     /** After a full disk, free space needed before jobs are taken again, bytes. @default 256 MiB */
     minFreeBytes: z
       .number()

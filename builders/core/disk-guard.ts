@@ -1,22 +1,34 @@
 /**
- * The work disk's fullness as a builder sees it: once a job hit ENOSPC the builder counts as full
- * (it advertises itself draining and hands back jobs that need inputs) until the disk has
- * `minFreeBytes` free again, checked at each heartbeat.
+ * The work disk's fullness as a builder sees it. The builder takes no job (it advertises itself
+ * draining and hands back what it was sent) while the disk has less than `reserveBytes` free, so
+ * its own disk never fills with jobs; and once a job hit ENOSPC it counts as full until the disk
+ * has `minFreeBytes` (and the reserve) free again. Checked at each job's admission (the free space
+ * read at most once a second) and at each heartbeat.
  */
 import { statfsSync } from 'node:fs';
 
 export interface DiskGuard {
-  /** True while marked full. */
+  /** True while the builder must take no job: below the reserve, or marked full and not yet clear. */
   full(): boolean;
   /** A job hit ENOSPC. */
   markFull(): void;
-  /** Re-checks a full disk; clears the mark once enough space is free. Returns the mark. */
+  /** Re-checks (each heartbeat); clears a full mark once enough space is free. Returns `full()`. */
   stillFull(): boolean;
 }
 
-export function createDiskGuard(dir: string, minFreeBytes: number, log: (m: string) => void): DiskGuard {
-  let full = false;
-  const free = (): number => {
+export interface DiskGuardOptions {
+  /** Free bytes below which no job is taken. */
+  reserveBytes: number;
+  /** After a full disk, free bytes needed before jobs are taken again. */
+  minFreeBytes: number;
+  /** Reads the free bytes of the disk. @default statfs of `dir` */
+  free?: () => number;
+}
+
+export function createDiskGuard(dir: string, o: DiskGuardOptions, log: (m: string) => void): DiskGuard {
+  let marked = false;
+  let below = false;
+  const statFree = (): number => {
     try {
       const s = statfsSync(dir);
       return Number(s.bavail) * Number(s.bsize);
@@ -24,18 +36,36 @@ export function createDiskGuard(dir: string, minFreeBytes: number, log: (m: stri
       return Infinity; // cannot tell: do not keep the builder out on a guess
     }
   };
+  const read = o.free ?? statFree;
+  let cached = { at: -Infinity, bytes: 0 };
+  const free = (fresh: boolean): number => {
+    const now = performance.now();
+    if (fresh || now - cached.at > 1000) cached = { at: now, bytes: read() };
+    return cached.bytes;
+  };
+  const belowReserve = (fresh: boolean): boolean => {
+    const b = free(fresh) < o.reserveBytes;
+    if (b !== below)
+      log(
+        b
+          ? `the work disk ${dir} has less than its reserve of ${o.reserveBytes} bytes free: taking no jobs`
+          : `the work disk ${dir} has its reserve of ${o.reserveBytes} bytes free again`,
+      );
+    below = b;
+    return b;
+  };
   return {
-    full: () => full,
+    full: () => marked || belowReserve(false),
     markFull() {
-      if (!full) log(`the work disk ${dir} is full: taking no jobs until ${minFreeBytes} bytes are free`);
-      full = true;
+      if (!marked) log(`the work disk ${dir} is full: taking no jobs until ${o.minFreeBytes} bytes are free`);
+      marked = true;
     },
     stillFull() {
-      if (full && free() >= minFreeBytes) {
-        full = false;
+      if (marked && free(true) >= Math.max(o.minFreeBytes, o.reserveBytes)) {
+        marked = false;
         log(`the work disk ${dir} has room again: taking jobs`);
       }
-      return full;
+      return marked || belowReserve(true);
     },
   };
 }

@@ -1,20 +1,21 @@
 /**
  * Materialises a content-addressed input tree: the manifest is fetched and verified, every path
  * is checked again (relative, no "..", never through a link or a file, links stay inside), and each
- * file comes from this builder's blob cache or, once per host, from the store (digest verified).
+ * file comes from this builder's blob cache (builders/core/blob-cache.ts), which fetches it once
+ * per host from the store (digest verified).
  */
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, rename, rm, stat, symlink, chmod } from 'node:fs/promises';
+import { copyFile, mkdir, rm, symlink, chmod } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { KilnError } from '../../protocol/errors.ts';
 import { discardIfCorrupt } from './corrupt-blob.ts';
-import { downloadVerified } from './download.ts';
 import { cutOff, retryStore } from './store-retry.ts';
 import type { BlobRef } from '../../protocol/job.ts';
 import { manifestSchema, type ManifestEntry } from '../../protocol/manifest.ts';
 import { blobKey } from '../../protocol/store-keys.ts';
 import { formatIssues } from '../../protocol/validate.ts';
 import type { BlobStore } from '../../storage/port.ts';
+import type { BlobCache } from './blob-cache.ts';
 import { checkEntryPath, symlinkTargetProblem } from '../../archive/entry-path.ts';
 
 /** Limits of one input tree. */
@@ -93,60 +94,7 @@ export function checkEntries(entries: ManifestEntry[], limits: TreeLimits = DEFA
   return out;
 }
 
-export interface BlobCache {
-  /**
-   * A host path holding the blob's verified bytes (fetched once per host, streamed to disk).
-   * @throws KilnError ERR_ARCHIVE_INVALID when the blob is not `size` bytes (a manifest that
-   * under-declares sizes to slip past the tree limit), before anything is downloaded.
-   */
-  path(tenant: string, digest: string, size: number): Promise<string>;
-}
-
-/** A per-host cache of verified file blobs under `dir`, single-flight per digest. */
-export function createBlobCache(store: BlobStore, dir: string): BlobCache {
-  const inflight = new Map<string, Promise<string>>();
-  return {
-    async path(tenant, digest, size) {
-      const wrong = (actual: number): KilnError =>
-        new KilnError(
-          'ERR_ARCHIVE_INVALID',
-          `an input file declares ${size} bytes but its blob ${digest.slice(0, 12)} has ${actual}`,
-        );
-      const key = `${encodeURIComponent(tenant)}/${digest}`;
-      let p = inflight.get(key);
-      if (!p) {
-        p = (async () => {
-          const file = join(dir, encodeURIComponent(tenant), digest);
-          if (await stat(file).catch(() => null)) return file;
-          const storeKey = blobKey(tenant, digest);
-          const st = await store.stat(storeKey);
-          if (st && st.size !== size) throw wrong(st.size);
-          await mkdir(dirname(file), { recursive: true });
-          const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-          const missing = new KilnError('ERR_BLOBS_MISSING', `blob ${digest} is not in the store`, {
-            detail: { missing: [digest] },
-          });
-          try {
-            await downloadVerified(store, storeKey, digest, tmp, `input blob ${digest}`, missing).catch(
-              async (err: unknown) => {
-                throw await discardIfCorrupt(store, storeKey, digest, err);
-              },
-            );
-            await rename(tmp, file);
-          } finally {
-            await rm(tmp, { force: true });
-          }
-          return file;
-        })().finally(() => inflight.delete(key));
-        inflight.set(key, p);
-      }
-      const file = await p;
-      const actual = (await stat(file)).size;
-      if (actual !== size) throw wrong(actual);
-      return file;
-    },
-  };
-}
+export { createBlobCache, type BlobCache } from './blob-cache.ts';
 
 /** Creates `dest` (which must not exist) with the tree of the manifest blob `ref`. */
 export async function materializeTree(
@@ -184,7 +132,7 @@ export async function materializeTree(
       for (let e = queue.shift(); e; e = queue.shift()) {
         if (e.type !== 'file') continue;
         const target = join(dest, e.path);
-        await copyFile(await cache.path(tenant, e.digest, e.size), target);
+        await cache.use(tenant, e.digest, e.size, (from) => copyFile(from, target));
         await chmod(target, e.executable ? 0o755 : 0o644);
         bytes += e.size;
         files++;

@@ -43,7 +43,7 @@ export interface JobContext {
   log(msg: string): void;
   /** Registers the abort controller that a stop request for this job triggers. */
   track(jobId: string, ctl: AbortController): () => void;
-  /** True while the work disk is too full for jobs with inputs: such jobs are handed back. */
+  /** True while the work disk is below its reserve or full: jobs are handed back. */
   diskFull?(): boolean;
   /** Told when a job hit a full disk (ENOSPC). */
   onDiskFull?(): void;
@@ -83,8 +83,8 @@ async function admit(ctx: JobContext, msg: PulledJob): Promise<JobRecord | 'refu
   }
   const rec = await ctx.farm.readJob(msg.jobId);
   if (!rec) return 'skip';
-  if (ctx.diskFull?.() && (rec.spec.tree || rec.spec.input || rec.spec.toolchain)) {
-    ctx.log(`job ${msg.jobId}: the work disk is full; handing it back to be placed elsewhere`);
+  if (ctx.diskFull?.()) {
+    ctx.log(`job ${msg.jobId}: the work disk is below its reserve; handing it back to be placed elsewhere`);
     ctx.metrics?.handedBack();
     await ctx.farm.handBack(rec.spec.platform, msg.jobId);
     return 'skip';

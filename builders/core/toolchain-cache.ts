@@ -1,6 +1,7 @@
 /**
  * The builder's toolchain cache: each toolchain is downloaded once per host, verified against its
- * digest, unpacked safely and kept, least recently used first out, within a size limit.
+ * digest, unpacked safely and kept, least recently used first out, within a size limit (past it,
+ * idle toolchains go until the cache is at its low-water mark; one in use never goes).
  *
  * Layout of `dir` (one folder per toolchain, published by one rename, so a crash never leaves a
  * half toolchain that looks whole):
@@ -37,6 +38,8 @@ export interface ToolchainCacheOptions {
   dir: string;
   /** Unpacked bytes kept; past it, toolchains not in use are evicted, least recently used first. @default 10 GiB */
   maxBytes?: number;
+  /** What an eviction brings the cache down to (the builder passes 80 % of maxBytes). @default maxBytes */
+  lowWaterBytes?: number;
   /** @default a no-op */
   log?: (msg: string) => void;
   /** Overrides of {@link TOOLCHAIN_ARCHIVE_LIMITS}. @default {} */
@@ -89,6 +92,7 @@ interface Meta {
 export async function createToolchainCache(opts: ToolchainCacheOptions): Promise<ToolchainCache> {
   const { store, dir } = opts;
   const maxBytes = opts.maxBytes ?? 10 * GiB;
+  const lowWater = Math.min(opts.lowWaterBytes ?? maxBytes, maxBytes);
   const log = opts.log ?? (() => undefined);
   const limits = { ...TOOLCHAIN_ARCHIVE_LIMITS, ...opts.limits };
   const entries = new Map<string, Entry>();
@@ -113,12 +117,12 @@ export async function createToolchainCache(opts: ToolchainCacheOptions): Promise
     await utimes(join(dir, e.digest, 'meta.json'), now, now).catch(() => undefined);
   };
 
-  /** Evicts idle toolchains, least recently used first, until the cache fits. Chooses synchronously. */
+  /** Past the limit, evicts idle toolchains, least recently used first, down to the low-water mark. Chooses synchronously. */
   const evict = (): void => {
     if (used <= maxBytes) return;
     const idle = [...entries.values()].filter((e) => e.refs === 0).sort((a, b) => a.seq - b.seq);
     for (const e of idle) {
-      if (used <= maxBytes) break;
+      if (used <= lowWater) break;
       entries.delete(e.digest);
       used -= e.bytes;
       log(`toolchain cache: evicting ${e.digest} (${e.bytes} bytes)`);

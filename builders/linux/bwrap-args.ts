@@ -25,6 +25,11 @@ export interface BwrapHost {
   statusFd?: number;
   /** Descriptor bwrap reads the seccomp program from (`--seccomp`). */
   seccompFd?: number;
+  /**
+   * Largest tmpfs, MiB: the job's memory limit, since tmpfs pages are charged to the job's memory
+   * cgroup (a tmpfs without a size gets this one, a larger one is cut to it). @default no bound
+   */
+  tmpfsMaxMiB?: number;
 }
 
 /** Top-level names of a toolchain root that the runner mounts itself, so they are skipped. */
@@ -86,7 +91,9 @@ export function bwrapArgs(
   a.push(...systemArgs(profile, host.root));
   a.push('--proc', '/proc', '--dev', '/dev');
   for (const t of profile.tmpfs) {
-    if (t.sizeMiB !== undefined) a.push('--size', String(t.sizeMiB * 1024 * 1024));
+    const max = host.tmpfsMaxMiB ?? Infinity;
+    const mib = Math.min(t.sizeMiB ?? max, max);
+    if (Number.isFinite(mib)) a.push('--size', String(mib * 1024 * 1024));
     a.push('--tmpfs', t.path);
   }
   a.push('--bind', host.jobDir, JOB_MOUNT);

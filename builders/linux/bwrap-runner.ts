@@ -120,6 +120,7 @@ export function createBwrapRunner(opts: BwrapRunnerOptions = {}): SandboxRunner 
       root,
       statusFd: FD.status,
       seccompFd: seccomp ? FD.seccomp : undefined,
+      tmpfsMaxMiB: req.limits.memoryMiB,
     });
     await prepareJobDir(jobDir, uid, gid);
     const limits = {

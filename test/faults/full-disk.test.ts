@@ -16,7 +16,8 @@ describe('faults: full builder disk', { timeout: 175_000 }, () => {
     try {
       execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=6m', 'tmpfs', small]);
       mounted = true;
-      await f.addBuilder({ workDir: small, minFreeBytes: 64 * 1024 ** 2 });
+      // A reserve below the 6 MiB disk, so it takes the job that then fills it.
+      await f.addBuilder({ workDir: small, minFreeBytes: 64 * 1024 ** 2, reserveBytes: 1024 ** 2 });
       const input = join(f.dir, 'in');
       await mkdir(input);
       await writeFile(join(input, 'big.bin'), Buffer.alloc(8 * 1024 ** 2, 1));

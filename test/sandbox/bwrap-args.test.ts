@@ -48,6 +48,16 @@ describe('bwrapArgs', () => {
     assert.deepEqual(rw, [host.jobDir]);
   });
 
+  it("bounds /tmp by the profile's size and the job's memory limit (its pages are the job's memory)", () => {
+    const MiB = 1024 * 1024;
+    assert.ok(has(options(bwrapArgs(profile, req, host)), '--size', String(1024 * MiB), '--tmpfs', '/tmp'));
+    const small = options(bwrapArgs(profile, req, { ...host, tmpfsMaxMiB: 256 }));
+    assert.ok(has(small, '--size', String(256 * MiB), '--tmpfs', '/tmp'));
+    const unsized: Profile = { ...profile, tmpfs: [{ path: '/scratch' }] };
+    const u = options(bwrapArgs(unsized, req, { ...host, tmpfsMaxMiB: 512 }));
+    assert.ok(has(u, '--size', String(512 * MiB), '--tmpfs', '/scratch'));
+  });
+
   it('clears the environment and sets the job env over the profile base env', () => {
     const a = options(bwrapArgs(profile, req, host));
     const clear = a.indexOf('--clearenv');

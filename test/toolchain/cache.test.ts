@@ -158,6 +158,18 @@ describe('toolchain cache', { timeout: 30_000 }, () => {
     await waitFor(async () => !existsSync(join(dir, a)));
   });
 
+  it('evicts down to the low-water mark once past the limit', async () => {
+    const [a, b, c] = [await publish('a'), await publish('b'), await publish('c')];
+    const cache = await createToolchainCache({ store, dir, maxBytes: 2500, lowWaterBytes: 1100, log });
+    (await cache.acquire(a)).release();
+    (await cache.acquire(b)).release();
+    assert.deepEqual(cache.warm(), [b, a], 'within the limit nothing goes');
+    (await cache.acquire(c)).release(); // ~3060 > 2500: down to 1100, so both a and b go
+    assert.deepEqual(cache.warm(), [c]);
+    assert.ok(cache.usedBytes() <= 1100);
+    await waitFor(async () => !existsSync(join(dir, a)) && !existsSync(join(dir, b)));
+  });
+
   it('never evicts a toolchain in use, even over the limit', async () => {
     const [a, b, c] = [await publish('a'), await publish('b'), await publish('c')];
     const cache = await createToolchainCache({ store, dir, maxBytes: 2500, log });

@@ -39,7 +39,8 @@ import {
 } from './remote-layout.ts';
 import { ccSettings, presetFor, type CcSettings } from './settings.ts';
 import { recordEvent } from './stats.ts';
-import { localTarget, namesTarget, withTarget } from './target.ts';
+import { localTarget, namedTarget, namesTarget, withTarget } from './target.ts';
+import { presetTargets, targetsInclude } from './preset-targets.ts';
 
 export interface CcIo {
   cwd: string;
@@ -145,11 +146,19 @@ async function remote(plan: RemotePlan, argv: string[], s: CcSettings, api: Api,
   const startedMs = Date.now();
   // clang and clang-cl name their target (the local driver's) in the remote compile, so a
   // builder's clang makes this client's objects; gcc's target is its binary (the preset's).
-  const [{ text, shown }, triple] = await Promise.all([
+  const [{ text, shown }, triple, published] = await Promise.all([
     remoteText(plan, io),
     plan.family === 'gcc' || namesTarget(argv) ? null : localTarget(argv, io.cwd, io.env),
+    preset && plan.family !== 'gcc' ? presetTargets(api, preset, io.env) : null,
   ]);
   const compileArgv = withTarget(plan.compileArgv, triple);
+  // A preset published for other targets (kiln toolchain push --target) would make other objects.
+  const target = namedTarget(argv) ?? triple?.[0]?.slice('--target='.length) ?? null;
+  if (target && published && published.length > 0 && !targetsInclude(published, target)) {
+    if (s.verbose)
+      io.stderr.write(`kiln cc: ${preset} is for ${published.join(', ')}, this compile for ${target}\n`);
+    throw new CompileHere('the preset is for other targets');
+  }
   const root = layoutRoot(cwd, source, markerPaths(text), s.baseDir);
   const argv0 = path.basename(plan.compileArgv[0]!);
   const clObject = plan.family === 'clang-cl' ? plan.output : undefined;

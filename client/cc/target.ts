@@ -16,6 +16,17 @@ export function namesTarget(argv: string[]): boolean {
   );
 }
 
+/** The target the command line names itself (`--target=x`, `-target x`, `/clang:--target=x`), or null. */
+export function namedTarget(argv: string[]): string | null {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const joined = /^(?:\/clang:)?--target=(.+)$/.exec(a);
+    if (joined) return joined[1]!;
+    if ((a === '-target' || a === '--target') && argv[i + 1] !== undefined) return argv[i + 1]!;
+  }
+  return null;
+}
+
 /** Reads the target from `-###` output: the options that name it in the remote compile, or [] when it says none. */
 export function targetArgs(hashes: string): string[] {
   const triple = /"-triple" "([^"]+)"/.exec(hashes)?.[1];

@@ -175,7 +175,7 @@ export const COMMANDS: Command[] = [
         target: {
           type: 'array',
           describe:
-            'a target it compiles for, such as x86_64-pc-windows-msvc or arm64-apple-macos11; repeatable (kiln toolchain ls lists them)',
+            'a target it compiles for, such as x86_64-pc-windows-msvc or arm64-apple-macos11; repeatable (kiln cc compiles any other target locally)',
         },
         json: {
           type: 'boolean',

@@ -70,7 +70,9 @@ export async function handler(a: PackageArgs, io: Io): Promise<number> {
   for (const s of r.skipped) io.stderr.write(`kiln: left out ${s}\n`);
   say(
     io.stdout,
-    `publish it: kiln toolchain push ${shown} --name NAME --platform ${hostPlatform()} --compiler ${r.compilerPath}`,
+    `publish it: kiln toolchain push ${shown} --name NAME --platform ${hostPlatform()} --compiler ${r.compilerPath}` +
+      // gcc compiles for its one target; clang for any (add a --target for each one you publish it for)
+      (r.kind === 'gcc' ? ` --target ${r.target}` : ' [--target TRIPLE]…'),
   );
   return 0;
 }

@@ -14,7 +14,8 @@ import path, { dirname, join, resolve } from 'node:path';
 import { analyzeCompile, describePlan, type CompilePlan, type RemotePlan } from '../../client/cc/args.ts';
 import { decodeResponseFile, splitWindowsResponseFile } from '../../client/cc/response-file.ts';
 import { layOut, layoutRoot, markerPaths, namesRemoteRoot } from '../../client/cc/remote-layout.ts';
-import { localTarget, withTarget } from '../../client/cc/target.ts';
+import { localTarget, namedTarget, targetArgs, withTarget } from '../../client/cc/target.ts';
+import { targetsInclude } from '../../client/cc/preset-targets.ts';
 
 const w = (cmd: string): string[] => cmd.split(' ');
 const files: Record<string, string> = {};
@@ -119,6 +120,52 @@ describe('clang-cl: the two command lines', () => {
       '-frewrite-includes',
     ]);
     assert.equal(p.output, resolve('/w', 'out dir\\a.obj'));
+  });
+});
+
+describe('the target the remote compile names', () => {
+  it('is cc1’s -triple, with clang-cl’s MSVC version apart; none when the driver says nothing', () => {
+    assert.deepEqual(
+      targetArgs(' "/usr/bin/clang" "-cc1" "-triple" "arm64-apple-macosx14.0.0" "-emit-obj"'),
+      ['--target=arm64-apple-macosx14.0.0'],
+    );
+    assert.deepEqual(
+      targetArgs(
+        '"-cc1" "-triple" "x86_64-pc-windows-msvc19.33.31630" "-fms-compatibility-version=19.33.31630"',
+      ),
+      ['--target=x86_64-pc-windows-msvc', '-fms-compatibility-version=19.33.31630'],
+    );
+    assert.deepEqual(targetArgs('clang: error: no input files'), []);
+  });
+  it('is matched against a preset’s targets by architecture, OS and environment, not vendor or versions', () => {
+    const published = ['x86_64-pc-windows-msvc', 'arm64-apple-macos11', 'aarch64-linux-gnu'];
+    for (const t of [
+      'x86_64-pc-windows-msvc19.20.0',
+      'arm64-apple-macosx14.0.0',
+      'aarch64-unknown-linux-gnu',
+    ])
+      assert.ok(targetsInclude(published, t), t);
+    for (const t of [
+      'i686-pc-windows-msvc',
+      'x86_64-apple-macosx14.0.0',
+      'x86_64-pc-linux-gnu',
+      'aarch64-pc-windows-msvc',
+    ])
+      assert.ok(!targetsInclude(published, t), t);
+    assert.equal(namedTarget(w('clang -target arm64-apple-ios -c a.c')), 'arm64-apple-ios');
+    assert.equal(
+      namedTarget(w('clang-cl /clang:--target=x86_64-pc-windows-msvc /c a.c')),
+      'x86_64-pc-windows-msvc',
+    );
+    assert.equal(namedTarget(w('clang -c a.c')), null);
+  });
+  it('goes after the compiler, unless the command line names a target', () => {
+    assert.deepEqual(withTarget(w('clang -O2 -c a.c'), ['--target=x']), w('clang --target=x -O2 -c a.c'));
+    assert.deepEqual(withTarget(w('clang -target y -c a.c'), ['--target=x']), w('clang -target y -c a.c'));
+    assert.deepEqual(
+      withTarget(w('clang-cl /clang:--target=y /c a.c'), ['--target=x']),
+      w('clang-cl /clang:--target=y /c a.c'),
+    );
   });
 });
 

@@ -73,6 +73,8 @@ describe(
           'x86_64-pc-windows-msvc',
           '--target',
           'arm64-apple-macos11',
+          '--target',
+          'x86_64-linux-gnu',
         ],
         { url: farm.url, token: farm.token, cwd: work },
       );
@@ -108,7 +110,7 @@ describe(
       const ls = await kiln(['toolchain', 'ls'], { url: farm.url, token: farm.token, cwd: work });
       assert.match(
         ls.stdout,
-        /^clang-14@linux-x86_64 .* targets x86_64-pc-windows-msvc arm64-apple-macos11\n$/,
+        /^clang-14@linux-x86_64 .* targets x86_64-pc-windows-msvc arm64-apple-macos11 x86_64-linux-gnu\n$/,
       );
     });
 
@@ -166,6 +168,17 @@ describe(
       assert.deepEqual(outcomes(), { misses: 3, hits: 1, local: 1, fallbacks: 0 }, 'compiled on the farm');
     });
 
+    it('a compile for a target the preset is not published for compiles here, with the reason', async () => {
+      const r = await cc(['clang', '--target=aarch64-linux-gnu', '-c', 'm.c', '-o', 'obj/a64.o'], {
+        KILN_CC_VERBOSE: '1',
+      });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /clang-14@linux-x86_64 is for .*, this compile for aarch64-linux-gnu\n/);
+      assert.match(r.stderr, /kiln cc: compiling locally: the preset is for other targets\n/);
+      assert.match(fileType(join(work, 'obj', 'a64.o')), /^ELF 64-bit LSB relocatable, ARM aarch64/);
+      assert.deepEqual(outcomes(), { misses: 3, hits: 1, local: 2, fallbacks: 0 });
+    });
+
     it('a clang compile without --target names the local driver’s target on the builder', async () => {
       const r = await cc(['clang', '-O2', '-c', 'm.c', '-o', 'obj/l.o'], { KILN_CC_VERBOSE: '1' });
       assert.equal(r.code, 0, r.stderr);
@@ -174,7 +187,7 @@ describe(
       )![1];
       assert.ok(r.stderr.includes(`kiln cc: farm job: clang --target=${triple} -O2 `), r.stderr);
       assert.match(fileType(join(work, 'obj', 'l.o')), /^ELF 64-bit LSB relocatable, x86-64/);
-      assert.deepEqual(outcomes(), { misses: 4, hits: 1, local: 1, fallbacks: 0 }, 'compiled on the farm');
+      assert.deepEqual(outcomes(), { misses: 4, hits: 1, local: 2, fallbacks: 0 }, 'compiled on the farm');
     });
   },
 );

@@ -284,5 +284,26 @@ describe('signed results', { timeout: 300_000 }, () => {
       assert.ok(rewritten.signature, 'the builder wrote a signed entry again');
       assert.notEqual(rewritten.signature.job, genuine.signature!.job, 'by a new job');
     });
+
+    it('after its builder has left, a result it signed still passes --verify-signer (its key is kept)', async () => {
+      const entry = JSON.parse(await text(store, entryKey)) as ActionResult;
+      const child = farm.builders[0]!;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM'); // a drain: its lease has ended when it exits
+      await exited;
+      const headers = { Authorization: `Bearer ${farm.token}` };
+      const { signers } = (await (await fetch(`${farm.url}/api/v1/signers`, { headers })).json()) as {
+        signers: { builder: string; live: boolean }[];
+      };
+      assert.deepEqual(
+        signers.filter((s) => s.builder === entry.signature!.builder).map((s) => s.live),
+        [false],
+        'still listed, no longer live',
+      );
+      await rm(join(work, 'a.o'));
+      const r = await cc({ KILN_VERIFY_SIGNER: '1' });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(await readFile(join(work, 'a.o')), Buffer.from(entry.files[0]!.data, 'base64'));
+    });
   });
 });

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { COMMANDS } from '../../client/commands/index.ts';
 import { main } from '../../client/main.ts';
 import { Capture } from '../helpers/cli.ts';
+import { createResultSigner } from '../../builders/core/result-signer.ts';
 
 const OUT = Buffer.concat([
   Buffer.from('line one\r\nzwei: \xfc\xe9\r\n', 'latin1'),
@@ -23,6 +24,8 @@ const OUT = Buffer.concat([
 const ERR = Buffer.from('a.c(1): warning C4996: \x93quoted\x94\r\n', 'latin1');
 const OBJ = Buffer.from([0x64, 0x86, 1, 0, 0xde, 0xad, 0xbe, 0xef]);
 const b64 = (b: Buffer): string => b.toString('base64');
+const ACTION = 'a'.repeat(64);
+const signer = createResultSigner();
 
 /** `kiln args…` in-process; stdout and stderr as bytes. */
 async function kilnBytes(args: string[], cwd: string, env: NodeJS.ProcessEnv) {
@@ -47,11 +50,32 @@ describe('output bytes pass through unchanged', () => {
       if (req.method === 'POST' && path.startsWith('/api/v1/jobs')) {
         // The compile's answer: its stdout, and the object at the output path the spec names
         // (kiln cc compiles locally when the farm's compile printed diagnostics on stderr).
+        // A cache hit, signed as a builder signs it (the client refuses an unsigned result).
         const spec = JSON.parse(Buffer.concat(chunks).toString()) as { outputs: string[] };
-        const job = { id: 'j1', state: 'cached', exitCode: 0, error: null };
-        const result = { stdout: b64(OUT), stderr: '', files: [{ path: spec.outputs[0], data: b64(OBJ) }] };
+        const result = {
+          stdout: b64(OUT),
+          stderr: '',
+          files: [{ path: spec.outputs[0]!, data: b64(OBJ), executable: false }],
+        };
+        const job = { id: 'j1', state: 'cached', exitCode: 0, signal: null, error: null, builder: null };
+        const signature = await signer.sign({
+          job: 'j1',
+          action: ACTION,
+          builder: 'b1',
+          exitCode: 0,
+          signal: null,
+          outputs: null,
+          inline: result,
+          missing: [],
+        });
         res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ job: { ...job, result }, token: 't' }));
+        res.end(
+          JSON.stringify({
+            job: { ...job, outputs: null, missingOutputs: [], result, signature },
+            token: 't',
+            action: ACTION,
+          }),
+        );
       } else if (path.startsWith('/api/v1/jobs/j2/logs')) {
         res.writeHead(200, { 'content-type': 'application/x-ndjson' });
         const half = Math.floor(OUT.length / 2);

@@ -4,6 +4,8 @@
  * operator's admin user, the default user off. The file holds only SHA-256 digests of the
  * passwords; each password comes from $KILN_REDIS_PASSWORD_<USER>, else from DIR/<user>.password,
  * else it is generated (and written there when DIR is given). Stderr says which, user by user.
+ * `--keep OLD.acl` also allows the scripts OLD.acl allowed each builder user (a rolling upgrade:
+ * builders of the old release and of the new one run at once).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -22,6 +24,7 @@ import {
 
 interface AclArgs {
   prefix: string;
+  keep?: string;
   builder?: (string | number)[];
   passwordDir?: string;
   admin: boolean;
@@ -55,6 +58,26 @@ function passwordOf(user: string, a: AclArgs, io: Io): { password: string; told:
   return { password, told: `password generated, written to ${file}` };
 }
 
+/** The `+evalsha|<sha1>` rules of each user of an ACL file. */
+function keptScripts(file: string): Map<string, string[]> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UserError(`cannot read --keep ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  const out = new Map<string, string[]>();
+  for (const line of text.split('\n')) {
+    const [word, user, ...rules] = line.trim().split(/\s+/);
+    if (word !== 'user' || !user) continue;
+    out.set(
+      user,
+      rules.filter((r) => /^\+evalsha\|[0-9a-f]{40}$/.test(r)),
+    );
+  }
+  return out;
+}
+
 export async function handler(a: AclArgs, io: Io): Promise<number> {
   if (!/^[A-Za-z0-9_.-]+$/.test(a.prefix))
     throw new UserError(`--prefix ${a.prefix}: letters, digits, _ . - only (redis.prefix of the farm)`);
@@ -70,6 +93,13 @@ export async function handler(a: AclArgs, io: Io): Promise<number> {
     ...scopes.map((s) => ({ name: builderUser(s), rules: builderRules(a.prefix, s) })),
     ...(a.admin ? [{ name: 'kiln-admin', rules: ['~*', '&*', '+@all'] }] : []),
   ];
+  const kept = a.keep ? keptScripts(a.keep) : new Map<string, string[]>();
+  for (const w of wanted) {
+    if (!w.name.startsWith('kiln-builder')) continue;
+    const old = (kept.get(w.name) ?? []).filter((r) => !w.rules.includes(r));
+    if (old.length > 0) say(io.stderr, `${w.name}: also the ${old.length} script(s) of ${a.keep} it allowed`);
+    w.rules.push(...old);
+  }
   const users: AclUser[] = [];
   for (const w of wanted) {
     const { password, told } = passwordOf(w.name, a, io);

@@ -118,6 +118,10 @@ export const SERVER_COMMANDS: Command[] = [
           describe: 'read each password from DIR/<user>.password, or write a generated one there (0600)',
         },
         admin: { type: 'boolean', describe: 'add kiln-admin (all commands, for operators)', default: true },
+        keep: {
+          type: 'string',
+          describe: 'also allow the builder scripts this older ACL file allowed (rolling upgrades)',
+        },
         out: { type: 'string', describe: 'write the file here instead of stdout' },
       },
     },

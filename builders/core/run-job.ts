@@ -153,8 +153,9 @@ async function execute(ctx: JobContext, a: Attempt): Promise<JobResultFields> {
       profile: spec.profile,
       ...(toolchain ? { rootDir: toolchain.root } : {}),
       onOutput: (stream, chunk) => {
-        pump.write(stream, chunk);
         if (capture) captured[stream].push(chunk);
+        // Past the pump's backlog bound, the runner waits before it reads more of the job's output.
+        return pump.write(stream, chunk);
       },
       signal: ctl.signal,
     });

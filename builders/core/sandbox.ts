@@ -23,8 +23,12 @@ export interface SandboxRequest {
    * the host's system directories read-only (until toolchains are mandatory).
    */
   rootDir?: string;
-  /** Called with each chunk of output as it is produced. */
-  onOutput(stream: 'stdout' | 'stderr', chunk: Uint8Array): void;
+  /**
+   * Called with each chunk of output as it is produced. A promise asks the runner to read no more
+   * of the job's output until it settles (the job's writes then block), so output is never
+   * buffered faster than it is consumed.
+   */
+  onOutput(stream: 'stdout' | 'stderr', chunk: Uint8Array): void | Promise<void>;
   /** Aborting stops the job: SIGTERM to every process of it, `limits.graceSec`, then SIGKILL. */
   signal: AbortSignal;
 }

@@ -42,16 +42,23 @@ export async function supervise(
   });
   exit.catch(() => undefined);
   let tail = '';
-  const emit = (stream: 'stdout' | 'stderr', chunk: Buffer): void => {
+  const emit = (stream: 'stdout' | 'stderr', chunk: Buffer): void | Promise<void> => {
     if (stream === 'stderr') tail = (tail + chunk.toString('utf8')).slice(-4096);
     try {
-      req.onOutput(stream, chunk);
+      return req.onOutput(stream, chunk);
     } catch {
       // the consumer's failure is not the job's
     }
   };
+  // A promise from the consumer pauses the reading until it settles (the job's writes block).
   const drain = async (s: Readable, name: 'stdout' | 'stderr'): Promise<void> => {
-    s.on('data', (c: Buffer) => emit(name, c));
+    s.on('data', (c: Buffer) => {
+      const wait = emit(name, c);
+      if (!wait) return;
+      s.pause();
+      const resume = (): void => void s.resume();
+      wait.then(resume, resume);
+    });
     await once(s, 'close').catch(() => undefined);
   };
   const drained = Promise.all([drain(child.stdout!, 'stdout'), drain(child.stderr!, 'stderr')]).then(

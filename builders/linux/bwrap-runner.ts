@@ -58,8 +58,15 @@ for (const [name, n] of Object.entries(osConstants.signals))
   if (!SIGNAL_NAMES.has(n)) SIGNAL_NAMES.set(n, name);
 
 /** Reads a stream to its end, passing each chunk on. */
-async function drain(s: Readable, onChunk: (c: Buffer) => void): Promise<void> {
-  s.on('data', onChunk);
+/** Reads `s` to its end; a promise from `onChunk` pauses the reading until it settles. */
+async function drain(s: Readable, onChunk: (c: Buffer) => unknown): Promise<void> {
+  s.on('data', (c: Buffer) => {
+    const wait = onChunk(c);
+    if (!(wait instanceof Promise)) return;
+    s.pause();
+    const resume = (): void => void s.resume();
+    wait.then(resume, resume);
+  });
   await once(s, 'close').catch(() => undefined);
 }
 
@@ -203,10 +210,10 @@ export function createBwrapRunner(opts: BwrapRunnerOptions = {}): SandboxRunner 
     exit.catch(() => undefined);
     for (const i of [FD.gate, FD.status, FD.seccomp, FD.args]) fds[i]?.on('error', () => undefined);
     let errTail = '';
-    const emit = (stream: 'stdout' | 'stderr', chunk: Buffer): void => {
+    const emit = (stream: 'stdout' | 'stderr', chunk: Buffer): void | Promise<void> => {
       if (stream === 'stderr') errTail = (errTail + chunk.toString('utf8')).slice(-4096);
       try {
-        req.onOutput(stream, chunk);
+        return req.onOutput(stream, chunk);
       } catch {
         // the consumer's failure is not the job's
       }

@@ -119,7 +119,9 @@ describe('toolchain package', { skip }, () => {
       profile: 'default',
       rootDir: root,
       signal: new AbortController().signal,
-      onOutput: (_s, chunk) => (out += Buffer.from(chunk).toString('utf8')),
+      onOutput: (_s, chunk) => {
+        out += Buffer.from(chunk).toString('utf8');
+      },
     });
     return { r, out, jobDir };
   }

@@ -25,9 +25,6 @@ export interface Attack {
   todo?: string;
 }
 
-const QUOTA_DISK = 'the per-job disk quota is not enforced yet (the "quota" change)';
-const QUOTA_PATHS = 'host paths are not hidden from the sandbox yet (the "quota" change)';
-
 export const ATTACKS: readonly Attack[] = [
   // Issue 14, one attack per wrong answer.
   {
@@ -43,6 +40,13 @@ export const ATTACKS: readonly Attack[] = [
     category: 'issue',
     file: 'resources',
     title: 'a job asking for 1 GiB of log and writing 32 MiB must not put it in Redis',
+  },
+  {
+    id: 'log-held-in-builder',
+    issue: '1',
+    category: 'issue',
+    file: 'resources',
+    title: 'write 256 MiB of log as fast as it can: must not grow the builder by its size',
   },
   {
     id: 'vsock',
@@ -63,7 +67,6 @@ export const ATTACKS: readonly Attack[] = [
     issue: '4',
     category: 'issue',
     file: 'sandbox',
-    todo: QUOTA_PATHS,
     title: "read the builder's work directory, builder id and job id from /proc/1/cmdline and mountinfo",
   },
   {
@@ -99,7 +102,6 @@ export const ATTACKS: readonly Attack[] = [
     issue: '7',
     category: 'issue',
     file: 'resources',
-    todo: QUOTA_DISK,
     title: 'fallocate -l 5G /job/big',
   },
   {
@@ -143,7 +145,7 @@ export const ATTACKS: readonly Attack[] = [
     issue: '9',
     category: 'issue',
     file: 'door',
-    title: 'a 60 KB URL: answered without a JSON body?',
+    title: 'a 60 KB and a 10 KB URL: answered without a JSON body, or not as 414?',
   },
   {
     id: 'big-header',

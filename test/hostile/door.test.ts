@@ -171,17 +171,23 @@ describe('hostile tenant: at the door', { concurrency: 1, timeout: 180_000 }, ()
   );
 
   suite.attack('long-url', async () => {
-    const r = await fetch(`${h.farm().url}/api/v1/jobs/${'a'.repeat(60_000)}`, {
-      headers: { Authorization: `Bearer ${h.acme().token}` },
-    });
-    const text = await r.text();
-    return [
-      tried(
-        'GET with a 60 KB path',
-        r.status >= 400 && r.status < 500 && jsonError(`\r\n\r\n${text}`),
-        `${r.status} ${text.slice(0, 120)}`,
-      ),
-    ];
+    const out: Try[] = [];
+    // 60 KB passes Node's own header limit (the parser refuses it); 10 KB is under that limit but
+    // over the gateway's limits.maxUrlBytes (8 KiB by default).
+    for (const n of [60_000, 10_000]) {
+      const r = await fetch(`${h.farm().url}/api/v1/jobs/${'a'.repeat(n)}`, {
+        headers: { Authorization: `Bearer ${h.acme().token}` },
+      });
+      const text = await r.text();
+      out.push(
+        tried(
+          `GET with a ${n / 1000} KB path`,
+          r.status === 414 && jsonError(`\r\n\r\n${text}`) && text.includes('ERR_URL_TOO_LONG'),
+          `${r.status} ${text.slice(0, 120)}`,
+        ),
+      );
+    }
+    return out;
   });
 
   suite.attack('big-header', async () => {

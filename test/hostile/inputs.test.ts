@@ -7,6 +7,7 @@
 import { describe } from 'node:test';
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import tar from 'tar-stream';
 import { api, type Client } from '../helpers/http.ts';
@@ -195,6 +196,10 @@ describe('hostile tenant: inputs and declared outputs', { concurrency: 4, timeou
       ],
       ["the builder's config", `d/x${farm.dataDir}/builder-0.toml`, `d/x${farm.dataDir}/builder-9.toml`],
     ];
+    // The probe is only worth something if the first path of each pair exists on the host.
+    for (const [what, exists] of pairs)
+      if (!existsSync(exists.replace(/^(l|d\/x)/, '')))
+        throw new Error(`${what}: ${exists} does not exist on the host, so the pair proves nothing`);
     const outputs = pairs.flatMap(([, a, b]) => [a, b]);
     const tries: Try[] = [];
     for (const inlineResult of [true, false]) {

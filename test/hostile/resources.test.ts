@@ -13,8 +13,11 @@ import { hostileSuite, tried, type Try } from './tally.ts';
 
 const suite = hostileSuite('resources');
 const MiB = 1024 * 1024;
-/** What the builder may grow by while it stores a 512 MiB output (it once held ~3× the output). */
-const BUILDER_GROWTH_BOUND = 256 * MiB;
+/**
+ * What the builder may grow by while it stores a 512 MiB output (it once held ~3× the output) or
+ * a 256 MiB log written as fast as the job can (it once held all of it).
+ */
+const BUILDER_GROWTH_BOUND = 160 * MiB;
 /** Redis per job's log: the builder's logTailBytes (4 MiB by default) plus the stream's overhead. */
 const LOG_KEY_BOUND = 5 * MiB;
 const REDIS_PEAK_GROWTH_BOUND = 16 * MiB;
@@ -84,15 +87,36 @@ describe('hostile tenant: resources, measured one at a time', { concurrency: 1, 
     ];
   });
 
+  suite.attack('log-held-in-builder', async () => {
+    const before = await h.builderMemory();
+    const ran = await h.run(
+      h.acme(),
+      {
+        argv: ['sh', '-c', 'yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c 256M'],
+        limits: { logBytes: 512 * MiB },
+      },
+      { log: false },
+    );
+    const after = await h.builderMemory();
+    if (ran.job?.state !== 'succeeded' || ran.job.logTruncated !== false)
+      throw new Error(`the log job: ${JSON.stringify(ran.job)}`);
+    const grew = after.hwm - before.rss;
+    return [
+      tried(
+        '256 MiB of log written faster than it is stored: builder peak over its RSS before',
+        grew < BUILDER_GROWTH_BOUND,
+        `RSS ${mib(before.rss)} → peak ${mib(after.hwm)} (+${mib(grew)}, bound ${mib(BUILDER_GROWTH_BOUND)})`,
+      ),
+    ];
+  });
+
   suite.attack('disk-quota', async () => {
-    const fill = (path: string): Promise<Awaited<ReturnType<HostileFarm['run']>>> =>
-      h.run(h.acme(), {
+    const tries: Try[] = [];
+    for (const path of ['/job/big', '/tmp/big']) {
+      const ran = await h.run(h.acme(), {
         argv: ['sh', '-c', `fallocate -l 5G ${path} && echo allocated; rm -f ${path}`],
         limits: { diskMiB: 1024 },
       });
-    const tries: Try[] = [];
-    for (const path of ['/job/big', '/tmp/big']) {
-      const ran = await fill(path);
       tries.push(
         tried(
           `fallocate -l 5G ${path} under limits.diskMiB 1024`,
@@ -101,6 +125,18 @@ describe('hostile tenant: resources, measured one at a time', { concurrency: 1, 
         ),
       );
     }
+    // Filling it for real: the job is told why it failed.
+    const fill = await h.run(h.acme(), {
+      argv: ['sh', '-c', 'dd if=/dev/zero of=/job/fill bs=1M count=100 2>&1 && echo wrote'],
+      limits: { diskMiB: 64 },
+    });
+    tries.push(
+      tried(
+        'write 100 MiB to /job under limits.diskMiB 64',
+        !fill.stdout.includes('wrote') && jobError(fill.job) === 'ERR_DISK_QUOTA',
+        `${String(fill.job?.state)} ${jobError(fill.job) ?? ''} ${(fill.job?.error as { message?: string } | null)?.message ?? ''}`,
+      ),
+    );
     return tries;
   });
 });

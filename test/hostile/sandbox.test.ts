@@ -7,6 +7,8 @@ import { describe } from 'node:test';
 import { createServer, type Server } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { api, readLog, waitJob } from '../helpers/http.ts';
 import { useHostileFarm } from './farm.ts';
 import { probe, probeSpec, triesOf } from './probe.ts';
@@ -121,7 +123,12 @@ attempt("resolve example.com", lambda: socket.getaddrinfo("example.com", 443))
     while (!(await readLog(rival, rivalId, false)).stdout.includes('ready'))
       await new Promise((r) => setTimeout(r, 100));
     const work = join(farm.dataDir, 'work-0');
-    const rivalFile = join(work, `${rivalId}.1`, 'root', 'secret');
+    // Where the rival's file really is on the host (job directories have opaque names).
+    const found = spawnSync('find', [work, '-maxdepth', '6', '-name', 'secret', '-type', 'f'], {
+      encoding: 'utf8',
+    }).stdout.split('\n');
+    const rivalFile = found.find((f) => f && readFileSync(f, 'utf8').includes(secret));
+    if (!rivalFile) throw new Error(`the rival's job file is not under ${work}: ${found.join(' ')}`);
     try {
       const tries = await probe(
         h,

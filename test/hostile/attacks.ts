@@ -195,7 +195,8 @@ export const ATTACKS: readonly Attack[] = [
     issue: '',
     category: 'privilege',
     file: 'sandbox',
-    title: 'setuid, capabilities, mount, unshare, chroot, setns, ptrace, kernel calls',
+    title:
+      'setuid, capabilities, mount, unshare, chroot, setns, ptrace, kernel calls, calls only an allow-list refuses',
   },
   {
     id: 'fork-bomb',

@@ -15,6 +15,8 @@ import { probe, probeSpec, triesOf } from './probe.ts';
 import { hostileSuite, tried } from './tally.ts';
 
 const suite = hostileSuite('sandbox');
+/** Tries of the privilege attack that use x86_64 syscall numbers. */
+const X64_ONLY = ['personality(READ_IMPLIES_EXEC)', 'modify_ldt', 'remap_file_pages'];
 
 describe('hostile tenant: inside the sandbox', { concurrency: 4, timeout: 240_000 }, () => {
   const h = useHostileFarm();
@@ -191,6 +193,7 @@ attempt("write /", lambda: open("/kiln-hostile", "w").write("x"))
         'userfaultfd',
         'init_module',
         'write /proc/sys',
+        ...(process.arch === 'x64' ? X64_ONLY : []),
       ],
       `
 import subprocess, time
@@ -242,6 +245,11 @@ attempt("perf_event_open", lambda: check(libc.syscall(298, 0, 0, -1, -1, 0)))
 attempt("userfaultfd", lambda: check(libc.syscall(323, 0)))
 attempt("init_module", lambda: check(libc.syscall(175, 0, 0, b"")))
 attempt("write /proc/sys", lambda: open("/proc/sys/kernel/hostname", "w").write("pwned"))
+if ${process.arch === 'x64' ? 'True' : 'False'}:
+    # Calls a deny-list let through and the allow-list refuses (x86_64 numbers).
+    attempt("personality(READ_IMPLIES_EXEC)", lambda: check(libc.syscall(135, 0x0400000)))
+    attempt("modify_ldt", lambda: check(libc.syscall(154, 0, ctypes.create_string_buffer(16), 16)))
+    attempt("remap_file_pages", lambda: check(libc.syscall(216, 0, 0, 0, 0, 0)))
 `,
     ),
   );

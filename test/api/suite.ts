@@ -15,6 +15,8 @@ import { signJobToken } from '../../protocol/token.ts';
 import { s3Storage, startS3rver, type S3rverHandle } from '../helpers/s3rver.ts';
 import { api, readLog, waitJob, type Client } from '../helpers/http.ts';
 import { farmRedis, openConn } from '../helpers/redis-mode.ts';
+import type { JobView } from '../../protocol/job.ts';
+import { verifyJobResult } from '../../client/verify-result.ts';
 
 function sha(b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex');
@@ -74,6 +76,26 @@ export function gatewayApiSuite(label: string, launcher?: GatewayLauncher): void
       assert.equal(log.stdout, 'out\n');
       assert.equal(log.stderr, 'err\n');
       assert.deepEqual(log.lines.at(-1), { end: true, state: 'failed', exitCode: 3 });
+    });
+
+    it('hands a finished job with its builder’s signature, which verifies; lists the signing keys', async () => {
+      const r = await api(c, '/api/v1/jobs?wait=30', { method: 'POST', json: { argv: ['true'] } });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      const job = (r.body as { job: JobView }).job;
+      assert.equal(job.state, 'succeeded');
+      assert.equal(job.signature?.registered, true);
+      assert.equal(job.signature.builder, job.builder);
+      await verifyJobResult(job, { job: job.id, action: null }, true);
+      await assert.rejects(verifyJobResult({ ...job, exitCode: 1 }, { action: null }, false), {
+        code: 'ERR_BAD_SIGNATURE',
+      });
+      const keys = await api(c, '/api/v1/signers');
+      assert.equal(keys.status, 200);
+      const { signers } = keys.body as { signers: { builder: string; key: string; live: boolean }[] };
+      assert.deepEqual(
+        signers.filter((k) => k.builder === job.builder).map((k) => [k.key, k.live]),
+        [[job.signature.key, true]],
+      );
     });
 
     it('answers a URL over limits.maxUrlBytes with 414 and a JSON error body', async () => {

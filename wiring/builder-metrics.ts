@@ -65,6 +65,10 @@ export async function startBuilderMetrics(
   const slots = gauge('kiln_builder_slots', 'Job slots of this builder.');
   const used = gauge('kiln_builder_slots_used', 'Job slots in use.');
   const warm = gauge('kiln_builder_toolchains_warm', 'Toolchains unpacked and ready in the cache.');
+  const cacheBytes = gauge(
+    'kiln_builder_toolchain_cache_bytes',
+    'Unpacked bytes in the toolchain cache (toolchainCacheBytes is its limit).',
+  );
   const draining = gauge('kiln_builder_draining', '1 while the builder takes no new jobs.');
 
   const metrics: BuilderMetrics = {
@@ -82,6 +86,7 @@ export async function startBuilderMetrics(
       slots.set(s.slots);
       used.set(s.used);
       warm.set(s.warmToolchains);
+      cacheBytes.set(s.toolchainCacheBytes);
       draining.set(s.draining ? 1 : 0);
     },
   };

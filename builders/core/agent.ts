@@ -150,6 +150,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
       slots: o.slots,
       used: active.size,
       warmToolchains: info.warm.length,
+      toolchainCacheBytes: toolchains.usedBytes(),
       draining: info.draining,
     });
     return { id, key, signer, workDir, unwatch };
@@ -198,6 +199,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
         slots: o.slots,
         used: active.size,
         warmToolchains: info.warm.length,
+        toolchainCacheBytes: toolchains.usedBytes(),
         draining: info.draining,
       });
       o.farm.renew(info, o.leaseMs).catch((err: Error) => {

@@ -14,8 +14,14 @@ export interface BuilderMetrics {
   handedBack(): void;
   /** The builder registered (again, after a lost lease). */
   registered(): void;
-  /** Slots, slots in use, warm toolchains: sampled at each heartbeat. */
-  sample(s: { slots: number; used: number; warmToolchains: number; draining: boolean }): void;
+  /** Slots, slots in use, warm toolchains and the toolchain cache's unpacked bytes: sampled at each heartbeat. */
+  sample(s: {
+    slots: number;
+    used: number;
+    warmToolchains: number;
+    toolchainCacheBytes: number;
+    draining: boolean;
+  }): void;
 }
 
 export const NO_METRICS: BuilderMetrics = {

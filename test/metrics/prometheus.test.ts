@@ -1,7 +1,8 @@
 /**
  * Metrics as Prometheus scrapes them: the gateway's `/metrics` and a builder's, after real jobs
- * (one cache miss then hit, one job that fails), parsed by a Prometheus text-format parser
- * (parse-prometheus-text-format), with Prometheus naming (base units, `_total` counters).
+ * (one cache miss then hit, one job that fails; a creation no builder can take, a builder killed
+ * under a running job), parsed by a Prometheus text-format parser (parse-prometheus-text-format),
+ * with Prometheus naming (base units, `_total` counters).
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,6 +10,7 @@ import { createRequire } from 'node:module';
 import { kiln } from '../helpers/cli.ts';
 import { api } from '../helpers/http.ts';
 import { startFaultFarm, type FaultFarm } from '../faults/farm.ts';
+import { until } from '../faults/scenario.ts';
 
 interface Sample {
   value?: string;
@@ -107,5 +109,40 @@ describe('Prometheus metrics of the gateway and a builder', { timeout: 170_000 }
       total(family(b, 'kiln_builder_store_bytes_total'), { direction: 'out' }) > 0,
       'the cache entry was written to the store',
     );
+    assert.equal(total(family(b, 'kiln_builder_toolchain_cache_bytes')), 0, 'no toolchain was used');
+  });
+
+  it('counts placement failures, re-placements and a new builder', async () => {
+    const o = { url: f.url, token: f.token };
+    const scrape = async (): Promise<MetricFamily[]> => parse(await (await fetch(`${f.url}/metrics`)).text());
+    const none = await api(o, '/api/v1/jobs', {
+      method: 'POST',
+      json: { argv: ['true'], platform: 'freebsd-amd64' },
+    });
+    assert.equal(none.status, 503, JSON.stringify(none.body));
+    assert.equal(total(family(await scrape(), 'kiln_placement_failures_total'), { reason: 'no_builder' }), 1);
+
+    // A builder killed under a running job: the sweep places the job again on the next builder.
+    const made = await api(o, '/api/v1/jobs', { method: 'POST', json: { argv: ['sleep', '2'] } });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    const id = (made.body as { job: { id: string } }).job.id;
+    while ((await f.conn.hget(f.keys.job(id), 'state')) !== 'running')
+      await new Promise((r) => setTimeout(r, 50));
+    f.builders[0]!.child.kill('SIGKILL');
+    const next = await f.addBuilder({ metricsPort: 0 });
+    const nextMetrics = (await next.waitFor(/metrics on (http:\S+)/))[1]!;
+    const end = await api(o, `/api/v1/jobs/${id}?wait=60`);
+    assert.equal((end.body as { state: string; attempt: number }).state, 'succeeded');
+    assert.equal((end.body as { attempt: number }).attempt, 2);
+    const gw = await scrape();
+    assert.equal(total(family(gw, 'kiln_jobs_replaced_total')), 1);
+    assert.equal(total(family(gw, 'kiln_builders_removed_total')), 1);
+    // The builder counts a job once its result and the log's end are written: the client, woken
+    // by the result, may ask first.
+    const counted = async (): Promise<number> =>
+      total(family(parse(await (await fetch(nextMetrics)).text()), 'kiln_builder_jobs_total'), {
+        state: 'succeeded',
+      });
+    assert.equal(await until('the new builder counted the job', async () => (await counted()) || null), 1);
   });
 });

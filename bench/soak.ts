@@ -1,9 +1,10 @@
 /**
  * Soak: N jobs (10,000 by default; `KILN_SOAK_JOBS`) through a local farm (redis-server, the
  * gateway in this process, bwrap builders as processes), `SOAK_CONCURRENCY` in flight. Each job
- * prints its own marker; a job counts as done once when its result holds exactly its marker on
- * its first attempt, lost when it never ends, duplicated when its marker shows twice (a job
- * placed again is counted apart). Prints p50/p99 of the end-to-end time and the memory of every process before
+ * prints its own marker; a job counts as done once when its result holds exactly its marker,
+ * failed when it ended with a coded error other than ERR_INTERNAL, lost otherwise (it never
+ * ended, or ended wrong), duplicated when its marker shows twice (a job placed again is counted
+ * apart). Prints p50/p99 of the end-to-end time and the memory of every process before
  * and after. Run: `npm run bench:soak`.
  */
 import { readFileSync } from 'node:fs';
@@ -41,7 +42,9 @@ async function main(): Promise<void> {
   const redis = new Redis(farm.redis.url);
   try {
     const auth = { Authorization: `Bearer ${farm.token}`, 'Content-Type': 'application/json' };
-    const run = async (i: number): Promise<{ ms: number; ok: boolean; dup: boolean; rerun: boolean }> => {
+    const run = async (
+      i: number,
+    ): Promise<{ ms: number; ok: boolean; clear: boolean; dup: boolean; rerun: boolean }> => {
       const marker = `soak-${i}-${Math.random().toString(36).slice(2)}`;
       const t0 = performance.now();
       // A full farm answers 503 + Retry-After: the job was never made, so ask again (same key).
@@ -58,7 +61,13 @@ async function main(): Promise<void> {
         await new Promise((r) => setTimeout(r, Number(res.headers.get('retry-after') ?? 1) * 1000));
       }
       let body = (await res.json()) as {
-        job: { id: string; state: string; attempt: number; result: { stdout: string } | null };
+        job: {
+          id: string;
+          state: string;
+          attempt: number;
+          result: { stdout: string } | null;
+          error: { code: string } | null;
+        };
       };
       while (body.job.state === 'queued' || body.job.state === 'running') {
         const r = await fetch(`${farm.url}/api/v1/jobs/${body.job.id}?wait=60`, { headers: auth });
@@ -69,6 +78,7 @@ async function main(): Promise<void> {
       return {
         ms: performance.now() - t0,
         ok: body.job.state === 'succeeded' && out === `${marker}\n`,
+        clear: !!body.job.error && body.job.error.code !== 'ERR_INTERNAL',
         dup: seen > 1,
         rerun: body.job.attempt > 1,
       };
@@ -78,6 +88,7 @@ async function main(): Promise<void> {
     const latencies: number[] = [];
     let done = 0;
     let lost = 0;
+    let failed = 0;
     let dup = 0;
     let reruns = 0;
     let next = 0;
@@ -85,14 +96,16 @@ async function main(): Promise<void> {
     const worker = async (): Promise<void> => {
       for (let i = next++; i < JOBS; i = next++) {
         const r = await run(i).catch(() => null);
-        if (!r || !r.ok) lost++;
+        if (r && !r.ok && r.clear) failed++;
+        else if (!r || !r.ok) lost++;
         else {
           done++;
           latencies.push(r.ms);
         }
         if (r?.dup) dup++;
         if (r?.rerun) reruns++;
-        if ((done + lost) % 1000 === 0) process.stderr.write(`soak: ${done + lost}/${JOBS}\n`);
+        if ((done + failed + lost) % 1000 === 0)
+          process.stderr.write(`soak: ${done + failed + lost}/${JOBS}\n`);
       }
     };
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
@@ -102,7 +115,7 @@ async function main(): Promise<void> {
       `soak: ${JOBS} jobs, ${CONCURRENCY} in flight, 2 builders × 6 slots (bwrap), wall ${(wall / 1000).toFixed(0)} s`,
     );
     console.log(
-      `  completed once with the right output: ${done}   lost: ${lost}   duplicated: ${dup}   placed again: ${reruns}   creations refused and retried: ${refused}`,
+      `  completed once with the right output: ${done}   failed with a clear error: ${failed}   lost: ${lost}   duplicated: ${dup}   placed again: ${reruns}   creations refused and retried: ${refused}`,
     );
     console.log(HEADER);
     console.log(row('job end to end (POST ?wait, inline result)', summarise(latencies, wall)));

@@ -69,6 +69,10 @@ export async function startBuilderMetrics(
     'kiln_builder_toolchain_cache_bytes',
     'Unpacked bytes in the toolchain cache (toolchainCacheBytes is its limit).',
   );
+  const blobBytes = gauge(
+    'kiln_builder_blob_cache_bytes',
+    'Bytes of input blobs kept in the blob cache (blobCacheBytes is its limit).',
+  );
   const draining = gauge('kiln_builder_draining', '1 while the builder takes no new jobs.');
 
   const metrics: BuilderMetrics = {
@@ -87,6 +91,7 @@ export async function startBuilderMetrics(
       used.set(s.used);
       warm.set(s.warmToolchains);
       cacheBytes.set(s.toolchainCacheBytes);
+      blobBytes.set(s.blobCacheBytes);
       draining.set(s.draining ? 1 : 0);
     },
   };

@@ -151,6 +151,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
       used: active.size,
       warmToolchains: info.warm.length,
       toolchainCacheBytes: toolchains.usedBytes(),
+      blobCacheBytes: blobs.usedBytes(),
       draining: info.draining,
     });
     return { id, key, signer, workDir, unwatch };
@@ -200,6 +201,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
         used: active.size,
         warmToolchains: info.warm.length,
         toolchainCacheBytes: toolchains.usedBytes(),
+        blobCacheBytes: blobs.usedBytes(),
         draining: info.draining,
       });
       o.farm.renew(info, o.leaseMs).catch((err: Error) => {

@@ -14,12 +14,13 @@ export interface BuilderMetrics {
   handedBack(): void;
   /** The builder registered (again, after a lost lease). */
   registered(): void;
-  /** Slots, slots in use, warm toolchains and the toolchain cache's unpacked bytes: sampled at each heartbeat. */
+  /** Slots, slots in use, warm toolchains and the size of both caches: sampled at each heartbeat. */
   sample(s: {
     slots: number;
     used: number;
     warmToolchains: number;
     toolchainCacheBytes: number;
+    blobCacheBytes: number;
     draining: boolean;
   }): void;
 }

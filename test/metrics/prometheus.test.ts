@@ -110,6 +110,7 @@ describe('Prometheus metrics of the gateway and a builder', { timeout: 170_000 }
       'the cache entry was written to the store',
     );
     assert.equal(total(family(b, 'kiln_builder_toolchain_cache_bytes')), 0, 'no toolchain was used');
+    assert.equal(total(family(b, 'kiln_builder_blob_cache_bytes')), 0, 'no input file was sent');
   });
 
   it('counts placement failures, re-placements and a new builder', async () => {

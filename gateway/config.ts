@@ -54,6 +54,11 @@ export const listenTlsSchema = z.strictObject({
    * `client_cert` auth method maps its subject to a principal (docs/identity.md).
    */
   clientCa: z.string().min(1).optional(),
+  /**
+   * PEM certificate revocation list(s) of the client CA: a revoked client certificate is refused
+   * (401, `CERT_REVOKED`). Read again when the file changes, like the certificates.
+   */
+  crl: z.string().min(1).optional(),
   /** Oldest TLS version accepted. @default "TLSv1.3" */
   minVersion: z.enum(['TLSv1.3', 'TLSv1.2']).default('TLSv1.3'),
   /** How often the files are checked for a change (a renewed certificate), in ms. @default 2000 */

@@ -16,6 +16,8 @@ export interface Issued {
 export interface Ca extends Issued {
   /** Issues a certificate for `subject` (e.g. "/CN=alice/O=acme/OU=kiln-admins"). */
   issue(name: string, subject: string, opts?: { server?: boolean; days?: number }): Issued;
+  /** Writes a CRL (PEM) revoking these certificates of this CA (`openssl ca -revoke`, `-gencrl`). */
+  crl(file: string, revoked: Issued[]): void;
 }
 
 export interface Pki {
@@ -51,8 +53,22 @@ export function makePki(): Pki {
         '-subj',
         `/CN=${name}`,
       ]);
+      const db = join(dir, `${name}-index.txt`);
+      const cnf = join(dir, `${name}-ca.cnf`);
       return {
         ...ca,
+        crl(file, revoked) {
+          writeFileSync(db, '');
+          writeFileSync(join(dir, `${name}-crlnumber`), '01\n');
+          writeFileSync(
+            cnf,
+            `[ca]\ndefault_ca = d\n[d]\ndatabase = ${db}\ncrlnumber = ${join(dir, `${name}-crlnumber`)}\n` +
+              'default_md = sha256\ndefault_crl_days = 1\n',
+          );
+          const signer = ['-config', cnf, '-keyfile', ca.key, '-cert', ca.cert];
+          for (const r of revoked) openssl(dir, ['ca', ...signer, '-revoke', r.cert]);
+          openssl(dir, ['ca', ...signer, '-gencrl', '-out', file]);
+        },
         issue(leaf, subject, opts = {}) {
           const out = { cert: join(dir, `${leaf}.crt`), key: join(dir, `${leaf}.key`) };
           const csr = join(dir, `${leaf}.csr`);

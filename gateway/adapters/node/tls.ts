@@ -14,6 +14,7 @@ export function secureContextOptions(tls: ListenTls): SecureContextOptions {
     cert: readFileSync(tls.cert),
     key: readFileSync(tls.key),
     ...(tls.clientCa !== undefined ? { ca: readFileSync(tls.clientCa) } : {}),
+    ...(tls.crl !== undefined ? { crl: readFileSync(tls.crl) } : {}),
     minVersion: tls.minVersion,
   };
 }
@@ -54,7 +55,7 @@ export function watchTlsFiles(
   reload: (o: SecureContextOptions) => void,
   log: (m: string) => void,
 ): () => void {
-  const files = [tls.cert, tls.key, ...(tls.clientCa !== undefined ? [tls.clientCa] : [])];
+  const files = [tls.cert, tls.key, tls.clientCa, tls.crl].filter((f): f is string => f !== undefined);
   const onChange = (): void => {
     try {
       reload(secureContextOptions(tls));

@@ -51,6 +51,15 @@ export interface CcIo {
 
 /** Macros whose value the remote compile would take from the builder's clock or files. */
 const HOST_MACROS = /__(?:DATE|TIME|TIMESTAMP)__/;
+/**
+ * `__COUNTER__` in a directive that the local preprocessing evaluates (gnulib's verify.h has
+ * `#if defined __COUNTER__ && __COUNTER__ != __COUNTER__`): gcc -fdirectives-only refuses it with
+ * this error; clang -frewrite-includes expands it (its text says `#if 1 /* evaluated … *\/`), so
+ * the remote compile would count from 0 again and number everything after it differently.
+ */
+const GCC_COUNTER_ERROR = '__COUNTER__ expanded inside directive with -fdirectives-only';
+const COUNTER_DIRECTIVE = /^[ \t]*#[ \t]*(?:if|elif|include|include_next|import)\b[^\n]*__COUNTER__/m;
+const COUNTER_LOCAL = '__COUNTER__ in #if or #include (counted by the local preprocessing)';
 
 /** The locale of diagnostics (gcc's quote characters follow it), as the local compiler would see it. */
 function localeEnv(env: NodeJS.ProcessEnv): Record<string, string> {
@@ -109,12 +118,17 @@ function splitShown(stderr: Buffer, show: boolean): { shown: Buffer; rest: Buffe
 async function remoteText(plan: RemotePlan, io: CcIo): Promise<{ text: string; shown: Buffer }> {
   const pre = await preprocess(plan.preprocessArgv, io.cwd, io.env);
   const { shown, rest } = splitShown(pre.stderr, plan.showIncludes === true);
-  if (pre.code !== 0 || rest.length > 0) throw new CompileHere('the preprocessor printed diagnostics');
+  if (pre.code !== 0 || rest.length > 0)
+    throw new CompileHere(
+      rest.includes(GCC_COUNTER_ERROR) ? COUNTER_LOCAL : 'the preprocessor printed diagnostics',
+    );
   if (pre.text.byteLength > TEXT_MAX)
     throw new FarmError('ERR_TOO_LARGE', `preprocessed source over ${TEXT_MAX >> 20} MiB`);
   let text = pre.text.toString('latin1');
   if (plan.family === 'gcc') text = stripGccPreamble(text);
   if (HOST_MACROS.test(text)) throw new CompileHere('uses __DATE__, __TIME__ or __TIMESTAMP__');
+  if (text.includes('__COUNTER__') && COUNTER_DIRECTIVE.test(text.replace(/\\\r?\n/g, ' ')))
+    throw new CompileHere(COUNTER_LOCAL);
   if (plan.family === 'gcc' && mentionsPushMacro(markerFiles(text), io.cwd))
     throw new CompileHere('#pragma push_macro (gcc -fdirectives-only loses it)');
   return { text, shown };

@@ -17,6 +17,7 @@ import { readStats } from '../../client/cc/stats.ts';
 
 const SHIM = fileURLToPath(new URL('../../client/cc/native/kiln-cc', import.meta.url));
 const hasClang = spawnSync('clang', ['--version']).status === 0;
+const COUNTER_LOCAL = '__COUNTER__ in #if or #include (counted by the local preprocessing)';
 
 const SOURCES: Record<string, string> = {
   'inc/util.h': '#define TWICE(x) ((x) + (x))\nstatic inline int twice(int v) { return TWICE(v); }\n',
@@ -28,6 +29,10 @@ const SOURCES: Record<string, string> = {
     '#include <stdio.h>\n#include "util.h"\nvoid where(void) {\n  printf("%s:%d\\n", __FILE__, __LINE__);\n' +
     '#line 100 "renamed.c"\n  printf("%s:%d %d\\n", __FILE__, __LINE__, TWICE(__LINE__));\n}\n',
   'src/warn.c': '#include "util.h"\nint warn(void) {\n  int unused;\n  return twice(2);\n}\n',
+  // gnulib's verify.h: gcc -fdirectives-only refuses __COUNTER__ in a directive.
+  'src/counter.c':
+    '#if defined __COUNTER__ && __COUNTER__ != __COUNTER__\n# define ID __COUNTER__\n#else\n# define ID __LINE__\n#endif\n' +
+    'int counter(void) { return ID + 10 * ID; }\n',
 };
 
 interface Ran {
@@ -131,6 +136,11 @@ describe("kiln cc: the local compiler's diagnostics and objects", { timeout: 300
     assert.equal(readStats({ env }).localReasons['the compile printed diagnostics'], 1);
   });
 
+  it('gcc: __COUNTER__ in #if (gnulib) compiles here, silently, with the local object', async () => {
+    assert.deepEqual(await same('gcc', ['-O2'], 'counter.c'), { remote: 0, local: 1, code: 0 });
+    assert.equal(readStats({ env }).localReasons[COUNTER_LOCAL], 1);
+  });
+
   it('a compile over the inline limit goes to the farm through blobs', async () => {
     assert.deepEqual(await same('gcc', ['-O2'], 'big.c'), { remote: 1, local: 0, code: 0 });
   });
@@ -149,6 +159,11 @@ describe("kiln cc: the local compiler's diagnostics and objects", { timeout: 300
     });
     assert.deepEqual(await same('clang', ['-O2'], 'fall.c'), { remote: 1, local: 0, code: 0 });
     assert.deepEqual(await same('clang', ['-O2'], 'where.c'), { remote: 1, local: 0, code: 0 });
+    // clang's preprocessing counts the #if's __COUNTER__ and leaves `#if 1`: the remote compile
+    // would count from 0 again (a different object), so it compiles here.
+    const counted = readStats({ env }).localReasons[COUNTER_LOCAL] ?? 0;
+    assert.deepEqual(await same('clang', ['-O2'], 'counter.c'), { remote: 0, local: 1, code: 0 });
+    assert.equal(readStats({ env }).localReasons[COUNTER_LOCAL], counted + 1);
     assert.deepEqual(await same('clang', ['-O2', '-g', '-gdwarf-4'], 'where.c'), {
       remote: 1,
       local: 0,

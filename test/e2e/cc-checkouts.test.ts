@@ -4,7 +4,9 @@
  * (relative paths) and with CMake through the launcher and the native front (absolute paths),
  * with Ninja and with make; with -g when the user's prefix map takes the folder out of the
  * object, and exact (per checkout) when it does not. (The two generators build different build
- * types: the same compile from either generator is one cache entry.)
+ * types: the same compile from either generator is one cache entry.) For gcc and for clang
+ * (clang with -gdwarf-4: its DWARF 5 compiles run locally, docs/cc.md).
+ * @timeout 900000 (36 builds with real compilers and 12 cmake configures, on a loaded machine)
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -21,6 +23,13 @@ const exec = promisify(execFile);
 const SHIM = fileURLToPath(new URL('../../client/cc/native/kiln-cc', import.meta.url));
 const hasCmake =
   spawnSync('cmake', ['--version']).status === 0 && spawnSync('ninja', ['--version']).status === 0;
+const hasClang = spawnSync('clang', ['--version']).status === 0;
+const COMPILERS = ['gcc', 'clang'] as const;
+type Cc = (typeof COMPILERS)[number];
+/** clang reads no fall-through comments: its build only turns warnings into errors. */
+const WARN: Record<Cc, string> = { gcc: '-Wimplicit-fallthrough -Werror', clang: '-Wall -Werror' };
+/** clang's DWARF 5 line table sums the files read: compiled locally; DWARF 4 goes to the farm. */
+const DEBUG: Record<Cc, string> = { gcc: '-g', clang: '-g -gdwarf-4' };
 const FILES = 6;
 
 async function project(dir: string): Promise<void> {
@@ -45,14 +54,14 @@ async function project(dir: string): Promise<void> {
   const objs = names.map((n) => n.replace(/\.c$/, '.o')).join(' ');
   await writeFile(
     join(dir, 'Makefile'),
-    `CC ?= gcc\nCFLAGS ?= -O2\nOBJS = ${objs}\napp: $(OBJS)\n\tgcc -o $@ $(OBJS)\n` +
-      `%.o: %.c\n\t$(CC) $(CFLAGS) -Wimplicit-fallthrough -Werror -Iinclude -MMD -c $< -o $@\n`,
+    `CC ?= gcc\nCFLAGS ?= -O2\nWARN ?= ${WARN.gcc}\nOBJS = ${objs}\napp: $(OBJS)\n\tgcc -o $@ $(OBJS)\n` +
+      `%.o: %.c\n\t$(CC) $(CFLAGS) $(WARN) -Iinclude -MMD -c $< -o $@\n`,
   );
   await writeFile(
     join(dir, 'CMakeLists.txt'),
     'cmake_minimum_required(VERSION 3.13)\nproject(calc C)\n' +
       `add_executable(app ${names.join(' ')})\ntarget_include_directories(app PRIVATE include)\n` +
-      'target_compile_options(app PRIVATE -Wimplicit-fallthrough -Werror)\n',
+      'target_compile_options(app PRIVATE $<$<C_COMPILER_ID:GNU>:-Wimplicit-fallthrough> -Werror)\n',
   );
 }
 
@@ -67,7 +76,7 @@ async function objects(dir: string): Promise<Map<string, Buffer>> {
   return out;
 }
 
-describe('kiln cc: one cache for every checkout', { timeout: 600_000 }, () => {
+describe('kiln cc: one cache for every checkout', { timeout: 900_000 }, () => {
   let farm: DevFarm;
   let work: string;
   let env: NodeJS.ProcessEnv;
@@ -111,11 +120,12 @@ describe('kiln cc: one cache for every checkout', { timeout: 600_000 }, () => {
    * Builds with make locally, keeps the objects, cleans, builds through kiln in the same folder;
    * returns the kiln stats of that build. Objects must equal the local ones.
    */
-  async function makeBoth(dir: string, cflags: string, tag: string) {
+  async function makeBoth(cc: Cc, dir: string, cflags: string, tag: string) {
     const flags = cflags.replaceAll('$DIR', dir);
-    await exec('make', ['-C', dir, '-j2', '-B', 'CC=gcc', `CFLAGS=${flags}`]);
+    const vars = [`CFLAGS=${flags}`, `WARN=${WARN[cc]}`];
+    await exec('make', ['-C', dir, '-j2', '-B', `CC=${cc}`, ...vars]);
     const local = await objects(dir);
-    await exec('make', ['-C', dir, '-j2', '-B', `CC=${SHIM} gcc`, `CFLAGS=${flags}`], {
+    await exec('make', ['-C', dir, '-j2', '-B', `CC=${SHIM} ${cc}`, ...vars], {
       env: { ...env, KILN_STATS_FILE: join(work, `${tag}.json`) },
     });
     assert.deepEqual(await objects(dir), local, `${dir}: objects equal a local build there`);
@@ -123,66 +133,50 @@ describe('kiln cc: one cache for every checkout', { timeout: 600_000 }, () => {
     return counts(join(work, `${tag}.json`));
   }
 
-  it('make, relative paths, -O2: the second checkout is all hits', async () => {
-    const a = await checkout('a');
-    const b = await checkout('second-checkout-b');
-    assert.deepEqual(await makeBoth(a, '-O2', 'm1'), {
-      hits: 0,
-      misses: FILES + 1,
-      local: 0,
-      fallbacks: 0,
-      why: '{}',
-    });
-    assert.deepEqual(await makeBoth(b, '-O2', 'm2'), {
-      hits: FILES + 1,
-      misses: 0,
-      local: 0,
-      fallbacks: 0,
-      why: '{}',
-    });
-  });
+  const all = (hits: number, misses: number) => ({ hits, misses, local: 0, fallbacks: 0, why: '{}' });
 
-  it('make with -g: shared when -ffile-prefix-map takes the folder out, exact per checkout when not', async () => {
-    const a = await checkout('ga');
-    const b = await checkout('g-second-checkout');
-    const mapped = '-O2 -g -ffile-prefix-map=$DIR=.';
-    assert.deepEqual(await makeBoth(a, mapped, 'g1'), {
-      hits: 0,
-      misses: FILES + 1,
-      local: 0,
-      fallbacks: 0,
-      why: '{}',
-    });
-    assert.deepEqual(await makeBoth(b, mapped, 'g2'), {
-      hits: FILES + 1,
-      misses: 0,
-      local: 0,
-      fallbacks: 0,
-      why: '{}',
-    });
-    // Without a map the debug info names each folder: right objects, each checkout its own entries.
-    assert.deepEqual(await makeBoth(a, '-O2 -g', 'g3'), {
-      hits: 0,
-      misses: FILES + 1,
-      local: 0,
-      fallbacks: 0,
-      why: '{}',
-    });
-    assert.deepEqual(await makeBoth(b, '-O2 -g', 'g4'), {
-      hits: 0,
-      misses: FILES + 1,
-      local: 0,
-      fallbacks: 0,
-      why: '{}',
-    });
-  });
+  for (const cc of COMPILERS) {
+    const skip = cc === 'clang' && !hasClang && 'clang not installed';
 
-  for (const generator of ['Ninja', 'Unix Makefiles']) {
+    it(`${cc}: make, relative paths, -O2: the second checkout is all hits`, { skip }, async () => {
+      const a = await checkout(`${cc}-a`);
+      const b = await checkout(`${cc}-second-checkout-b`);
+      assert.deepEqual(await makeBoth(cc, a, '-O2', `${cc}-m1`), all(0, FILES + 1));
+      assert.deepEqual(await makeBoth(cc, b, '-O2', `${cc}-m2`), all(FILES + 1, 0));
+    });
+
     it(
-      `CMake (${generator}) through the launcher and the native front: absolute paths, all hits in the second checkout`,
-      { skip: !hasCmake && 'cmake or ninja not installed' },
+      `${cc}: make with -g: shared when -ffile-prefix-map takes the folder out, exact per checkout when not`,
+      { skip },
       async () => {
-        const tag = generator === 'Ninja' ? 'n' : 'u';
+        const a = await checkout(`${cc}-ga`);
+        const b = await checkout(`${cc}-g-second-checkout`);
+        const mapped = `-O2 ${DEBUG[cc]} -ffile-prefix-map=$DIR=.`;
+        assert.deepEqual(await makeBoth(cc, a, mapped, `${cc}-g1`), all(0, FILES + 1));
+        assert.deepEqual(await makeBoth(cc, b, mapped, `${cc}-g2`), all(FILES + 1, 0));
+        // Without a map the debug info names each folder: right objects, each checkout its own entries.
+        assert.deepEqual(await makeBoth(cc, a, `-O2 ${DEBUG[cc]}`, `${cc}-g3`), all(0, FILES + 1));
+        assert.deepEqual(await makeBoth(cc, b, `-O2 ${DEBUG[cc]}`, `${cc}-g4`), all(0, FILES + 1));
+      },
+    );
+  }
+
+  // gcc with both generators; clang with Ninja.
+  const cmakeCases: [Cc, string][] = [
+    ['gcc', 'Ninja'],
+    ['gcc', 'Unix Makefiles'],
+    ['clang', 'Ninja'],
+  ];
+  for (const [cc, generator] of cmakeCases) {
+    it(
+      `${cc}: CMake (${generator}) through the launcher and the native front: absolute paths, all hits in the second checkout`,
+      {
+        skip:
+          (!hasCmake && 'cmake or ninja not installed') ||
+          (cc === 'clang' && !hasClang && 'clang not installed'),
+      },
+      async () => {
+        const tag = `${cc}-${generator === 'Ninja' ? 'n' : 'u'}`;
         const results = [];
         for (const name of [`${tag}-cm`, `${tag}-cmake-checkout-two`]) {
           const dir = await checkout(name);
@@ -196,7 +190,7 @@ describe('kiln cc: one cache for every checkout', { timeout: 600_000 }, () => {
               '-G',
               generator,
               `-DCMAKE_BUILD_TYPE=${generator === 'Ninja' ? 'Release' : 'MinSizeRel'}`,
-              '-DCMAKE_C_COMPILER=gcc',
+              `-DCMAKE_C_COMPILER=${cc}`,
               ...launcher,
             ]);
           await configure([]);
@@ -211,10 +205,7 @@ describe('kiln cc: one cache for every checkout', { timeout: 600_000 }, () => {
           assert.equal((await exec(join(build, 'app'))).stdout, '5\n');
           results.push(counts(stats));
         }
-        assert.deepEqual(results, [
-          { hits: 0, misses: FILES + 1, local: 0, fallbacks: 0, why: '{}' },
-          { hits: FILES + 1, misses: 0, local: 0, fallbacks: 0, why: '{}' },
-        ]);
+        assert.deepEqual(results, [all(0, FILES + 1), all(FILES + 1, 0)]);
       },
     );
   }

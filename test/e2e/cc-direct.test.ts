@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import { readStats } from '../../client/cc/stats.ts';
 
 const exec = promisify(execFile);
 const SHIM = fileURLToPath(new URL('../../client/cc/native/kiln-cc', import.meta.url));
+const hasClang = spawnSync('clang', ['--version']).status === 0;
 
 describe('kiln cc direct mode', { timeout: 300_000 }, () => {
   let farm: DevFarm;
@@ -28,11 +29,13 @@ describe('kiln cc direct mode', { timeout: 300_000 }, () => {
     dir = await mkdtemp(join(tmpdir(), 'kiln-cc-direct-'));
     // A gcc that notes every preprocessing run, so the test sees when there was none.
     await mkdir(join(dir, 'bin'));
-    await writeFile(
-      join(dir, 'bin', 'gcc'),
-      `#!/bin/sh\ncase " $* " in *" -E "*) echo E >> ${join(dir, 'gcc.log')};; esac\nexec /usr/bin/gcc "$@"\n`,
-    );
-    await chmod(join(dir, 'bin', 'gcc'), 0o755);
+    for (const cc of ['gcc', 'clang']) {
+      await writeFile(
+        join(dir, 'bin', cc),
+        `#!/bin/sh\ncase " $* " in *" -E "*) echo E >> ${join(dir, 'gcc.log')};; esac\nexec /usr/bin/${cc} "$@"\n`,
+      );
+      await chmod(join(dir, 'bin', cc), 0o755);
+    }
     await mkdir(join(dir, 'inc'));
     await writeFile(join(dir, 'inc', 'k.h'), '#define K 1\n');
     await writeFile(join(dir, 'a.c'), '#include "k.h"\nint a(void) { return K; }\n');
@@ -98,6 +101,36 @@ describe('kiln cc direct mode', { timeout: 300_000 }, () => {
     assert.equal(await readFile(join(other, 'a.d'), 'utf8'), await readFile(join(dir, 'a.d'), 'utf8'));
     assert.ok((await readFile(join(other, 'a.o'))).equals(await local()));
   });
+
+  it(
+    'clang: a hit without preprocessing too, in this checkout and in another',
+    { skip: !hasClang && 'clang not installed' },
+    async () => {
+      const other = join(dir, 'clang', 'other-checkout');
+      await mkdir(join(other, 'inc'), { recursive: true });
+      await writeFile(join(dir, 'c.c'), '#include "k.h"\nint c(void) { return K * 2; }\n');
+      await writeFile(join(other, 'c.c'), await readFile(join(dir, 'c.c')));
+      await writeFile(join(other, 'inc', 'k.h'), await readFile(join(dir, 'inc', 'k.h')));
+      const argv = ['clang', '-O2', '-Iinc', '-MMD', '-c', 'c.c', '-o', 'c.o'];
+      await exec('/usr/bin/clang', ['-O2', '-Iinc', '-c', 'c.c', '-o', 'c.local.o'], { cwd: dir });
+      const want = await readFile(join(dir, 'c.local.o'));
+      const before = await preprocessed();
+      await exec(SHIM, argv, { cwd: dir, env });
+      assert.equal(await preprocessed(), before + 1, 'the first compile preprocesses');
+      const depfile = await readFile(join(dir, 'c.d'), 'utf8');
+      await rm(join(dir, 'c.o'));
+      await rm(join(dir, 'c.d'));
+      const hits = readStats({ env }).cacheHits;
+      await exec(SHIM, argv, { cwd: dir, env });
+      await exec(SHIM, argv, { cwd: other, env });
+      assert.equal(await preprocessed(), before + 1, 'no preprocessing on the direct hits');
+      assert.equal(readStats({ env }).cacheHits, hits + 2);
+      for (const d of [dir, other]) {
+        assert.ok((await readFile(join(d, 'c.o'))).equals(want), `${d}: the object of a local clang compile`);
+        assert.equal(await readFile(join(d, 'c.d'), 'utf8'), depfile);
+      }
+    },
+  );
 
   it('GET /api/v1/actions/{key}: 400 for a malformed key, 404 for an unknown one, 401 without a token', async () => {
     const get = (key: string, token: string | null) =>

@@ -151,7 +151,7 @@ async function remote(plan: RemotePlan, argv: string[], s: CcSettings, api: Api,
   // Two manifests: a portable one (paths below the layout root relative, shared by checkouts) for
   // results that name no directory, and this folder's own for those that do.
   const source = path.resolve(cwd, plan.sourceArg);
-  const root0 = layoutRoot(cwd, source, [], null);
+  const root0 = layoutRoot(cwd, source, [], null, undefined, plan.compileArgv);
   const key = (root: string | null): string | null =>
     preset ? null : manifestKey(argv, cwd, io.env, plan.source, s.gateway!, root);
   const mkeys = { portable: key(root0), here: key(null) };
@@ -173,7 +173,7 @@ async function remote(plan: RemotePlan, argv: string[], s: CcSettings, api: Api,
       io.stderr.write(`kiln cc: ${preset} is for ${published.join(', ')}, this compile for ${target}\n`);
     throw new CompileHere('the preset is for other targets');
   }
-  const root = layoutRoot(cwd, source, markerPaths(text), s.baseDir);
+  const root = layoutRoot(cwd, source, markerPaths(text), s.baseDir, undefined, compileArgv);
   const argv0 = path.basename(plan.compileArgv[0]!);
   const clObject = plan.family === 'clang-cl' ? plan.output : undefined;
   const attempt = async (kind: LayoutKind) => {

@@ -136,15 +136,31 @@ function escapeRe(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-/** R: the working directory, the source's directory and, under `baseDir`, every directory the markers name. */
+/**
+ * R: the working directory, the source's directory, every directory above the working directory
+ * that one of the user's prefix maps names (`argv`: the compile command line), and, under
+ * `baseDir`, every directory the markers name.
+ *
+ * The maps count because a map of a directory above the working directory
+ * (`-ffile-prefix-map=/home/me/proj=.` for a compile in `/home/me/proj/lib`, as automake's
+ * subdirectories and Debian's build flags have it) takes the folder out of the object only when
+ * the remote compile's map names the same directory under P: outside R it would keep the local
+ * path, and split the cache by checkout.
+ */
 export function layoutRoot(
   cwd: string,
   source: string,
   markers: string[],
   baseDir: string | null,
   pp: PlatformPath = path,
+  argv: string[] = [],
 ): string {
   let root = commonDir(cwd, pp.dirname(source), pp);
+  for (const kind of ['debug', 'macro'] as const)
+    for (const [old] of userMaps(argv, kind)) {
+      const dir = old.length > 1 ? old.replace(pp.sep === '\\' ? /[\\/]+$/ : /\/+$/, '') : old;
+      if (dir !== pp.sep && pp.isAbsolute(dir) && under(cwd, dir, pp)) root = commonDir(root, dir, pp);
+    }
   if (baseDir && under(cwd, baseDir, pp))
     for (const m of markers) if (under(m, baseDir, pp)) root = commonDir(root, pp.dirname(m), pp);
   return root;

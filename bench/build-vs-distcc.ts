@@ -152,7 +152,7 @@ function diagDiff(got: string[], ref: string[]): string {
 // ---------------------------------------------------------------------------------------------
 // One project
 
-async function benchProject(p: Project, problems: string[]): Promise<Build[]> {
+async function benchProject(p: Project, problems: string[], notes: string[]): Promise<Build[]> {
   const { dir: upstream, version } = await debianSource(WORK, p.package, p.marker);
   const root = join(WORK, 'runs', p.name);
   const t: Trees = {
@@ -236,6 +236,11 @@ async function benchProject(p: Project, problems: string[]): Promise<Build[]> {
       if (!n.remote)
         problems.push(
           `${p.name} distcc #${rep}: distccd completed no compile: the distcc figure is a local build, meaningless`,
+        );
+      else if (n.fallbacks)
+        notes.push(
+          `${p.name} distcc #${rep}: ${n.fallbacks} compiles ran locally (distcc's own fallback: a remote failure, ` +
+            `then it avoids the host for a while), ${n.remote} on distccd: its figure is mostly a local build's`,
         );
     } finally {
       await d.stop();
@@ -355,10 +360,15 @@ async function main(): Promise<void> {
   });
 
   const problems: string[] = [];
+  const notes: string[] = [];
   const all: [Project, Build[]][] = [];
-  for (const p of chosen) all.push([p, await benchProject(p, problems)]);
+  for (const p of chosen) all.push([p, await benchProject(p, problems, notes)]);
   for (const [p, builds] of all) summary(p.name, builds, REPEAT, JOBS);
   console.log(`\n${CPU_NOTE}`);
+  if (notes.length) {
+    console.log('\nNotes:');
+    for (const x of notes) console.log(`  - ${x}`);
+  }
   if (problems.length) {
     console.log('\nPROBLEMS (figures above that are not what they claim, or kiln builds unlike local ones):');
     for (const x of problems) console.log(`  - ${x}`);

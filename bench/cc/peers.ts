@@ -80,7 +80,8 @@ export async function distccCounts(
   return {
     remote: log.match(/COMPILE_OK/g)?.length ?? 0,
     failed: log.match(/COMPILE_ERROR|FAILED/g)?.length ?? 0,
-    fallbacks: buildLog.match(/failed to distribute|running locally instead/g)?.length ?? 0,
+    // One line per compile it ran here instead ("failed to distribute …, running locally instead").
+    fallbacks: buildLog.split('\n').filter((l) => l.includes('failed to distribute')).length,
   };
 }
 

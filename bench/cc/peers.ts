@@ -85,12 +85,17 @@ export async function distccCounts(
   };
 }
 
-/** ccache's hit counts so far for the cache in `env`. */
+/** Zeroes ccache's counters of the cache in `env` (not the cache): the next counts are one build's. */
+export async function ccacheZero(env: NodeJS.ProcessEnv): Promise<void> {
+  await run('ccache', ['--zero-stats'], { env });
+}
+
+/** ccache's hit counts since the counters were zeroed, for the cache in `env`. */
 export async function ccacheCounts(env: NodeJS.ProcessEnv): Promise<{ hits: number; detail: string }> {
   const st = await run('ccache', ['--print-stats'], { env });
   const num = (k: string): number => Number(new RegExp(`^${k}\\t(\\d+)`, 'm').exec(st.stdout)?.[1] ?? 0);
   return {
     hits: num('direct_cache_hit') + num('preprocessed_cache_hit'),
-    detail: `ccache: ${num('direct_cache_hit')} direct + ${num('preprocessed_cache_hit')} preprocessed hits, ${num('cache_miss')} misses so far`,
+    detail: `ccache: ${num('direct_cache_hit')} direct + ${num('preprocessed_cache_hit')} preprocessed hits, ${num('cache_miss')} misses`,
   };
 }

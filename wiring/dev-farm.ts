@@ -42,6 +42,8 @@ export interface DevFarmOptions {
   authMethods?: unknown[];
   /** The limits policy (tests). */
   policy?: unknown;
+  /** Extra builder.toml keys for every builder (tests: small cache limits). */
+  builderExtra?: Record<string, unknown>;
   /** Action-cache scopes (tests). */
   cache?: GatewayConfig['cache'];
   /** Serves the gateway; the default runs it in this Node process. */
@@ -154,6 +156,7 @@ export async function startDevFarm(o: DevFarmOptions = {}): Promise<DevFarm> {
         workDir: join(o.workRoot ?? dataDir, `work-${n}`),
         redis: section(o.redis?.builder?.(name)),
         storage,
+        ...o.builderExtra,
       };
       await writeFile(file, stringify(cfg), { mode: 0o600 });
       return file;

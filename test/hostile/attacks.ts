@@ -199,6 +199,13 @@ export const ATTACKS: readonly Attack[] = [
       'setuid, capabilities, mount, unshare, chroot, setns, ptrace, kernel calls, calls only an allow-list refuses',
   },
   {
+    id: 'blob-cache-flood',
+    issue: '',
+    category: 'bombs',
+    file: 'resources',
+    title: "fill the builder's blob cache with distinct inputs past its limit",
+  },
+  {
     id: 'fork-bomb',
     issue: '',
     category: 'bombs',

@@ -5,8 +5,11 @@
  * builder that runs nothing else; the bombs run together afterwards.
  */
 import { describe } from 'node:test';
+import { spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { redisKeys } from '../../protocol/keys.ts';
-import { readLog } from '../helpers/http.ts';
+import { api, readLog } from '../helpers/http.ts';
 import { b64, jobError, useHostileFarm, type HostileFarm } from './farm.ts';
 import { probeSpec } from './probe.ts';
 import { hostileSuite, tried, type Try } from './tally.ts';
@@ -33,7 +36,17 @@ async function logKeyBytes(h: HostileFarm, id: string): Promise<number> {
 }
 
 const mib = (n: number): string => `${(n / MiB).toFixed(1)} MiB`;
-const h = useHostileFarm({ slots: 4 });
+const BLOB_CACHE_BYTES = 8 * MiB;
+const h = useHostileFarm({ slots: 4, builderExtra: { blobCacheBytes: BLOB_CACHE_BYTES } });
+
+/** Bytes of the files under `dir` (the builder's blob cache), from the host. */
+function bytesUnder(dir: string): number {
+  const out = spawnSync('find', [dir, '-type', 'f', '-printf', '%s\\n'], { encoding: 'utf8' }).stdout;
+  return out
+    .split('\n')
+    .filter(Boolean)
+    .reduce((n, l) => n + Number(l), 0);
+}
 
 describe('hostile tenant: resources, measured one at a time', { concurrency: 1, timeout: 240_000 }, () => {
   suite.attack('output-held-in-builder', async () => {
@@ -138,6 +151,48 @@ describe('hostile tenant: resources, measured one at a time', { concurrency: 1, 
       ),
     );
     return tries;
+  });
+});
+
+describe('hostile tenant: the blob cache', { timeout: 240_000 }, () => {
+  suite.attack('blob-cache-flood', async () => {
+    const acme = h.acme();
+    const cache = join(h.farm().dataDir, 'work-0', 'blobs');
+    const blobs: { digest: string; size: number }[] = [];
+    for (let i = 0; i < 12; i++) {
+      const bytes = new Uint8Array(randomBytes(MiB));
+      const digest = createHash('sha256').update(bytes).digest('hex');
+      const r = await api(acme, `/api/v1/blobs/${digest}`, { method: 'PUT', body: bytes });
+      if (r.status !== 201) throw new Error(`upload: ${r.status}`);
+      blobs.push({ digest, size: MiB });
+    }
+    const job = async (part: typeof blobs): Promise<Awaited<ReturnType<HostileFarm['run']>>> => {
+      const m = new TextEncoder().encode(
+        JSON.stringify({ version: 1, entries: part.map((b, i) => ({ type: 'file', path: `f${i}`, ...b })) }),
+      );
+      const digest = createHash('sha256').update(m).digest('hex');
+      await api(acme, `/api/v1/blobs/${digest}`, { method: 'PUT', body: m });
+      return h.run(acme, { argv: ['sh', '-c', 'cat f* | wc -c'], tree: { digest, size: m.byteLength } });
+    };
+    let most = 0;
+    for (let k = 0; k < 3; k++) {
+      const ran = await job(blobs.slice(4 * k, 4 * k + 4));
+      if (ran.stdout.trim() !== String(4 * MiB)) throw new Error(`job ${k}: ${JSON.stringify(ran.job)}`);
+      most = Math.max(most, bytesUnder(cache));
+    }
+    const again = await job(blobs.slice(0, 4));
+    return [
+      tried(
+        `12 MiB of distinct inputs through a ${mib(BLOB_CACHE_BYTES)} blob cache`,
+        most <= BLOB_CACHE_BYTES,
+        `the cache held at most ${mib(most)} after a job`,
+      ),
+      tried(
+        'evicted blobs are fetched again for the next job',
+        again.stdout.trim() === String(4 * MiB),
+        `${String(again.job?.state)} ${again.stdout.trim()}`,
+      ),
+    ];
   });
 });
 

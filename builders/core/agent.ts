@@ -308,6 +308,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
         handBackAll();
       }
       await done;
+      await disks.close().catch((err: unknown) => o.log(`job disks: ${(err as Error).message}`));
       hardStop.abort();
       await reg.unwatch().catch(() => undefined);
       // Ending the lease lets a sweeper place whatever this builder still held (handed back or unpulled).

@@ -22,6 +22,8 @@ export interface JobDisks {
   create(dir: string, sizeMiB: number): Promise<JobDisk>;
   /** At start: removes what a killed builder left mounted under `workDir`. */
   sweep(workDir: string): Promise<void>;
+  /** At stop: removes what the provider keeps ready (spare file systems). */
+  close(): Promise<void>;
 }
 
 /** No quota: the job directory is `<dir>/root` on the work disk. */
@@ -31,4 +33,5 @@ export const PLAIN_DISKS: JobDisks = {
     return { root: join(dir, 'root'), hitLimit: () => Promise.resolve(false), release: async () => {} };
   },
   sweep: async () => {},
+  close: async () => {},
 };

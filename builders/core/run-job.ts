@@ -109,6 +109,8 @@ interface Attempt {
   ctl: AbortController;
   /** When the attempt was claimed (ms). */
   startedAt: number;
+  /** Work left when the attempt is over (the job disk's removal), awaited before its directory goes. */
+  cleanup: Promise<void>[];
 }
 
 /** ERR_DISK_QUOTA for a job whose own file system filled up. */
@@ -185,7 +187,11 @@ async function execute(ctx: JobContext, a: Attempt): Promise<JobResultFields> {
       ...(out.result ? { result: out.result } : {}),
     };
   } finally {
-    await disk?.release().catch((err: unknown) => ctx.log(`job ${msg.jobId}: ${(err as Error).message}`));
+    // The outputs are collected: unmounting runs while the result is written (awaited before the directory goes).
+    if (disk)
+      a.cleanup.push(
+        disk.release().catch((e: unknown) => ctx.log(`job ${msg.jobId}: ${(e as Error).message}`)),
+      );
     toolchain?.release();
   }
 }
@@ -283,6 +289,7 @@ export async function runJob(ctx: JobContext, msg: PulledJob): Promise<void> {
     pump,
     ctl: new AbortController(),
     startedAt: Date.now(),
+    cleanup: [],
   };
   const untrack = ctx.track(msg.jobId, a.ctl);
   const result = await execute(ctx, a)
@@ -296,6 +303,7 @@ export async function runJob(ctx: JobContext, msg: PulledJob): Promise<void> {
     // Handed back: no result, no release, no ack; the farm places it again (lease end or hand-back).
     ctx.log(`job ${msg.jobId} attempt ${msg.attempt} handed back`);
     ctx.metrics?.handedBack();
+    await Promise.all(a.cleanup);
     await rm(dir, { recursive: true, force: true }).catch(() => undefined);
     return;
   }
@@ -307,6 +315,7 @@ export async function runJob(ctx: JobContext, msg: PulledJob): Promise<void> {
   } else {
     ctx.log(`job ${msg.jobId} attempt ${msg.attempt}: result dropped (the job was placed again or stopped)`);
   }
+  await Promise.all(a.cleanup);
   await rm(dir, { recursive: true, force: true }).catch(() => undefined);
   await finish();
 }

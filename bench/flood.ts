@@ -59,9 +59,9 @@ async function main(): Promise<void> {
     const perRefusal =
       (flood.cpuMs - (quiet.cpuMs * flood.wallMs) / quiet.wallMs) / Math.max(1, a.sent - a.created);
     console.log(
-      `gateway process CPU: ${(quiet.cpuMs / 1000).toFixed(1)} s over ${(quiet.wallMs / 1000).toFixed(0)} s with B alone, ` +
+      `CPU of this process (the gateway and both tenants' clients): ${(quiet.cpuMs / 1000).toFixed(1)} s over ${(quiet.wallMs / 1000).toFixed(0)} s with B alone, ` +
         `${(flood.cpuMs / 1000).toFixed(1)} s over ${(flood.wallMs / 1000).toFixed(0)} s with the flood: ` +
-        `~${perRefusal.toFixed(2)} ms of CPU per refused creation`,
+        `~${perRefusal.toFixed(2)} ms per refused creation (request and answer, both sides)`,
     );
     console.log(
       `bound: A holds at most its ${FLOOD_QUOTA.jobsInFlight} jobs in flight (plus, for a moment, one whose slot the ` +

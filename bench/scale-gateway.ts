@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { writeFile, mkdtemp, rm } from 'node:fs/promises';
+import { writeFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,7 +49,7 @@ async function startGateway(
   prefix: string,
   token: string,
   dir: string,
-): Promise<{ port: number; stop(): void }> {
+): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
   const port = await freePort();
   const file = join(dir, 'gateway.toml');
   const cfg = {
@@ -57,9 +57,15 @@ async function startGateway(
     redis: { url: redisUrl, prefix },
     storage: { type: 'local', dir: join(dir, 'store') },
     auth: { methods: [{ type: 'token', tokens: [{ token, sub: 'bench', tenant: 'bench' }] }] },
+    // The bench measures the gateway, not the tenant quotas: the default per-tenant creation rate
+    // (200/s) and jobs in flight (1,024; these jobs never finish) would answer most requests 429.
+    policy: { max: { createPerSec: 100_000, jobsInFlight: 1_000_000 } },
   };
   await writeFile(file, stringify(cfg));
-  const child = spawn(process.execPath, [KILN, 'gateway', '--config', file], {
+  // KILN_BENCH_CPU_PROF=DIR: the gateway writes a V8 CPU profile there when it stops.
+  const prof = process.env.KILN_BENCH_CPU_PROF;
+  const flags = prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : [];
+  const child = spawn(process.execPath, [...flags, KILN, 'gateway', '--config', file], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   await new Promise<void>((resolve, reject) => {
@@ -71,7 +77,29 @@ async function startGateway(
     child.once('exit', (code) => reject(new Error(`gateway exited (${code}): ${err.slice(-800)}`)));
   });
   child.stderr.resume();
-  return { port, stop: () => child.kill('SIGTERM') };
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return {
+    port,
+    pid: child.pid!,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** CPU seconds a process has used so far (Linux /proc; utime + stime). */
+async function cpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100; // fields 14 and 15, in USER_HZ (100 on Linux)
+}
+
+/** CPU seconds redis-server has used so far (INFO cpu). */
+async function redisCpuSeconds(conn: Redis): Promise<number> {
+  const info = await conn.info('cpu');
+  const v = (k: string): number => Number(new RegExp(`${k}:([\\d.]+)`).exec(info)?.[1] ?? 0);
+  return v('used_cpu_sys') + v('used_cpu_user');
 }
 
 /** Prints `job creations: X/s p50 A ms p99 B ms` for one gateway. */
@@ -104,7 +132,8 @@ export async function benchJobCreation(redisUrl: string, seconds: number): Promi
   try {
     for (let i = 0; i < 200; i++) await post(agent, gw.port, token, body); // warm up
     const lat: number[] = [];
-    let bad = 0;
+    const bad = new Map<number, number>();
+    const cpu0 = [await cpuSeconds(gw.pid), await redisCpuSeconds(conn), process.cpuUsage()] as const;
     const t0 = performance.now();
     const end = t0 + seconds * 1000;
     await Promise.all(
@@ -113,19 +142,29 @@ export async function benchJobCreation(redisUrl: string, seconds: number): Promi
           const s = performance.now();
           const status = await post(agent, gw.port, token, body);
           lat.push(performance.now() - s);
-          if (status !== 201) bad++;
+          if (status !== 201) bad.set(status, (bad.get(status) ?? 0) + 1);
         }
       }),
     );
     const s = summarise(lat, performance.now() - t0);
+    const us = (sec: number): string => `${Math.round((sec * 1e6) / lat.length)} µs`;
+    const own = process.cpuUsage(cpu0[2]);
+    const cpu = [
+      `gateway ${us((await cpuSeconds(gw.pid)) - cpu0[0])}`,
+      `redis-server ${us((await redisCpuSeconds(conn)) - cpu0[1])}`,
+      `this load generator ${us((own.user + own.system) / 1e6)}`,
+    ];
     console.log(
       `\njob creations through one Node gateway (${IN_FLIGHT} in flight, POST /api/v1/jobs, 100 builders): ` +
         `${Math.round(s.perSec)} jobs/s p50 ${s.p50.toFixed(2)} ms p99 ${s.p99.toFixed(2)} ms` +
-        (bad > 0 ? ` (${bad} answers not 201)` : ''),
+        (bad.size > 0
+          ? ` (answers not 201: ${[...bad].map(([st, n]) => `${n} × ${st}`).join(', ')})`
+          : ''),
     );
+    console.log(`  CPU per creation (independent of the machine's other load): ${cpu.join(', ')}`);
   } finally {
     agent.destroy();
-    gw.stop();
+    await gw.stop();
     conn.disconnect();
     await rm(dir, { recursive: true, force: true });
   }

@@ -15,7 +15,7 @@ import { blobKey } from '../protocol/store-keys.ts';
 import { lookupAction, scopesFor } from './action-cache.ts';
 import type { Principal } from './auth/principal.ts';
 import type { GatewayDeps } from './context.ts';
-import type { JobRecord } from '../protocol/farm.ts';
+import { queuedRecord, type JobRecord, type NewJob } from '../protocol/farm.ts';
 import { issueJobToken } from './job-token.ts';
 import { signedAction, signedJobView } from './signature-view.ts';
 import { placeWithWait } from './place.ts';
@@ -154,12 +154,15 @@ async function createAdmitted(
   }
   const job = { id, spec, sub: principal.sub, tenant: principal.tenant };
   let token: string;
-  // Until its message is sent the job has a creation guard, due once this request can no longer be
-  // working on it: a gateway killed in between leaks no slot and loses no job (gateway/sweeper.ts).
-  await farm.guardCreation(spec.platform, id, Date.now() + limits.placementWaitMs + 10_000);
+  let created: NewJob;
+  // From its slot until its message is sent the job has a creation guard (set by placement in the
+  // same step), due once this request can no longer be working on it: a gateway killed in between
+  // leaks no slot and loses no job (gateway/sweeper.ts).
+  const guardDueAt = Date.now() + limits.placementWaitMs + 10_000;
   try {
     const placing = Date.now();
-    const bid = await placeWithWait(farm, id, spec.platform, toolchain, limits.placementWaitMs).catch(
+    const wait = limits.placementWaitMs;
+    const bid = await placeWithWait(farm, id, spec.platform, toolchain, wait, guardDueAt).catch(
       (err: unknown) => {
         if (err instanceof KilnError && err.code === 'ERR_NO_CAPACITY')
           deps.metrics?.inc('kiln_placement_failures_total', {
@@ -174,11 +177,8 @@ async function createAdmitted(
       token = await issueJobToken(farm, job, bid);
       const ttl =
         (spec.limits.timeoutSec + spec.limits.graceSec) * limits.maxAttempts + limits.finishedTtlSec;
-      await farm.createJob(
-        { ...job, bid, createdAt: new Date().toISOString(), action, cacheScope: scope },
-        ttl,
-      );
-      await farm.enqueue(bid, { jobId: id, attempt: 1, token });
+      created = { ...job, bid, createdAt: new Date().toISOString(), action, cacheScope: scope };
+      await farm.createAndEnqueue(created, ttl, { jobId: id, attempt: 1, token });
     } catch (err) {
       await farm.releaseSlot(id, bid).catch(() => undefined);
       throw err;
@@ -189,14 +189,17 @@ async function createAdmitted(
     await farm.creationDone(spec.platform, id).catch(() => undefined);
     throw err;
   }
-  await farm.creationDone(spec.platform, id);
-  await farm.noteRecent(id);
+  // The message is sent: the guard goes, and the rest is bookkeeping that needs no order.
+  await Promise.all([
+    farm.creationDone(spec.platform, id),
+    farm.noteRecent(id),
+    idempotencyKey
+      ? farm.settleIdempotencyKey(principal.tenant, idempotencyKey, id, limits.finishedTtlSec)
+      : null,
+  ]);
   deps.metrics?.inc('kiln_jobs_created_total');
-  if (idempotencyKey)
-    await farm.settleIdempotencyKey(principal.tenant, idempotencyKey, id, limits.finishedTtlSec);
-  let rec = await farm.getJob(id);
-  if (!rec) throw new KilnError('ERR_INTERNAL', 'job vanished after creation');
-  rec = await waitForJob(farm, rec, waitSec, signal);
+  // What was just written, not read back: a waiting request reads the job again at once.
+  const rec = await waitForJob(farm, queuedRecord(created), waitSec, signal);
   return {
     status: 201,
     body: { job: await signedJobView(farm, rec), token, ...(action ? { action } : {}) },

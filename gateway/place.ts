@@ -9,12 +9,14 @@ export async function placeWithWait(
   platform: string,
   toolchain: string,
   waitMs: number,
+  /** The creation guard's due time (ms), set with the slot (FarmState.placeJob). */
+  guardDueAt?: number,
 ): Promise<string> {
   const deadline = Date.now() + waitMs;
   let delay = 25;
   for (;;) {
     try {
-      return await farm.placeJob(jobId, platform, toolchain);
+      return await farm.placeJob(jobId, platform, toolchain, guardDueAt);
     } catch (err) {
       if (!(err instanceof KilnError) || err.code !== 'ERR_NO_CAPACITY' || Date.now() + delay > deadline)
         throw err;

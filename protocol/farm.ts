@@ -40,6 +40,29 @@ export interface JobRecord {
 export type NewJob = Pick<JobRecord, 'id' | 'spec' | 'bid' | 'sub' | 'tenant' | 'createdAt'> &
   Partial<Pick<JobRecord, 'action' | 'cacheScope'>>;
 
+/** The record of a job just created (queued, first attempt): what reading it back would give. */
+export function queuedRecord(job: NewJob): JobRecord {
+  return {
+    ...job,
+    state: 'queued',
+    attempt: 1,
+    startedAt: null,
+    finishedAt: null,
+    exitCode: null,
+    signal: null,
+    error: null,
+    outputs: null,
+    missingOutputs: [],
+    rejectedOutputs: [],
+    logTruncated: false,
+    cancelRequested: false,
+    action: job.action ?? null,
+    cacheScope: job.cacheScope ?? null,
+    result: null,
+    signature: null,
+  };
+}
+
 /** The result fields a builder writes when a job ends. */
 export interface JobResultFields {
   state: Exclude<JobState, 'queued' | 'running' | 'cached'>;

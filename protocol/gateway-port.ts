@@ -17,8 +17,13 @@ import type {
 
 /** Shared farm state as the gateway uses it. */
 export interface FarmState {
-  /** Reserves a slot for the job on the best builder; throws ERR_NO_CAPACITY. */
-  placeJob(jobId: string, platform: string, toolchain: string): Promise<string>;
+  /**
+   * Reserves a slot for the job on the best builder; throws ERR_NO_CAPACITY. With `guardDueAt`
+   * (ms), the job gets a creation guard in the same step as its slot: if the guard is still there
+   * at that time, the gateway that made the job died before sending its message, and a sweep
+   * recovers it ({@link dueCreations}); {@link creationDone} removes it.
+   */
+  placeJob(jobId: string, platform: string, toolchain: string, guardDueAt?: number): Promise<string>;
   releaseSlot(jobId: string, bid: string): Promise<boolean>;
   /** The job-token key of a builder (kept after its lease ends), or null. */
   builderKey(bid: string): Promise<Uint8Array | null>;
@@ -27,6 +32,11 @@ export interface FarmState {
   /** Every result-signing key still known (live builders' and recently gone ones'). */
   listSigners(): Promise<SignerRecord[]>;
   createJob(rec: NewJob, ttlSec: number): Promise<void>;
+  /**
+   * {@link createJob} then {@link enqueue} of `msg` on `rec.bid`'s stream, in that order: the
+   * message is never visible before the record. One round trip where the store allows it.
+   */
+  createAndEnqueue(rec: NewJob, ttlSec: number, msg: JobMessage): Promise<void>;
   getJob(id: string): Promise<JobRecord | null>;
   deleteJob(id: string): Promise<void>;
   enqueue(bid: string, msg: JobMessage): Promise<void>;
@@ -51,11 +61,6 @@ export interface FarmState {
     newBid: string,
     error: { code: string; message: string },
   ): Promise<number | null>;
-  /**
-   * Guards a job being created until its message is sent: if the guard is still there at `dueAt`
-   * (ms), the gateway that made it died in between, and a sweep recovers it.
-   */
-  guardCreation(platform: string, jobId: string, dueAt: number): Promise<void>;
   /** Removes a creation guard (the message was sent, or the creation failed and cleaned up). */
   creationDone(platform: string, jobId: string): Promise<void>;
   /** Up to `count` creation guards due at `at` or before. */

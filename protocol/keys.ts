@@ -2,7 +2,7 @@
  * The ONE place Redis key and channel names are built. Keys that a Lua script touches together
  * share a hash tag, so every script works on Redis Cluster:
  *   {p:PLAT}   one platform's builder registry: leases, info, load, free slots, warm sets,
- *              job assignments, drains, jobs to place again (one shard per platform)
+ *              job assignments, drains, jobs to place again, creation guards (one shard per platform)
  *   {reg}      presets
  *   {job:ID}   one job: its state hash and its log stream
  *   {b:BID}    one builder's job stream
@@ -42,8 +42,6 @@ export interface Keys {
   toolchainOwner(digest: string): string;
   /** ZSET job id → creation time (ms) of the most recent jobs (a bounded list for the dashboard). */
   recent: string;
-  /** ZSET `platform job-id` → when the guard of a job being created is due (ms): see gateway/create-job.ts. */
-  creating: string;
   /** STRING the job a tenant's `Idempotency-Key` made (or is making): a retried POST finds it. */
   idempotency(tenant: string, key: string): string;
   /** HASH a tenant's job-creation token bucket (`tokens`, `ts`). */
@@ -84,6 +82,11 @@ export interface RegistryKeys {
   assign: string;
   /** SET job ids whose builder was removed, until each is placed again or failed. */
   replace: string;
+  /**
+   * ZSET job id → when the creation guard of a job being created is due (ms): set by placement
+   * with the slot, removed once the job's message is sent (gateway/create-job.ts, sweeper.ts).
+   */
+  creating: string;
   /** Prefix of the ZSETs `free` ∩ has-toolchain-warm: `<warmPrefix><digest>`. */
   warmPrefix: string;
   /** Prefix of the SETs of jobs one builder holds: `<jobsPrefix><builder id>`. */
@@ -111,6 +114,7 @@ export function redisKeys(prefix = 'kiln'): Keys {
         selfdrain: `${r}:selfdrain`,
         assign: `${r}:assign`,
         replace: `${r}:replace`,
+        creating: `${r}:creating`,
         warmPrefix: `${r}:warm:`,
         jobsPrefix: `${r}:jobs:`,
       };
@@ -130,7 +134,6 @@ export function redisKeys(prefix = 'kiln'): Keys {
     toolchainOwner: (digest) => `${p}:tco:${digest}`,
     tenantBucket: (tenant) => `${p}:{t:${encodeURIComponent(tenant)}}:bucket`,
     tenantInFlight: (tenant) => `${p}:{t:${encodeURIComponent(tenant)}}:inflight`,
-    creating: `${p}:creating`,
     recent: `${p}:recent`,
     idempotency: (tenant, key) => `${p}:idem:${encodeURIComponent(tenant)}:${encodeURIComponent(key)}`,
     potLeases: (host) => `${p}:pots:${host}`,

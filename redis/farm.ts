@@ -1,6 +1,7 @@
 /** {@link FarmState} on Redis: what the gateway needs from the shared state. */
 import type { RedisConn } from './connect.ts';
 import type { FarmState } from '../protocol/gateway-port.ts';
+import type { JobMessage, NewJob } from '../protocol/farm.ts';
 import { redisKeys } from '../protocol/keys.ts';
 import { defineScripts } from './scripts.ts';
 import { createRegistry } from './registry.ts';
@@ -12,6 +13,11 @@ import { encodeControl } from './control.ts';
 import { FINISHED_TTL_SEC } from './ttl.ts';
 import { listSigners, readSigner } from './signers.ts';
 import type { SignerRecord } from '../protocol/farm.ts';
+
+/** A job message as stream fields. */
+function messageFields(msg: JobMessage): [string, string, string, string, string, string] {
+  return ['job', msg.jobId, 'attempt', String(msg.attempt), 'token', msg.token];
+}
 
 export interface RedisFarm extends FarmState {
   /** Closes the subscriber connection (the command connection is the caller's). */
@@ -36,9 +42,20 @@ export function createRedisFarm(
   const builderKeys = new Map<string, Uint8Array>();
   const signerCache = new Map<string, { rec: SignerRecord; at: number }>();
   const now = (): string => new Date().toISOString();
+  // A Cluster client (ioredis `Cluster`, passed where a Redis is typed) cannot run a transaction
+  // over keys of several slots.
+  const cluster = (redis as { isCluster?: boolean }).isCluster === true;
+  let noted = 0;
+  const createRecord = async (rec: NewJob, ttlSec: number): Promise<void> => {
+    await redis.multi().hset(keys.job(rec.id), newJobFields(rec)).expire(keys.job(rec.id), ttlSec).exec();
+  };
+  const enqueue = async (bid: string, msg: JobMessage): Promise<void> => {
+    await redis.xadd(keys.builderStream(bid), '*', ...messageFields(msg));
+  };
 
   return {
-    placeJob: (jobId, platform, toolchain) => registry.place(jobId, platform, toolchain),
+    placeJob: (jobId, platform, toolchain, guardDueAt) =>
+      registry.place(jobId, platform, toolchain, guardDueAt),
     releaseSlot: (jobId, bid) => registry.release(jobId, bid),
     async builderKey(bid) {
       // A builder id gets its key once, at registration, and never another: cache it.
@@ -62,8 +79,23 @@ export function createRedisFarm(
       return rec;
     },
     listSigners: () => listSigners(redis, keys),
-    async createJob(rec, ttlSec) {
-      await redis.multi().hset(keys.job(rec.id), newJobFields(rec)).expire(keys.job(rec.id), ttlSec).exec();
+    createJob: createRecord,
+    async createAndEnqueue(rec, ttlSec, msg) {
+      if (cluster) {
+        // Record and stream live on different shards: the message goes once the record is there.
+        await createRecord(rec, ttlSec);
+        await enqueue(rec.bid, msg);
+        return;
+      }
+      // One server, one connection: commands sent together run in the order sent, so the
+      // message follows its record without waiting for the record's reply (no MULTI: a
+      // transaction costs more than the three commands, and the order is what matters).
+      const id = keys.job(rec.id);
+      await Promise.all([
+        redis.hset(id, newJobFields(rec)),
+        redis.expire(id, ttlSec),
+        redis.xadd(keys.builderStream(rec.bid), '*', ...messageFields(msg)),
+      ]);
     },
     async getJob(id) {
       return parseJobHash(statusHash(await redis.hmget(keys.job(id), ...STATUS_FIELDS)));
@@ -71,18 +103,7 @@ export function createRedisFarm(
     async deleteJob(id) {
       await redis.del(keys.job(id), keys.jobLog(id));
     },
-    async enqueue(bid, msg) {
-      await redis.xadd(
-        keys.builderStream(bid),
-        '*',
-        'job',
-        msg.jobId,
-        'attempt',
-        String(msg.attempt),
-        'token',
-        msg.token,
-      );
-    },
+    enqueue,
     async cancelJob(id) {
       const r = await scripts.cancelJob(keys.job(id), now(), finishedTtlSec);
       if (r === SCRIPT_ERRORS.NO_JOB) return null;
@@ -110,25 +131,20 @@ export function createRedisFarm(
       return isScriptError(r) ? null : r;
     },
     async noteRecent(jobId) {
-      // Bounded: the newest 1,000 jobs.
-      await redis.multi().zadd(keys.recent, Date.now(), jobId).zremrangebyrank(keys.recent, 0, -1001).exec();
+      // Bounded: the newest 1,000 jobs, trimmed on every 32nd job a gateway notes (so at most
+      // 1,000 + 32 per gateway are kept; readers take the newest).
+      if (++noted % 32 !== 0) await redis.zadd(keys.recent, Date.now(), jobId);
+      else
+        await Promise.all([
+          redis.zadd(keys.recent, Date.now(), jobId),
+          redis.zremrangebyrank(keys.recent, 0, -1001),
+        ]);
     },
     async recentJobs(count) {
       return redis.zrevrange(keys.recent, 0, count - 1);
     },
-    async guardCreation(platform, jobId, dueAt) {
-      await redis.zadd(keys.creating, dueAt, `${platform} ${jobId}`);
-    },
-    async creationDone(platform, jobId) {
-      await redis.zrem(keys.creating, `${platform} ${jobId}`);
-    },
-    async dueCreations(at, count) {
-      const due = await redis.zrangebyscore(keys.creating, '-inf', at, 'LIMIT', 0, count);
-      return due.map((m) => {
-        const [platform = '', jobId = ''] = m.split(' ');
-        return { platform, jobId };
-      });
-    },
+    creationDone: (platform, jobId) => registry.creationDone(platform, jobId),
+    dueCreations: (at, count) => registry.dueCreations(at, count),
     async assignedTo(platform, jobId) {
       return redis.hget(keys.registry(platform).assign, jobId);
     },

@@ -21,8 +21,8 @@ export interface RemovedBuilder {
 }
 
 export interface Registry {
-  /** Reserves a slot for `jobId` on the best builder of `platform`; throws ERR_NO_CAPACITY. */
-  place(jobId: string, platform: string, toolchain: string): Promise<string>;
+  /** Reserves a slot for `jobId` on the best builder of `platform` (and its creation guard, when `guardDueAt` is given); throws ERR_NO_CAPACITY. */
+  place(jobId: string, platform: string, toolchain: string, guardDueAt?: number): Promise<string>;
   /** Gives back the slot `jobId` holds on `bid`, once; false when it held none there. */
   release(jobId: string, bid: string): Promise<boolean>;
   /** Registers (`new`) or renews a lease and what the builder advertises; throws ERR_CONFLICT when a renewal came too late. */
@@ -41,6 +41,10 @@ export interface Registry {
   toPlaceAgain(): Promise<{ platform: string; jobId: string }[]>;
   /** Marks a job of a removed builder as handled (placed again or failed). */
   placedAgain(platform: string, jobId: string): Promise<void>;
+  /** Up to `count` creation guards due at `at` or before, over every platform. */
+  dueCreations(at: number, count: number): Promise<{ platform: string; jobId: string }[]>;
+  /** Removes a job's creation guard. */
+  creationDone(platform: string, jobId: string): Promise<void>;
   /** Every registered builder, with its load, lease and whether it drains. */
   list(): Promise<BuilderView[]>;
 }
@@ -95,9 +99,10 @@ export function createRegistry(redis: RedisConn, scripts: Scripts, keys: Keys): 
   }
 
   return {
-    async place(jobId, platform, toolchain) {
+    async place(jobId, platform, toolchain, guardDueAt) {
       const r = keys.registry(platform);
-      const args = [r.assign, Date.now(), toolchain, jobId, r.warmPrefix, r.jobsPrefix];
+      const guard = guardDueAt === undefined ? '' : guardDueAt;
+      const args = [r.assign, r.creating, Date.now(), toolchain, jobId, r.warmPrefix, r.jobsPrefix, guard];
       return String(checkReply(await scripts.placeJob(...core(r), ...args), { job: jobId, platform }));
     },
 
@@ -182,6 +187,27 @@ export function createRegistry(redis: RedisConn, scripts: Scripts, keys: Keys): 
 
     async placedAgain(platform, jobId) {
       await redis.srem(keys.registry(platform).replace, jobId);
+    },
+
+    async dueCreations(at, count) {
+      const per = await Promise.all(
+        PLATFORMS.map(async (platform) => {
+          const due = await redis.zrangebyscore(
+            keys.registry(platform).creating,
+            '-inf',
+            at,
+            'LIMIT',
+            0,
+            count,
+          );
+          return due.map((jobId) => ({ platform, jobId }));
+        }),
+      );
+      return per.flat().slice(0, count);
+    },
+
+    async creationDone(platform, jobId) {
+      await redis.zrem(keys.registry(platform).creating, jobId);
     },
 
     async list() {

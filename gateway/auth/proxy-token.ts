@@ -45,7 +45,7 @@ export function createProxyTokenMethod(config: ProxyTokenMethodConfig, env: Auth
     type: 'proxy_token',
     async authenticate(bearer) {
       if (bearer === '') return null;
-      const key = hex(await sha256(bearer));
+      const key = hex(sha256(bearer));
       const hit = cache.get(key);
       if (hit !== undefined && hit.until > env.now()) return { ...hit.principal };
       cache.delete(key);

@@ -216,7 +216,7 @@ export function gatewayApiSuite(label: string, launcher?: GatewayLauncher): void
           tenant: 'dev',
           createdAt: new Date().toISOString(),
         });
-        const forged = await signJobToken(
+        const forged = signJobToken(
           new Uint8Array(randomBytes(32)),
           { jti: id, bid, sub: 'x', tenant: 'dev' },
           60,

@@ -131,7 +131,7 @@ describe('jwt auth method against a local JWKS', () => {
 
   it('rejects kiln job tokens, whatever key signed them', async () => {
     const auth = createAuthenticator({ methods: [jwtMethod()] });
-    const job = await signJobToken(
+    const job = signJobToken(
       crypto.getRandomValues(new Uint8Array(32)),
       { jti: 'j1', bid: 'b1', sub: 'alice', tenant: 'acme' },
       60,

@@ -18,6 +18,11 @@ describe('faults: gateway kill -9 between placement and enqueue', { timeout: 175
         1,
         'a slot is held',
       );
+      assert.equal(
+        await f.conn.zcard(f.keys.registry('linux-x86_64').creating),
+        1,
+        'its creation guard was set with the slot',
+      );
       gw.child.kill('SIGKILL');
       await gw.exited;
       await f.startGateway();
@@ -31,7 +36,7 @@ describe('faults: gateway kill -9 between placement and enqueue', { timeout: 175
           Object.keys(await f.conn.hgetall(f.keys.registry('linux-x86_64').load)).length > 0 &&
           Object.values(await f.conn.hgetall(f.keys.registry('linux-x86_64').load)).every((v) => v === '0'),
       );
-      assert.equal(await f.conn.zcard(f.keys.creating), 0, 'no creation guard left');
+      assert.equal(await f.conn.zcard(f.keys.registry('linux-x86_64').creating), 0, 'no creation guard left');
     } finally {
       await f.stop();
     }

@@ -329,6 +329,33 @@ export function gatewayPortConformance(name: string, make: MakeFarm): void {
       }
     });
 
+    it('sets a creation guard with the slot, due when asked, removed by creationDone', async () => {
+      await register('a', { slots: 1 });
+      assert.equal(await g.placeJob('j1', X86, '', 5_000), 'a');
+      assert.deepEqual(await g.dueCreations(4_999, 10), [], 'not due yet');
+      assert.deepEqual(await g.dueCreations(5_000, 10), [{ platform: X86, jobId: 'j1' }]);
+      await assert.rejects(g.placeJob('j2', X86, '', 5_000), { code: 'ERR_NO_CAPACITY' });
+      assert.deepEqual(
+        await g.dueCreations(9_000, 10),
+        [{ platform: X86, jobId: 'j1' }],
+        'no slot, no guard',
+      );
+      await g.creationDone(X86, 'j1');
+      assert.deepEqual(await g.dueCreations(9_000, 10), []);
+      await g.releaseSlot('j1', 'a');
+      assert.equal(await g.placeJob('j3', X86, ''), 'a');
+      assert.deepEqual(await g.dueCreations(Date.now() + 60_000, 10), [], 'no guard unless asked');
+    });
+
+    it('creates a record and its message together: the message is read after the record exists', async () => {
+      await register('a');
+      await g.createAndEnqueue(newJob('j', 'a'), 600, { jobId: 'j', attempt: 1, token: 'tok' });
+      const [m] = await b.pull('a', 10, 10);
+      assert.deepEqual([m?.jobId, m?.attempt, m?.token], ['j', 1, 'tok']);
+      const rec = await g.getJob('j');
+      assert.deepEqual([rec?.state, rec?.attempt, rec?.bid], ['queued', 1, 'a']);
+    });
+
     it('enqueues messages on the chosen builder only; a lock is held once', async () => {
       await register('a');
       await register('b');

@@ -1,7 +1,10 @@
 /**
- * Round-trip latency of a no-op job through a local farm (redis-server, Node gateway, bwrap
+ * Round-trip latency of a no-op job (`POST /api/v1/jobs?wait=30` of `{"argv":["true"]}`: no
+ * inputs, no toolchain, no outputs) through a local farm (redis-server, Node gateway, bwrap
  * builders), with 1 and 4 concurrent clients, side by side with what the same no-op costs
- * locally: a plain spawn, and a spawn inside the same bwrap sandbox (the builder's floor). Then
+ * locally: a plain spawn, and a spawn inside the same bwrap sandbox (the builder's floor).
+ * Below each, where the time went: the sandbox's own steps (SandboxResult.steps), and for the
+ * farm the legs between the job's timestamps (created, started, finished; one clock, ms). Then
  * what signed results cost per job (bench/sign-cost.ts): the builder's sign and the client's
  * verify, in microseconds, beside the no-op round trip.
  *
@@ -19,6 +22,14 @@ import { signCosts, signRows } from './sign-cost.ts';
 
 const jobsArg = process.argv.indexOf('--jobs');
 const N = jobsArg > 0 ? Number(process.argv[jobsArg + 1]) : 200;
+
+/** Median of each named step over many runs, printed as one line. */
+function breakdown(label: string, runs: Record<string, number>[]): string {
+  const names = [...new Set(runs.flatMap((r) => Object.keys(r)))];
+  const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+  const parts = names.map((n) => `${n} ${med(runs.map((r) => r[n] ?? 0)).toFixed(1)}`);
+  return `  ${label} (median ms): ${parts.join(', ')}`;
+}
 
 async function timed(n: number, concurrency: number, once: () => Promise<void>): Promise<Summary> {
   const lat: number[] = [];
@@ -56,17 +67,29 @@ async function main(): Promise<void> {
   try {
     const headers = { Authorization: `Bearer ${farm.token}`, 'Content-Type': 'application/json' };
     const body = JSON.stringify({ argv: ['true'] });
+    type View = { state: string; createdAt: string; startedAt: string; finishedAt: string };
+    let legs: Record<string, number>[] = [];
     const farmJob = async (): Promise<void> => {
+      const sent = Date.now();
       const res = await fetch(`${farm.url}/api/v1/jobs?wait=30`, { method: 'POST', headers, body });
-      const j = (await res.json()) as { job?: { state: string } };
+      const j = (await res.json()) as { job?: View };
+      const got = Date.now();
       if (res.status !== 201 || j.job?.state !== 'succeeded')
         throw new Error(`job failed: ${res.status} ${JSON.stringify(j)}`);
+      const [c, s, f] = [j.job.createdAt, j.job.startedAt, j.job.finishedAt].map((t) => Date.parse(t));
+      legs.push({
+        'gateway: request to record': c! - sent,
+        'queue: record to claim': s! - c!,
+        'builder: claim to result': f! - s!,
+        'back: result to client': got - f!,
+      });
     };
+    const steps: Record<string, number>[] = [];
     let k = 0;
-    const sandboxed = async (): Promise<void> => {
+    const sandboxed = async (which = runner): Promise<void> => {
       const jobDir = join(scratch, String(k++));
       await mkdir(jobDir);
-      const r = await runner.run({
+      const r = await which.run({
         jobId: `bench-${k}`,
         jobDir,
         argv: ['true'],
@@ -78,6 +101,7 @@ async function main(): Promise<void> {
         signal: new AbortController().signal,
       });
       if (r.exitCode !== 0) throw new Error('sandboxed true failed');
+      if (r.steps) steps.push(r.steps);
     };
     await timed(20, 2, farmJob); // warm-up: connections, JIT, scripts loaded
     console.log(HEADER);
@@ -85,11 +109,35 @@ async function main(): Promise<void> {
     console.log(
       row('local: bwrap sandbox + cgroup, true (1 client)', await timed(Math.min(N, 100), 1, sandboxed)),
     );
-    const one = await timed(N, 1, farmJob);
-    console.log(row('farm: POST /jobs?wait (1 client)', one));
-    console.log(row('farm: POST /jobs?wait (4 clients)', await timed(N, 4, farmJob)));
+    console.log(breakdown('sandbox steps', steps));
+    // The same, with a sandbox made ready ahead (what builders do by default: [sandbox] readyAhead);
+    // the next one is made between runs, outside the time measured.
+    steps.length = 0;
+    const ready = createBwrapRunner({ ready: { dir: join(scratch, 'ready'), count: 1 } });
+    const warm = async (): Promise<void> => {
+      await ready.prepare!('default');
+      const t = performance.now();
+      await sandboxed(ready);
+      readyLat.push(performance.now() - t);
+    };
+    const readyLat: number[] = [];
+    const t0 = performance.now();
+    for (let i = 0; i < Math.min(N, 100); i++) await warm();
+    console.log(
+      row('local: bwrap sandbox made ready ahead, true', summarise(readyLat, performance.now() - t0)),
+    );
+    console.log(breakdown('sandbox steps', steps));
+    await ready.close!();
+    let one: Summary | undefined;
+    for (const clients of [1, 4]) {
+      legs = [];
+      const s = await timed(N, clients, farmJob);
+      one ??= s;
+      console.log(row(`farm: POST /jobs?wait (${clients} client${clients > 1 ? 's' : ''})`, s));
+      console.log(breakdown('legs', legs));
+    }
     console.log('');
-    for (const line of signRows(await signCosts(), one.p50)) console.log(line);
+    for (const line of signRows(await signCosts(), one!.p50)) console.log(line);
   } finally {
     await rm(scratch, { recursive: true, force: true });
     await farm.stop();

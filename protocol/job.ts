@@ -137,6 +137,9 @@ export function argvEnvBytes(argv: readonly string[], env: Record<string, string
 }
 
 /** `POST /api/v1/jobs` body. Unknown fields are rejected. */
+/** The sandbox profile of a job that names none. */
+export const DEFAULT_PROFILE = 'default';
+
 export const jobSpecSchema = z
   .object({
     platform: z.enum(PLATFORMS).default('linux-x86_64'),
@@ -188,7 +191,7 @@ export const jobSpecSchema = z
     profile: z
       .string()
       .regex(/^[a-z0-9][a-z0-9-]{0,63}$/)
-      .default('default'),
+      .default(DEFAULT_PROFILE),
   })
   .strict()
   .refine((s) => !(s.input && s.tree), {

@@ -1,4 +1,6 @@
 /** Wires a builder agent to Redis, the blob store and the platform's sandbox runner. */
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { connectRedis } from '../redis/connect.ts';
 import { redisOptions } from './redis-options.ts';
 import { createRedisBuilderFarm } from '../redis/builder-farm.ts';
@@ -50,6 +52,16 @@ export async function startBuilder(
       pot?.runner ??
       createBwrapRunner({
         cgroupParent: cfg.sandbox.cgroupParent,
+        // Per process: a dead builder's leftovers are a registration-like directory that the next
+        // start's clean-up removes (builders/core/clean-work-dir.ts).
+        ...(cfg.sandbox.readyAhead > 0
+          ? {
+              ready: {
+                dir: join(cfg.workDir, `ready-${randomBytes(4).toString('hex')}`),
+                count: cfg.sandbox.readyAhead,
+              },
+            }
+          : {}),
         ...(cfg.sandbox.profilesDir ? { profilesDir: cfg.sandbox.profilesDir } : {}),
         ...(cfg.sandbox.uid !== undefined ? { uid: cfg.sandbox.uid } : {}),
         ...(cfg.sandbox.gid !== undefined ? { gid: cfg.sandbox.gid } : {}),

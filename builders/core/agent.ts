@@ -14,6 +14,7 @@ import { hostname } from 'node:os';
 import { mkdir } from 'node:fs/promises';
 import { KilnError } from '../../protocol/errors.ts';
 import type { BuilderInfo } from '../../protocol/farm.ts';
+import { DEFAULT_PROFILE } from '../../protocol/job.ts';
 import type { BuilderFarm, PulledJob } from '../../protocol/builder-port.ts';
 import type { BlobStore } from '../../storage/port.ts';
 import type { SandboxRunner } from './sandbox.ts';
@@ -156,6 +157,8 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     });
     return { id, key, signer, workDir, unwatch };
   };
+  // Sandboxes of the default profile made ready before the first job (runners that can).
+  await o.runner.prepare?.(DEFAULT_PROFILE);
   let reg = await register();
   let lost = false;
 
@@ -308,6 +311,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
         handBackAll();
       }
       await done;
+      await o.runner.close?.().catch((err: unknown) => o.log(`sandbox runner: ${String(err)}`));
       await disks.close().catch((err: unknown) => o.log(`job disks: ${(err as Error).message}`));
       hardStop.abort();
       await reg.unwatch().catch(() => undefined);

@@ -44,6 +44,11 @@ const sandboxSchema = z
      * directory on the work disk (limits.diskMiB is not enforced). @default "loop"
      */
     diskQuota: z.enum(['loop', 'none']).optional(),
+    /**
+     * bwrap: sandboxes kept ready ahead of jobs, per profile in use (a job on the host system then
+     * skips the sandbox's start-up); 0: every job starts its sandbox when it arrives. @default 2
+     */
+    readyAhead: z.number().int().min(0).max(64).default(2),
     /** pot: the pot command. @default "/usr/local/bin/pot" */
     potPath: absolute.optional(),
     /** pot: jail(8). @default "/usr/sbin/jail" */
@@ -85,7 +90,7 @@ const sandboxSchema = z
       if (s[k] !== undefined)
         ctx.addIssue({ code: 'custom', path: [k], message: 'is read only with type = "pot"' });
   })
-  .default({ cgroupParent: 'kiln' });
+  .default({ cgroupParent: 'kiln', readyAhead: 2 });
 
 export const builderConfigSchema = z
   .object({

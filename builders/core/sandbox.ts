@@ -8,7 +8,11 @@ import type { Limits } from '../../protocol/job.ts';
 export interface SandboxRequest {
   /** Job id, used to name the cgroup (or jail). */
   jobId: string;
-  /** Host directory holding the job's files; the only writable place, seen inside as {@link JOB_MOUNT}. */
+  /**
+   * Host directory holding the job's files; the only writable place, seen inside as
+   * {@link JOB_MOUNT}. While the job runs the path may be a link to where the sandbox sees them
+   * (a sandbox made ready ahead has its own directory); once `run` resolves it is the directory again.
+   */
   jobDir: string;
   argv: string[];
   /** The whole environment of the command (the host's is never inherited). */
@@ -43,11 +47,23 @@ export interface SandboxResult {
   /** True when the memory limit was hit (the kernel's OOM killer acted). */
   oomKilled: boolean;
   durationMs: number;
+  /**
+   * Where the time went, in ms per step of the runner (for example `prepare`, `cgroup`, `start`,
+   * `run`, `settle`, `drain`), in order: for benches and metrics, never for decisions.
+   */
+  steps?: Record<string, number>;
 }
 
 export interface SandboxRunner {
   readonly name: string;
   run(req: SandboxRequest): Promise<SandboxResult>;
+  /**
+   * Starts keeping sandboxes of `profile` ready ahead of jobs, where the runner can; resolves once
+   * one is ready (or could not be made: the runner logs why, and jobs start cold).
+   */
+  prepare?(profile: string): Promise<void>;
+  /** Ends what the runner keeps between jobs (sandboxes made ready ahead); idempotent. */
+  close?(): Promise<void>;
 }
 
 /** Where the job directory is mounted inside every sandbox. */

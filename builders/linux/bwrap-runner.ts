@@ -1,30 +1,45 @@
 /**
  * The Linux sandbox runner: each job in a bubblewrap sandbox (builders/linux/bwrap-args.ts)
- * running as an unprivileged uid, inside its own cgroup (builders/linux/cgroup.ts).
+ * running as an unprivileged uid, inside its own cgroup (builders/linux/cgroup.ts); starting and
+ * watching one is builders/linux/bwrap-launch.ts.
  *
- * Start-up is race-free: a tiny shell, already running as the job's uid, waits on a pipe until
- * this process has moved it into the job's cgroup, then execs bwrap; so bwrap and everything it
- * starts is born inside the group. A stop (abort or time limit) sends SIGTERM to every process of
- * the job but bwrap's own monitor (whose death would SIGKILL the sandbox at once), waits
- * `limits.graceSec`, then kills the whole group. `run` resolves once every process is gone.
+ * With `ready`, sandboxes are made ready before their job (builders/linux/ready-pool.ts): a job on
+ * the host system whose directory is on the same file system takes one, its directory's entries
+ * are moved into the ready sandbox's /job (the directory's path is a link there while the job
+ * runs), the waiter becomes its command, and once every process of it is gone the entries are
+ * moved back. Anything else (a toolchain root, another file system,
+ * none ready yet) starts cold, as it always did.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
-import { access } from 'node:fs/promises';
-import { constants as osConstants } from 'node:os';
-import { resolve } from 'node:path';
-import { once } from 'node:events';
-import { setTimeout as sleep } from 'node:timers/promises';
-import type { Readable, Writable } from 'node:stream';
+import {
+  access,
+  chmod,
+  chown,
+  lstat,
+  mkdir,
+  readdir,
+  rename,
+  rm,
+  rmdir,
+  stat,
+  symlink,
+  unlink,
+} from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { join, resolve } from 'node:path';
 import { KilnError } from '../../protocol/errors.ts';
+import { LIMIT_DEFAULTS } from '../../protocol/job.ts';
 import type { SandboxRequest, SandboxResult, SandboxRunner } from '../core/sandbox.ts';
-import { bwrapArgs } from './bwrap-args.ts';
-import { createCgroupManager, type JobGroup } from './cgroup.ts';
+import { bwrapArgs, sandboxCwd, sandboxEnv } from './bwrap-args.ts';
+import { drain, FD, launch, watch } from './bwrap-launch.ts';
+import { createCgroupManager, type GroupLimits } from './cgroup.ts';
 import { takeFifos, type Fifo } from './fifo.ts';
-import { prepareJobDir, rootEntries } from './job-dir.ts';
+import { assertReachable, prepareJobDir, rootEntries } from './job-dir.ts';
 import { processTreeGroup } from './process-tree.ts';
 import { DEFAULT_PROFILES_DIR, loadProfile, type Profile } from './profile.ts';
+import { createReadyPool, type ReadySandbox } from './ready-pool.ts';
 import { seccompFilter, seccompSupported } from './seccomp.ts';
+import { BAD_CWD, jobProgram, READY, WAITER } from './waiter.ts';
 
 export interface BwrapRunnerOptions {
   /** The bwrap binary. @default "/usr/bin/bwrap" */
@@ -43,31 +58,42 @@ export interface BwrapRunnerOptions {
   cpus?: number;
   /** Where one-time notices go (cgroup fallback, no seccomp). @default console.warn */
   log?: (msg: string) => void;
+  /**
+   * Sandboxes made ready ahead of jobs: `count` per profile in use, in directories under `dir`
+   * (which the sandbox uid must be able to reach, on the file system of the job directories).
+   * @default none (every job starts its sandbox cold)
+   */
+  ready?: { dir: string; count?: number };
 }
 
-/**
- * Descriptors of the started shell: 3 gate, 4 bwrap's JSON status, 5 the seccomp program, 6 bwrap's
- * options (`--args`: NUL-separated), so the sandbox's /proc/1/cmdline is `bwrap --args 6 -- <argv>`
- * and shows no host path, environment or id.
- */
-const FD = { gate: 3, status: 4, seccomp: 5, args: 6 } as const;
-/** Waits for "go" on the gate, then becomes bwrap (argv from "$@"). */
-const GATE = `IFS= read -r go <&${FD.gate} && [ "$go" = go ] || exit 125; exec ${FD.gate}<&-; exec "$@"`;
-const SIGNAL_NAMES = new Map<number, string>();
-for (const [name, n] of Object.entries(osConstants.signals))
-  if (!SIGNAL_NAMES.has(n)) SIGNAL_NAMES.set(n, name);
+/** Limits of a ready sandbox before any job was seen: a job's defaults (protocol/job.ts). */
+const WAITING: GroupLimits = {
+  memoryBytes: LIMIT_DEFAULTS.memoryMiB * 1024 * 1024,
+  pids: LIMIT_DEFAULTS.pids,
+};
 
-/** Reads a stream to its end, passing each chunk on. */
-/** Reads `s` to its end; a promise from `onChunk` pauses the reading until it settles. */
-async function drain(s: Readable, onChunk: (c: Buffer) => unknown): Promise<void> {
-  s.on('data', (c: Buffer) => {
-    const wait = onChunk(c);
-    if (!(wait instanceof Promise)) return;
-    s.pause();
-    const resume = (): void => void s.resume();
-    wait.then(resume, resume);
-  });
-  await once(s, 'close').catch(() => undefined);
+/** bwrap's options (read from a descriptor) apart from `--` and the command, which stay on its command line. */
+function splitArgs(args: string[], argv: readonly string[]): { options: string[]; command: string[] } {
+  const split = args.length - argv.length - 1;
+  if (args[split] !== '--') throw new KilnError('ERR_INTERNAL', 'bwrap arguments end without the command');
+  return { options: args.slice(0, split), command: args.slice(split) };
+}
+
+const sameLimits = (a: GroupLimits, b: GroupLimits): boolean =>
+  a.memoryBytes === b.memoryBytes && a.pids === b.pids && a.cpus === b.cpus;
+
+/** Times consecutive steps: `lap(name)` records the ms since the previous lap. */
+function stepClock(): { lap(name: string): void; steps: Record<string, number> } {
+  const steps: Record<string, number> = {};
+  let last = performance.now();
+  return {
+    steps,
+    lap(name) {
+      const now = performance.now();
+      steps[name] = (steps[name] ?? 0) + Math.round((now - last) * 100) / 100;
+      last = now;
+    },
+  };
 }
 
 /** Builds the bubblewrap runner. */
@@ -83,14 +109,6 @@ export function createBwrapRunner(opts: BwrapRunnerOptions = {}): SandboxRunner 
     noted.add(key);
   };
 
-  const filters = new Map<string, Buffer>();
-  const filterOf = (arch: 'x64' | 'arm64', network: Profile['network']): Buffer => {
-    const key = `${arch}/${network}`;
-    let f = filters.get(key);
-    if (!f) filters.set(key, (f = seccompFilter(arch, { network })));
-    return f;
-  };
-
   const profile = (name: string): Promise<Profile> => {
     let p = profiles.get(name);
     if (!p) {
@@ -101,27 +119,212 @@ export function createBwrapRunner(opts: BwrapRunnerOptions = {}): SandboxRunner 
     return p;
   };
 
-  async function run(req: SandboxRequest): Promise<SandboxResult> {
-    if (req.signal.aborted)
-      return { outcome: 'killed', exitCode: null, signal: null, oomKilled: false, durationMs: 0 };
-    const prof = await profile(req.profile);
-    const uid = opts.uid ?? prof.uid;
-    const gid = opts.gid ?? prof.gid;
-    await access(bwrapPath, fsConstants.X_OK).catch((err: unknown) => {
+  const installed = (): Promise<void> =>
+    access(bwrapPath, fsConstants.X_OK).catch((err: unknown) => {
       throw new KilnError(
         'ERR_CONFIG',
         `bubblewrap is not installed (no executable ${bwrapPath}): install the Debian package "bubblewrap"`,
         { cause: err },
       );
     });
-    const jobDir = resolve(req.jobDir);
-    const root = req.rootDir
-      ? { dir: resolve(req.rootDir), entries: await rootEntries(resolve(req.rootDir), uid, gid) }
-      : undefined;
+  const filters = new Map<string, Buffer>();
+  const filterOf = (arch: 'x64' | 'arm64', network: Profile['network']): Buffer => {
+    const key = `${arch}/${network}`;
+    let f = filters.get(key);
+    if (!f) filters.set(key, (f = seccompFilter(arch, { network })));
+    return f;
+  };
+  const seccompFor = (prof: Profile): Buffer | undefined => {
     const arch = process.arch;
     const seccomp = prof.seccomp && seccompSupported(arch) ? filterOf(arch, prof.network) : undefined;
     if (prof.seccomp && !seccomp)
       noteOnce('seccomp', `kiln: no seccomp table for ${process.arch}; sandboxes run without seccomp`);
+    return seccomp;
+  };
+  const pipes = (uid: number, gid: number): Promise<Fifo[] | undefined> =>
+    takeFifos(2, uid, gid).catch((err: unknown) => {
+      noteOnce(
+        'fifo',
+        `kiln: cannot make FIFOs (${(err as Error).message}); job output goes through sockets`,
+      );
+      return undefined;
+    });
+  const newGroup = async (name: string, limits: GroupLimits) =>
+    (await cgroups.create(name, limits).catch((err: unknown) => {
+      throw new KilnError('ERR_INTERNAL', `cannot create the job's cgroup: ${(err as Error).message}`, {
+        cause: err,
+      });
+    })) ?? processTreeGroup();
+  const jobLimits = (req: SandboxRequest): GroupLimits => ({
+    memoryBytes: req.limits.memoryMiB * 1024 * 1024,
+    pids: req.limits.pids,
+    cpus: req.limits.cpus ?? opts.cpus,
+  });
+
+  /** A sandbox of `name` on the host system, set up around an empty job directory, its waiter waiting. */
+  async function makeReady(name: string): Promise<ReadySandbox> {
+    const prof = await profile(name);
+    const uid = opts.uid ?? prof.uid;
+    const gid = opts.gid ?? prof.gid;
+    await installed();
+    const dir = join(resolve(opts.ready!.dir), randomBytes(6).toString('hex'));
+    const jobDir = join(dir, 'job');
+    await mkdir(jobDir, { recursive: true, mode: 0o711 });
+    await assertReachable(dir, uid, gid);
+    await prepareJobDir(jobDir, uid, gid);
+    const seccomp = seccompFor(prof);
+    const command = { argv: ['/bin/sh', '-c', WAITER], env: {}, cwd: '.' };
+    // The limits of this profile's last job, most likely the next one's: then none are written at
+    // its start. Its /tmp is cut to that memory limit, so a job with another one starts cold.
+    const limits = lastLimits.get(name) ?? WAITING;
+    const args = bwrapArgs(prof, command, {
+      jobDir,
+      statusFd: FD.status,
+      seccompFd: seccomp ? FD.seccomp : undefined,
+      tmpfsMaxMiB: limits.memoryBytes / (1024 * 1024),
+    });
+    const group = await newGroup(`ready-${randomBytes(6).toString('hex')}`, limits);
+    let fifos: Fifo[] | undefined;
+    try {
+      fifos = await pipes(uid, gid);
+      const launched = await launch(
+        { bwrapPath, uid, gid, ...splitArgs(args, command.argv), seccomp, fifos, waiter: true },
+        group,
+      );
+      let said = '';
+      let up: () => void = () => undefined;
+      const isUp = new Promise<void>((r) => (up = r));
+      const answered = drain(launched.back!, (c) => {
+        said += c.toString('utf8');
+        if (said.includes(READY)) up();
+      });
+      const ended = launched.exit.then((e) => {
+        throw new Error(`the sandbox ended before it was ready (${e.code ?? e.sig}): ${launched.errTail()}`);
+      });
+      await Promise.race([isUp, ended]);
+      return { profile: name, jobDir, dir, group, limits, fifos, launched, answers: () => said, answered };
+    } catch (err) {
+      await disposeParts(group, fifos, dir);
+      throw err;
+    }
+  }
+
+  async function disposeParts(group: ReadySandbox['group'], fifos: Fifo[] | undefined, dir: string) {
+    await group.remove().catch((err: unknown) => log(`kiln: ready sandbox: ${(err as Error).message}`));
+    for (const f of fifos ?? []) f.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  /** Ends a ready sandbox that no job used: an empty program ends the waiter; then its group goes. */
+  async function dispose(s: ReadySandbox): Promise<void> {
+    s.launched.program?.end();
+    await disposeParts(s.group, s.fifos, s.dir);
+  }
+
+  /** The limits of each profile's most recent job. */
+  const lastLimits = new Map<string, GroupLimits>();
+  const pool = opts.ready ? createReadyPool(opts.ready.count ?? 2, makeReady, dispose, log) : null;
+
+  /** Moves every top-level entry of `from` into `to` (one file system: renames only). */
+  async function moveEntries(from: string, to: string): Promise<void> {
+    for (const name of await readdir(from)) await rename(join(from, name), join(to, name));
+  }
+
+  /** Runs `req` in the ready sandbox `s`; null when its directory cannot be moved there (another file system). */
+  async function runReady(
+    s: ReadySandbox,
+    req: SandboxRequest,
+    prof: Profile,
+    clock: ReturnType<typeof stepClock>,
+  ): Promise<SandboxResult | null> {
+    const uid = opts.uid ?? prof.uid;
+    const gid = opts.gid ?? prof.gid;
+    const jobDir = resolve(req.jobDir);
+    bwrapArgs(prof, req, { jobDir }); // the same checks of argv, env and cwd as a cold start
+    const env = sandboxEnv(prof, req.env);
+    let emptied = false;
+    await prepareJobDir(jobDir, uid, gid);
+    try {
+      await moveEntries(jobDir, s.jobDir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+      await moveEntries(s.jobDir, jobDir);
+      return null;
+    }
+    // While the job runs, its directory's path leads to where the sandbox sees the files.
+    const mode = (await stat(jobDir)).mode & 0o7777;
+    await rmdir(jobDir);
+    await symlink(s.jobDir, jobDir);
+    try {
+      const limits = jobLimits(req);
+      lastLimits.set(req.profile, limits);
+      if (!sameLimits(limits, s.limits)) await s.group.limit(limits);
+      clock.lap('prepare');
+      const x = s.launched;
+      x.attach(req.onOutput);
+      x.program!.end(jobProgram(req.argv, env, req.cwd));
+      clock.lap('start');
+      const r = await watch(req, s.group, x, clock.lap, log);
+      emptied = true;
+      await s.answered;
+      if (s.answers().includes(BAD_CWD))
+        throw new KilnError(
+          'ERR_VALIDATION',
+          `the sandbox could not be set up: cannot chdir to ${sandboxCwd(req.cwd)} (no such directory in the job)`,
+        );
+      return r;
+    } finally {
+      // Every process of the job is gone (or the group was killed): its files go back where they were.
+      const removing = s.group
+        .remove()
+        .catch((err: unknown) => log(`kiln: job ${req.jobId}: ${(err as Error).message}`));
+      if (!emptied) await removing; // else the empty group goes after the answer
+      if ((await lstat(jobDir)).isSymbolicLink()) await unlink(jobDir);
+      await mkdir(jobDir, { mode });
+      await chmod(jobDir, mode);
+      await chown(jobDir, uid, gid);
+      await moveEntries(s.jobDir, jobDir);
+      for (const f of s.fifos ?? []) f.close();
+      // The ready sandbox's own (now empty) directory goes after the answer; the next one is made.
+      void rm(s.dir, { recursive: true, force: true }).catch((err: unknown) =>
+        log(`kiln: ready sandbox ${s.dir}: ${(err as Error).message}`),
+      );
+      pool?.refill(s.profile);
+    }
+  }
+
+  async function run(req: SandboxRequest): Promise<SandboxResult> {
+    if (req.signal.aborted)
+      return { outcome: 'killed', exitCode: null, signal: null, oomKilled: false, durationMs: 0 };
+    const clock = stepClock();
+    const prof = await profile(req.profile);
+    const ready = !req.rootDir ? pool?.take(req.profile) : null;
+    // A ready sandbox's /tmp is cut to the memory limit it was made for: another one starts cold.
+    if (ready && ready.limits.memoryBytes !== jobLimits(req).memoryBytes) await dispose(ready);
+    else if (ready) {
+      const r = await runReady(ready, req, prof, clock).catch(async (err: unknown) => {
+        await dispose(ready);
+        throw err;
+      });
+      if (r) return { ...r, steps: clock.steps };
+      await dispose(ready);
+    }
+    return runCold(req, prof, clock);
+  }
+
+  async function runCold(
+    req: SandboxRequest,
+    prof: Profile,
+    clock: ReturnType<typeof stepClock>,
+  ): Promise<SandboxResult> {
+    const uid = opts.uid ?? prof.uid;
+    const gid = opts.gid ?? prof.gid;
+    await installed();
+    const jobDir = resolve(req.jobDir);
+    const root = req.rootDir
+      ? { dir: resolve(req.rootDir), entries: await rootEntries(resolve(req.rootDir), uid, gid) }
+      : undefined;
+    const seccomp = seccompFor(prof);
     const args = bwrapArgs(prof, req, {
       jobDir,
       root,
@@ -130,207 +333,35 @@ export function createBwrapRunner(opts: BwrapRunnerOptions = {}): SandboxRunner 
       tmpfsMaxMiB: req.limits.memoryMiB,
     });
     await prepareJobDir(jobDir, uid, gid);
-    const limits = {
-      memoryBytes: req.limits.memoryMiB * 1024 * 1024,
-      pids: req.limits.pids,
-      cpus: req.limits.cpus ?? opts.cpus,
-    };
-    const group =
-      (await cgroups.create(req.jobId, limits).catch((err: unknown) => {
-        throw new KilnError('ERR_INTERNAL', `cannot create the job's cgroup: ${(err as Error).message}`, {
-          cause: err,
-        });
-      })) ?? processTreeGroup();
+    clock.lap('prepare');
+    const limits = jobLimits(req);
+    lastLimits.set(req.profile, limits);
+    const group = await newGroup(req.jobId, limits);
+    clock.lap('cgroup');
     let fifos: Fifo[] | undefined;
+    let emptied = false;
     try {
-      fifos = await takeFifos(2, uid, gid).catch((err: unknown) => {
-        noteOnce(
-          'fifo',
-          `kiln: cannot make FIFOs (${(err as Error).message}); job output goes through sockets`,
-        );
-        return undefined;
-      });
-      const split = args.length - req.argv.length - 1;
-      if (args[split] !== '--')
-        throw new KilnError('ERR_INTERNAL', 'bwrap arguments end without the command');
-      const launch = { uid, gid, options: args.slice(0, split), command: args.slice(split), seccomp, fifos };
-      return await supervise(req, group, launch);
+      fifos = await pipes(uid, gid);
+      clock.lap('pipes');
+      const x = await launch({ bwrapPath, uid, gid, ...splitArgs(args, req.argv), seccomp, fifos }, group);
+      x.attach(req.onOutput);
+      clock.lap('start');
+      const r = await watch(req, group, x, clock.lap, log);
+      emptied = true;
+      return { ...r, steps: clock.steps };
     } finally {
       for (const f of fifos ?? []) f.close();
-      await group.remove().catch((err: unknown) => log(`kiln: job ${req.jobId}: ${(err as Error).message}`));
+      const removing = group
+        .remove()
+        .catch((err: unknown) => log(`kiln: job ${req.jobId}: ${(err as Error).message}`));
+      if (!emptied) await removing; // else the empty group goes after the answer
     }
   }
 
-  interface Launch {
-    uid: number;
-    gid: number;
-    /** bwrap's options, read from {@link FD.args}. */
-    options: string[];
-    /** `--` and the job's argv: what stays on bwrap's command line. */
-    command: string[];
-    /** The seccomp program, when the profile asks for one. */
-    seccomp: Buffer | undefined;
-    fifos: Fifo[] | undefined;
-  }
-
-  async function supervise(req: SandboxRequest, group: JobGroup, l: Launch): Promise<SandboxResult> {
-    const [out, err] = l.fifos ?? [];
-    let child: ChildProcess;
-    try {
-      child = spawn(
-        '/bin/sh',
-        ['-c', GATE, 'kiln-sandbox', bwrapPath, '--args', String(FD.args), ...l.command],
-        {
-          uid: l.uid,
-          gid: l.gid,
-          cwd: '/',
-          env: { PATH: '/usr/bin:/bin' },
-          stdio: [
-            'ignore',
-            out?.writeFd ?? 'pipe',
-            err?.writeFd ?? 'pipe',
-            'pipe',
-            'pipe',
-            l.seccomp ? 'pipe' : 'ignore',
-            'pipe',
-          ],
-        },
-      );
-    } catch (e) {
-      throw new KilnError('ERR_INTERNAL', `cannot start the sandbox: ${(e as Error).message}`, { cause: e });
-    }
-    const fds = child.stdio as unknown as (Readable | Writable | null | undefined)[];
-    out?.closeWriteEnd();
-    err?.closeWriteEnd();
-    const t0 = performance.now();
-    const exit = new Promise<{ code: number | null; sig: NodeJS.Signals | null }>((res, rej) => {
-      child.once('exit', (code, sig) => res({ code, sig }));
-      child.once('error', rej);
-    });
-    exit.catch(() => undefined);
-    for (const i of [FD.gate, FD.status, FD.seccomp, FD.args]) fds[i]?.on('error', () => undefined);
-    let errTail = '';
-    const emit = (stream: 'stdout' | 'stderr', chunk: Buffer): void | Promise<void> => {
-      if (stream === 'stderr') errTail = (errTail + chunk.toString('utf8')).slice(-4096);
-      try {
-        return req.onOutput(stream, chunk);
-      } catch {
-        // the consumer's failure is not the job's
-      }
-    };
-    const outputs = Promise.all([
-      drain(out?.reader() ?? (child.stdout as Readable), (c) => emit('stdout', c)),
-      drain(err?.reader() ?? (child.stderr as Readable), (c) => emit('stderr', c)),
-    ]);
-    let status = '';
-    const statusDone = drain(fds[FD.status] as Readable, (c) => (status += c.toString('utf8')));
-
-    const pid = child.pid;
-    if (pid === undefined) {
-      const e = await exit.then(
-        () => new Error('no pid'),
-        (x: unknown) => x as Error,
-      );
-      throw new KilnError('ERR_INTERNAL', `cannot start the sandbox: ${e.message}`, { cause: e });
-    }
-    try {
-      await group.add(pid);
-    } catch (e) {
-      child.kill('SIGKILL');
-      await exit.catch(() => undefined);
-      throw new KilnError('ERR_INTERNAL', `cannot move the job into its cgroup: ${(e as Error).message}`, {
-        cause: e,
-      });
-    }
-    (fds[FD.args] as Writable).end(Buffer.from(l.options.map((o) => `${o}\0`).join('')));
-    if (l.seccomp) (fds[FD.seccomp] as Writable).end(l.seccomp);
-    (fds[FD.gate] as Writable).end('go\n');
-
-    let outcome: SandboxResult['outcome'] = 'exited';
-    let stopping: Promise<void> | undefined;
-    const graceOver = new AbortController();
-    const stop = (why: 'killed' | 'timed_out'): void => {
-      if (stopping) return;
-      outcome = why;
-      stopping = (async () => {
-        await group.signal('SIGTERM', new Set([pid]));
-        const late = await Promise.race([
-          exit.then(
-            () => false,
-            () => false,
-          ),
-          sleep(req.limits.graceSec * 1000, true, { signal: graceOver.signal }).catch(() => false),
-        ]);
-        if (late) await group.killAll();
-      })().catch((e: unknown) => log(`kiln: stopping job ${req.jobId}: ${(e as Error).message}`));
-    };
-    const timer = setTimeout(() => stop('timed_out'), req.limits.timeoutSec * 1000);
-    const onAbort = (): void => stop('killed');
-    req.signal.addEventListener('abort', onAbort, { once: true });
-    if (req.signal.aborted) onAbort();
-
-    let ended: { code: number | null; sig: NodeJS.Signals | null };
-    try {
-      ended = await exit;
-    } catch (e) {
-      throw new KilnError('ERR_INTERNAL', `cannot start the sandbox: ${(e as Error).message}`, { cause: e });
-    } finally {
-      clearTimeout(timer);
-      req.signal.removeEventListener('abort', onAbort);
-      graceOver.abort();
-    }
-    await stopping;
-    // bwrap is gone, and its pid-namespace init with it; anything still in the group is a straggler.
-    const oomKilled = await group.oomKilled();
-    await group.remove().catch((e: unknown) => {
-      throw new KilnError('ERR_INTERNAL', `the job's processes did not go away: ${(e as Error).message}`, {
-        cause: e,
-      });
-    });
-    // Every writer is dead now, so the pipes reach their end; a bound keeps a kernel oddity from hanging us.
-    const bound = new AbortController();
-    await Promise.race([
-      Promise.all([outputs, statusDone]),
-      sleep(5000, undefined, { signal: bound.signal }).catch(() => undefined),
-    ]);
-    bound.abort();
-    const durationMs = Math.round(performance.now() - t0);
-    return result(ended, { outcome, oomKilled, durationMs, status, errTail });
-  }
-
-  return { name: 'bwrap', run };
-}
-
-/** Turns bwrap's exit into a result; throws when bwrap failed before the command could start. */
-function result(
-  ended: { code: number | null; sig: NodeJS.Signals | null },
-  r: {
-    outcome: SandboxResult['outcome'];
-    oomKilled: boolean;
-    durationMs: number;
-    status: string;
-    errTail: string;
-  },
-): SandboxResult {
-  let exitCode = ended.code;
-  let signal: string | null = ended.sig;
-  const recorded = /"exit-code":\s*(\d+)/.exec(r.status);
-  if (!recorded && r.outcome === 'exited' && !r.oomKilled && ended.sig === null) {
-    const line = r.errTail.split('\n').findLast((s) => s.startsWith('bwrap: ')) ?? '';
-    if (line.startsWith('bwrap: execvp ')) {
-      exitCode = line.includes('No such file') ? 127 : 126; // the command itself is missing: the job's failure
-    } else {
-      const code = line.includes("Can't chdir") ? 'ERR_VALIDATION' : 'ERR_INTERNAL';
-      throw new KilnError(
-        code,
-        `the sandbox could not be set up: ${line || `bwrap exited with ${ended.code}`}`,
-      );
-    }
-  }
-  // bwrap reports a command killed by signal N as exit status 128+N, as a shell does.
-  if (exitCode !== null && exitCode > 128 && SIGNAL_NAMES.has(exitCode - 128)) {
-    signal = SIGNAL_NAMES.get(exitCode - 128) ?? null;
-    exitCode = null;
-  }
-  return { outcome: r.outcome, exitCode, signal, oomKilled: r.oomKilled, durationMs: r.durationMs };
+  return {
+    name: 'bwrap',
+    run,
+    prepare: async (name) => pool?.prepare(name),
+    close: async () => pool?.close(),
+  };
 }

@@ -21,6 +21,8 @@ export interface JobGroup {
   readonly mode: CgroupMode;
   /** Moves `pid` into the group; its later children are born inside. */
   add(pid: number): Promise<void>;
+  /** Writes new limits (a sandbox made ready ahead gets its job's limits when the job arrives). */
+  limit(l: GroupLimits): Promise<void>;
   /** The processes in the group now. */
   pids(): Promise<number[]>;
   /** Sends `sig` to every process but those in `except`; answers how many were signalled. */
@@ -29,6 +31,8 @@ export interface JobGroup {
   killAll(): Promise<void>;
   /** True when the kernel's OOM killer killed a process of the group. */
   oomKilled(): Promise<boolean>;
+  /** Kills what is left and waits until the group is empty (it stays, for `remove`). */
+  settle(): Promise<void>;
   /** Kills what is left, waits until the group is empty, and deletes it. */
   remove(): Promise<void>;
 }
@@ -76,8 +80,11 @@ export async function limitV2(paths: Map<string, string>, l: GroupLimits): Promi
 /** Writes `l` into a v1 group (one directory per controller). */
 export async function limitV1(paths: Map<string, string>, l: GroupLimits): Promise<void> {
   const mem = paths.get('memory') as string;
+  // memory+swap may never be below memory: raising both takes memsw first, lowering takes it last.
+  const memsw = join(mem, 'memory.memsw.limit_in_bytes'); // needs swapaccount=1
+  await tryWrite(memsw, String(l.memoryBytes));
   await mustWrite(join(mem, 'memory.limit_in_bytes'), String(l.memoryBytes));
-  await tryWrite(join(mem, 'memory.memsw.limit_in_bytes'), String(l.memoryBytes)); // needs swapaccount=1
+  await tryWrite(memsw, String(l.memoryBytes));
   await mustWrite(join(paths.get('pids') as string, 'pids.max'), String(l.pids));
   const cpu = paths.get('cpu');
   if (l.cpus !== undefined && cpu) {
@@ -108,6 +115,22 @@ async function settle(file: string, want: RegExp): Promise<void> {
   for (let i = 0; i < 100 && !want.test(await readText(file)); i++) await sleep(5);
 }
 
+/** Kills what is left of the group until it is empty. */
+async function settleGroup(g: JobGroup): Promise<void> {
+  // Right after a sandbox ends its last processes are usually still exiting on their own (the
+  // pid namespace's init takes them down): look again soon, and kill only what is still there.
+  for (const ms of [1, 2, 4, 8, 16]) {
+    if ((await g.pids()).length === 0) return;
+    await sleep(ms);
+  }
+  for (let i = 0; i < 3000; i++) {
+    if ((await g.pids()).length === 0) return;
+    if (i % 50 === 0) await g.killAll();
+    await sleep(10);
+  }
+  throw new Error('the group still has processes after 30 s');
+}
+
 /** Shared tail of both versions: kill, wait until empty, rmdir every directory. */
 async function removeDirs(g: JobGroup, dirs: readonly string[]): Promise<void> {
   for (let i = 0; i < 3000; i++) {
@@ -135,6 +158,7 @@ async function removeDirs(g: JobGroup, dirs: readonly string[]): Promise<void> {
 export function v2Group(dir: string): JobGroup {
   const g: JobGroup = {
     mode: 'v2',
+    limit: (l) => limitV2(new Map([['', dir]]), l),
     async add(pid) {
       await writeFile(join(dir, 'cgroup.procs'), String(pid));
     },
@@ -154,6 +178,7 @@ export function v2Group(dir: string): JobGroup {
     async oomKilled() {
       return (field(await readText(join(dir, 'memory.events')), 'oom_kill') ?? 0) > 0;
     },
+    settle: () => settleGroup(g),
     remove: () => removeDirs(g, [dir]),
   };
   return g;
@@ -165,6 +190,7 @@ export function v1Group(paths: Map<string, string>): JobGroup {
   const freezer = paths.get('freezer');
   const g: JobGroup = {
     mode: 'v1',
+    limit: (l) => limitV1(paths, l),
     async add(pid) {
       for (const p of paths.values()) await writeFile(join(p, 'cgroup.procs'), String(pid));
     },
@@ -191,6 +217,7 @@ export function v1Group(paths: Map<string, string>): JobGroup {
       if (kills !== undefined) return kills > 0;
       return Number((await readText(join(mem, 'memory.failcnt'))).trim() || 0) > 0; // kernels < 4.13
     },
+    settle: () => settleGroup(g),
     remove: () => removeDirs(g, [...paths.values()]),
   };
   return g;

@@ -84,6 +84,8 @@ export function processTreeGroup(proc = '/proc'): JobGroup {
       if (start !== undefined) seen.set(pid, start);
     },
     pids,
+    // No limits without a cgroup (the manager said so once).
+    limit: async () => {},
     async signal(sig, except = new Set()) {
       let n = 0;
       for (const pid of await pids()) if (!except.has(pid) && kill(pid, sig)) n++;
@@ -98,6 +100,9 @@ export function processTreeGroup(proc = '/proc'): JobGroup {
         if (i % 50 === 0) await killAll();
         await sleep(10);
       }
+    },
+    settle() {
+      return this.remove();
     },
   };
 }

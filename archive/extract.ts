@@ -2,7 +2,7 @@
  * Unpacks an untrusted tar (plain or gzip) into a new directory, validating every entry before
  * it touches the disk: see {@link extractTar}.
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -24,6 +24,12 @@ export interface ExtractResult {
 }
 
 const BLOCK = 512;
+
+/** True for a real, empty directory (not a link). */
+async function isEmptyDir(dir: string): Promise<boolean> {
+  const st = await lstat(dir).catch(() => null);
+  return st !== null && st.isDirectory() && (await readdir(dir)).length === 0;
+}
 
 /**
  * Extracts `source` (a tar, or a gzip-compressed tar: the format is sniffed from its first
@@ -55,9 +61,13 @@ export async function extractTar(
   try {
     await mkdir(destDir, 0o755);
   } catch (err) {
-    if (source instanceof Readable) source.destroy();
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    throw new KilnError('ERR_CONFLICT', `cannot extract into ${destDir}: it already exists`);
+    // An empty directory made ready for it is fine (a job directory a sandbox already binds).
+    const empty = (err as NodeJS.ErrnoException).code === 'EEXIST' && (await isEmptyDir(destDir));
+    if (!empty) {
+      if (source instanceof Readable) source.destroy();
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      throw new KilnError('ERR_CONFLICT', `cannot extract into ${destDir}: it already exists`);
+    }
   }
   try {
     return await run(source, new SafeTree(destDir), lim);

@@ -7,6 +7,7 @@
  *   npm run bench:scale -- [--seconds S] [--counts 1,10,100,1000,5000] [--no-cluster] [--no-gateway]
  */
 import { randomBytes } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import type { BuilderInfo } from '../protocol/farm.ts';
 import { PLATFORMS } from '../protocol/job.ts';
@@ -104,6 +105,26 @@ async function placeFor(
   return out;
 }
 
+/** Starts recording every command's own execution time on `server` (SLOWLOG at 0 µs). */
+async function recordEach(server: Redis): Promise<void> {
+  await server.config('SET', 'slowlog-log-slower-than', '0');
+  await server.config('SET', 'slowlog-max-len', '200000');
+  await server.slowlog('RESET');
+}
+
+/** p50/p99 (µs) of the scripts' own execution times since {@link recordEach}, then recording stops. */
+async function scriptTimes(server: Redis): Promise<{ p50: number; p99: number }> {
+  const entries = (await server.slowlog('GET', -1)) as [number, number, number, string[]][];
+  await server.config('SET', 'slowlog-log-slower-than', '10000');
+  await server.slowlog('RESET');
+  const us = entries
+    .filter((e) => /^evalsha$/i.test(String(e[3]?.[0])))
+    .map((e) => Number(e[2]))
+    .sort((a, b) => a - b);
+  const at = (q: number): number => us[Math.min(us.length - 1, Math.floor(q * us.length))] ?? NaN;
+  return { p50: at(0.5), p99: at(0.99) };
+}
+
 /** Server-side time of every script call so far (INFO commandstats): independent of client load. */
 async function scriptMicros(server: Redis): Promise<{ calls: number; usec: number }> {
   const m = /cmdstat_evalsha:calls=(\d+),usec=(\d+)/.exec(await server.info('commandstats'));
@@ -126,7 +147,10 @@ async function placementRows(
     await register(conn, prefix, n, platforms);
     const farm = createRedisFarm(conn, newSub(), prefix); // close() ends its subscriber
     const before = server ? await scriptMicros(server) : null;
+    const lag = monitorEventLoopDelay({ resolution: 1 });
+    lag.enable();
     const s = await placeFor(farm, n, SECONDS * 1000, platforms);
+    lag.disable();
     const after = server ? await scriptMicros(server) : null;
     const cost =
       before && after
@@ -134,6 +158,19 @@ async function placementRows(
         : '';
     console.log(
       `builders ${n}: ${Math.round(s.perSec)} placements/s p50 ${s.p50.toFixed(2)} ms p99 ${s.p99.toFixed(2)} ms${cost}`,
+    );
+    // Where p99 comes from: the scripts' own time in Redis, against this client's event-loop delay
+    // (GC, CPU shared with redis-server and the machine's other load); the rest is queueing.
+    // (Recorded over one more second apart: recording each command costs Redis time itself.)
+    let own: { p50: number; p99: number } | null = null;
+    if (server) {
+      await recordEach(server);
+      await placeFor(farm, n, 1000, platforms);
+      own = await scriptTimes(server);
+    }
+    console.log(
+      `  p99 parts: ${own ? `script's own time p50 ${own.p50} µs p99 ${own.p99} µs; ` : ''}` +
+        `client event-loop delay p99 ${(lag.percentile(99) / 1e6).toFixed(2)} ms, max ${(lag.max / 1e6).toFixed(2)} ms`,
     );
     farm.close();
   }

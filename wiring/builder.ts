@@ -9,6 +9,7 @@ import { startAgent, type Agent } from '../builders/core/agent.ts';
 import type { SandboxRunner } from '../builders/core/sandbox.ts';
 import { createBwrapRunner } from '../builders/linux/bwrap-runner.ts';
 import { createLoopDisks } from '../builders/linux/loop-disk.ts';
+import { PLAIN_DISKS } from '../builders/core/job-disk.ts';
 import { startPotSandbox, type PotSandbox } from './pot-sandbox.ts';
 import { openStore } from './store.ts';
 import { startBuilderMetrics } from './builder-metrics.ts';
@@ -43,32 +44,35 @@ export async function startBuilder(
   }
   const served = await startBuilderMetrics(cfg.metricsPort, cfg.metricsHost);
   if (served.url) log(`metrics on ${served.url}`);
+  const loop = sandboxType(cfg) === 'bwrap' && (cfg.sandbox.diskQuota ?? 'loop') === 'loop';
+  const disks = loop ? createLoopDisks({ log }) : PLAIN_DISKS;
+  const bwrap =
+    runner || pot
+      ? null
+      : createBwrapRunner({
+          cgroupParent: cfg.sandbox.cgroupParent,
+          // Per process: a dead builder's leftovers are a registration-like directory that the next
+          // start's clean-up removes (builders/core/clean-work-dir.ts), its disks the sweep's.
+          ...(cfg.sandbox.readyAhead > 0
+            ? {
+                ready: {
+                  dir: join(cfg.workDir, `ready-${randomBytes(4).toString('hex')}`),
+                  count: cfg.sandbox.readyAhead,
+                  disks,
+                },
+              }
+            : {}),
+          ...(cfg.sandbox.profilesDir ? { profilesDir: cfg.sandbox.profilesDir } : {}),
+          ...(cfg.sandbox.uid !== undefined ? { uid: cfg.sandbox.uid } : {}),
+          ...(cfg.sandbox.gid !== undefined ? { gid: cfg.sandbox.gid } : {}),
+        });
   const agent = await startAgent({
     metrics: served.metrics,
     farm,
     store: openStore(cfg.storage),
-    runner:
-      runner ??
-      pot?.runner ??
-      createBwrapRunner({
-        cgroupParent: cfg.sandbox.cgroupParent,
-        // Per process: a dead builder's leftovers are a registration-like directory that the next
-        // start's clean-up removes (builders/core/clean-work-dir.ts).
-        ...(cfg.sandbox.readyAhead > 0
-          ? {
-              ready: {
-                dir: join(cfg.workDir, `ready-${randomBytes(4).toString('hex')}`),
-                count: cfg.sandbox.readyAhead,
-              },
-            }
-          : {}),
-        ...(cfg.sandbox.profilesDir ? { profilesDir: cfg.sandbox.profilesDir } : {}),
-        ...(cfg.sandbox.uid !== undefined ? { uid: cfg.sandbox.uid } : {}),
-        ...(cfg.sandbox.gid !== undefined ? { gid: cfg.sandbox.gid } : {}),
-      }),
-    ...(sandboxType(cfg) === 'bwrap' && (cfg.sandbox.diskQuota ?? 'loop') === 'loop'
-      ? { disks: createLoopDisks({ log }) }
-      : {}),
+    runner: runner ?? pot?.runner ?? bwrap!,
+    // A bwrap runner with sandboxes made ready ahead hands out the disks those sandboxes bind.
+    ...(bwrap ? { disks: bwrap.disks } : loop ? { disks } : {}),
     name: cfg.name,
     platform: cfg.platform,
     slots: cfg.slots,

@@ -9,7 +9,10 @@ import { join } from 'node:path';
 
 /** One job's file system, from `create` to `release`. */
 export interface JobDisk {
-  /** The job directory (not yet created: the caller fills it), seen inside the sandbox as /job. */
+  /**
+   * The job directory, seen inside the sandbox as /job: not yet created, or (a disk whose sandbox
+   * was made ready ahead) an empty directory; the caller fills it.
+   */
   readonly root: string;
   /** True when the file system was full at any check since `create` (or is now): the job hit its limit. */
   hitLimit(): Promise<boolean>;

@@ -5,7 +5,7 @@
  * per host from the store (digest verified).
  */
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, rm, symlink, chmod } from 'node:fs/promises';
+import { copyFile, lstat, mkdir, readdir, rm, symlink, chmod } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { KilnError } from '../../protocol/errors.ts';
 import { discardIfCorrupt } from './corrupt-blob.ts';
@@ -119,7 +119,11 @@ export async function materializeTree(
       `invalid input manifest: ${formatIssues(r.error.issues).slice(0, 5).join('; ')}`,
     );
   const entries = checkEntries(r.data.entries, limits);
-  await mkdir(dest, { recursive: false });
+  await mkdir(dest, { recursive: false }).catch(async (err: NodeJS.ErrnoException) => {
+    // An empty directory made ready for it is fine (a job directory a sandbox already binds).
+    const st = err.code === 'EEXIST' ? await lstat(dest).catch(() => null) : null;
+    if (!st?.isDirectory() || (await readdir(dest)).length > 0) throw err;
+  });
   try {
     let bytes = 0;
     let files = 0;

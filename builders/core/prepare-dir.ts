@@ -8,7 +8,7 @@ import { fetchInput } from './fetch-input.ts';
 import { writeInlineFiles } from './inline-io.ts';
 import { materializeTree, type BlobCache } from './materialize.ts';
 
-/** Creates `root` (inside `dir`) with everything the job reads. */
+/** Creates `root` (inside `dir`; or fills it when it exists, empty) with everything the job reads. */
 export async function prepareJobRoot(
   store: BlobStore,
   blobs: BlobCache,
@@ -21,6 +21,6 @@ export async function prepareJobRoot(
   if (spec.tree) await materializeTree(store, blobs, tenant, spec.tree, root);
   else if (spec.input)
     await fetchInput(store, blobKey(tenant, spec.input.digest), spec.input, join(dir, 'input.tar'), root);
-  else await mkdir(root);
+  else await mkdir(root, { recursive: true }); // it may exist, empty: made ready ahead (JobDisk.root)
   if (spec.inline) await writeInlineFiles(root, spec.inline);
 }

@@ -26,10 +26,11 @@ import {
   unlink,
 } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { KilnError } from '../../protocol/errors.ts';
-import { LIMIT_DEFAULTS } from '../../protocol/job.ts';
 import type { SandboxRequest, SandboxResult, SandboxRunner } from '../core/sandbox.ts';
+import { PLAIN_DISKS, type JobDisk, type JobDisks } from '../core/job-disk.ts';
+import { DEFAULT_PROFILE, LIMIT_DEFAULTS } from '../../protocol/job.ts';
 import { bwrapArgs, sandboxCwd, sandboxEnv } from './bwrap-args.ts';
 import { drain, FD, launch, watch } from './bwrap-launch.ts';
 import { createCgroupManager, type GroupLimits } from './cgroup.ts';
@@ -63,7 +64,25 @@ export interface BwrapRunnerOptions {
    * (which the sandbox uid must be able to reach, on the file system of the job directories).
    * @default none (every job starts its sandbox cold)
    */
-  ready?: { dir: string; count?: number };
+  ready?: {
+    dir: string;
+    count?: number;
+    /**
+     * The job file systems (builders/core/job-disk.ts) whose root a ready sandbox binds: then
+     * {@link BwrapRunner.disks} hands a job the disk of a sandbox already waiting on it.
+     * @default plain directories
+     */
+    disks?: JobDisks;
+  };
+}
+
+/** The bubblewrap runner, and the job disks to give the agent (sandboxes made ready on them). */
+export interface BwrapRunner extends SandboxRunner {
+  /**
+   * `ready.disks`, except that a disk of a size a ready sandbox has is that sandbox's: the job's
+   * files go straight into the directory it binds. Without `ready`, `ready.disks` itself.
+   */
+  readonly disks: JobDisks;
 }
 
 /** Limits of a ready sandbox before any job was seen: a job's defaults (protocol/job.ts). */
@@ -97,7 +116,7 @@ function stepClock(): { lap(name: string): void; steps: Record<string, number> }
 }
 
 /** Builds the bubblewrap runner. */
-export function createBwrapRunner(opts: BwrapRunnerOptions = {}): SandboxRunner {
+export function createBwrapRunner(opts: BwrapRunnerOptions = {}): BwrapRunner {
   const bwrapPath = opts.bwrapPath ?? '/usr/bin/bwrap';
   const profilesDir = opts.profilesDir ?? DEFAULT_PROFILES_DIR;
   const log = opts.log ?? ((m: string) => console.warn(m));
@@ -162,16 +181,39 @@ export function createBwrapRunner(opts: BwrapRunnerOptions = {}): SandboxRunner 
   });
 
   /** A sandbox of `name` on the host system, set up around an empty job directory, its waiter waiting. */
-  async function makeReady(name: string): Promise<ReadySandbox> {
+  async function makeReady(key: string): Promise<ReadySandbox> {
+    const [name = '', size] = key.split('@');
     const prof = await profile(name);
     const uid = opts.uid ?? prof.uid;
     const gid = opts.gid ?? prof.gid;
     await installed();
     const dir = join(resolve(opts.ready!.dir), randomBytes(6).toString('hex'));
-    const jobDir = join(dir, 'job');
-    await mkdir(jobDir, { recursive: true, mode: 0o711 });
-    await assertReachable(dir, uid, gid);
-    await prepareJobDir(jobDir, uid, gid);
+    await mkdir(dir, { recursive: true, mode: 0o711 });
+    let disk: JobDisk | undefined;
+    try {
+      disk = size === undefined ? undefined : await innerDisks.create(dir, Number(size));
+      const jobDir = disk?.root ?? join(dir, 'job');
+      await mkdir(jobDir, { recursive: true, mode: 0o711 });
+      await assertReachable(dirname(jobDir), uid, gid);
+      await prepareJobDir(jobDir, uid, gid);
+      return await startWaiter(key, name, prof, uid, gid, dir, jobDir, disk);
+    } catch (err) {
+      await disk?.release().catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  async function startWaiter(
+    key: string,
+    name: string,
+    prof: Profile,
+    uid: number,
+    gid: number,
+    dir: string,
+    jobDir: string,
+    disk: JobDisk | undefined,
+  ): Promise<ReadySandbox> {
     const seccomp = seccompFor(prof);
     const command = { argv: ['/bin/sh', '-c', WAITER], env: {}, cwd: '.' };
     // The limits of this profile's last job, most likely the next one's: then none are written at
@@ -202,24 +244,68 @@ export function createBwrapRunner(opts: BwrapRunnerOptions = {}): SandboxRunner 
         throw new Error(`the sandbox ended before it was ready (${e.code ?? e.sig}): ${launched.errTail()}`);
       });
       await Promise.race([isUp, ended]);
-      return { profile: name, jobDir, dir, group, limits, fifos, launched, answers: () => said, answered };
+      const s = {
+        key,
+        profile: name,
+        jobDir,
+        dir,
+        group,
+        limits,
+        fifos,
+        launched,
+        answers: () => said,
+        answered,
+      };
+      return disk ? { ...s, disk } : s;
     } catch (err) {
-      await disposeParts(group, fifos, dir);
+      await group.remove().catch(() => undefined);
+      for (const f of fifos ?? []) f.close();
       throw err;
     }
   }
 
-  async function disposeParts(group: ReadySandbox['group'], fifos: Fifo[] | undefined, dir: string) {
-    await group.remove().catch((err: unknown) => log(`kiln: ready sandbox: ${(err as Error).message}`));
-    for (const f of fifos ?? []) f.close();
-    await rm(dir, { recursive: true, force: true });
-  }
-
-  /** Ends a ready sandbox that no job used: an empty program ends the waiter; then its group goes. */
+  /** Ends a ready sandbox that no job used: an empty program ends the waiter; then its group, disk and directory go. */
   async function dispose(s: ReadySandbox): Promise<void> {
     s.launched.program?.end();
-    await disposeParts(s.group, s.fifos, s.dir);
+    await s.group.remove().catch((err: unknown) => log(`kiln: ready sandbox: ${(err as Error).message}`));
+    for (const f of s.fifos ?? []) f.close();
+    await s.disk?.release().catch((err: unknown) => log(`kiln: ready sandbox: ${(err as Error).message}`));
+    await rm(s.dir, { recursive: true, force: true });
   }
+
+  const innerDisks = opts.ready?.disks ?? PLAIN_DISKS;
+  /** The disk size of each profile's most recent job. */
+  const lastDisk = new Map<string, number>();
+  /** Ready sandboxes whose disk a job holds, by their job directory, until the job runs. */
+  const claimed = new Map<string, ReadySandbox>();
+  const readyDisks: JobDisks = {
+    async create(dir, sizeMiB) {
+      lastDisk.set(DEFAULT_PROFILE, sizeMiB);
+      const key = `${DEFAULT_PROFILE}@${sizeMiB}`;
+      const s = pool?.take(key);
+      if (!s?.disk) return innerDisks.create(dir, sizeMiB);
+      claimed.set(s.jobDir, s);
+      const disk = s.disk;
+      let released: Promise<void> | undefined;
+      return {
+        root: s.jobDir,
+        hitLimit: () => disk.hitLimit(),
+        release: () =>
+          (released ??= (async () => {
+            // Never run (the job failed before): its waiter ends with it.
+            if (claimed.delete(s.jobDir)) s.launched.program?.end();
+            await s.group
+              .remove()
+              .catch((err: unknown) => log(`kiln: ready sandbox: ${(err as Error).message}`));
+            for (const f of s.fifos ?? []) f.close();
+            await disk.release();
+            await rm(s.dir, { recursive: true, force: true });
+            pool?.refill(key);
+          })()),
+      };
+    },
+    sweep: (workDir) => innerDisks.sweep(workDir),
+  };
 
   /** The limits of each profile's most recent job. */
   const lastLimits = new Map<string, GroupLimits>();
@@ -240,9 +326,7 @@ export function createBwrapRunner(opts: BwrapRunnerOptions = {}): SandboxRunner 
     const uid = opts.uid ?? prof.uid;
     const gid = opts.gid ?? prof.gid;
     const jobDir = resolve(req.jobDir);
-    bwrapArgs(prof, req, { jobDir }); // the same checks of argv, env and cwd as a cold start
-    const env = sandboxEnv(prof, req.env);
-    let emptied = false;
+    const env = checkCommand(prof, req, jobDir);
     await prepareJobDir(jobDir, uid, gid);
     try {
       await moveEntries(jobDir, s.jobDir);
@@ -256,6 +340,35 @@ export function createBwrapRunner(opts: BwrapRunnerOptions = {}): SandboxRunner 
     await rmdir(jobDir);
     await symlink(s.jobDir, jobDir);
     try {
+      return await runWaiter(s, req, prof, clock, env);
+    } finally {
+      // Every process of the job is gone (or the group was killed): its files go back where they were.
+      if ((await lstat(jobDir)).isSymbolicLink()) await unlink(jobDir);
+      await mkdir(jobDir, { mode });
+      await chmod(jobDir, mode);
+      await chown(jobDir, uid, gid);
+      await moveEntries(s.jobDir, jobDir);
+      for (const f of s.fifos ?? []) f.close();
+      // The ready sandbox's own (now empty) directory goes after the answer; the next one is made.
+      void rm(s.dir, { recursive: true, force: true }).catch((err: unknown) =>
+        log(`kiln: ready sandbox ${s.dir}: ${(err as Error).message}`),
+      );
+      pool?.refill(s.key);
+    }
+  }
+
+  /** The job of `req` in the ready sandbox `s`, whose /job holds its files: the waiter becomes it. */
+  async function runWaiter(
+    s: ReadySandbox,
+    req: SandboxRequest,
+    prof: Profile,
+    clock: ReturnType<typeof stepClock>,
+    checkedEnv?: Record<string, string>,
+  ): Promise<SandboxResult> {
+    const env = checkedEnv ?? checkCommand(prof, req, s.jobDir);
+    let emptied = false;
+    try {
+      if (!checkedEnv) await prepareJobDir(s.jobDir, opts.uid ?? prof.uid, opts.gid ?? prof.gid);
       const limits = jobLimits(req);
       lastLimits.set(req.profile, limits);
       if (!sameLimits(limits, s.limits)) await s.group.limit(limits);
@@ -274,23 +387,17 @@ export function createBwrapRunner(opts: BwrapRunnerOptions = {}): SandboxRunner 
         );
       return r;
     } finally {
-      // Every process of the job is gone (or the group was killed): its files go back where they were.
       const removing = s.group
         .remove()
         .catch((err: unknown) => log(`kiln: job ${req.jobId}: ${(err as Error).message}`));
       if (!emptied) await removing; // else the empty group goes after the answer
-      if ((await lstat(jobDir)).isSymbolicLink()) await unlink(jobDir);
-      await mkdir(jobDir, { mode });
-      await chmod(jobDir, mode);
-      await chown(jobDir, uid, gid);
-      await moveEntries(s.jobDir, jobDir);
-      for (const f of s.fifos ?? []) f.close();
-      // The ready sandbox's own (now empty) directory goes after the answer; the next one is made.
-      void rm(s.dir, { recursive: true, force: true }).catch((err: unknown) =>
-        log(`kiln: ready sandbox ${s.dir}: ${(err as Error).message}`),
-      );
-      pool?.refill(s.profile);
     }
+  }
+
+  /** The same checks of argv, env and cwd as a cold start; the command's whole environment. */
+  function checkCommand(prof: Profile, req: SandboxRequest, jobDir: string): Record<string, string> {
+    bwrapArgs(prof, req, { jobDir });
+    return sandboxEnv(prof, req.env);
   }
 
   async function run(req: SandboxRequest): Promise<SandboxResult> {
@@ -298,7 +405,23 @@ export function createBwrapRunner(opts: BwrapRunnerOptions = {}): SandboxRunner 
       return { outcome: 'killed', exitCode: null, signal: null, oomKilled: false, durationMs: 0 };
     const clock = stepClock();
     const prof = await profile(req.profile);
-    const ready = !req.rootDir ? pool?.take(req.profile) : null;
+    const held = claimed.get(resolve(req.jobDir));
+    if (held) {
+      claimed.delete(held.jobDir);
+      // Its /tmp is cut to the memory limit it was made for.
+      const fits = held.limits.memoryBytes === jobLimits(req).memoryBytes;
+      if (!req.rootDir && req.profile === held.profile && fits) {
+        const r = await runWaiter(held, req, prof, clock);
+        return { ...r, steps: clock.steps };
+      }
+      // Another profile, memory limit or a toolchain root: the job keeps the disk, the waiting sandbox ends.
+      held.launched.program?.end();
+      await held.group
+        .remove()
+        .catch((err: unknown) => log(`kiln: ready sandbox: ${(err as Error).message}`));
+    }
+    // Through `disks`, a job's directory is a ready sandbox's own; moving files in is for other callers.
+    const ready = !req.rootDir && !opts.ready?.disks ? pool?.take(req.profile) : null;
     // A ready sandbox's /tmp is cut to the memory limit it was made for: another one starts cold.
     if (ready && ready.limits.memoryBytes !== jobLimits(req).memoryBytes) await dispose(ready);
     else if (ready) {
@@ -360,8 +483,10 @@ export function createBwrapRunner(opts: BwrapRunnerOptions = {}): SandboxRunner 
 
   return {
     name: 'bwrap',
+    disks: opts.ready ? readyDisks : innerDisks,
     run,
-    prepare: async (name) => pool?.prepare(name),
+    prepare: async (name) =>
+      pool?.prepare(opts.ready?.disks ? `${name}@${lastDisk.get(name) ?? LIMIT_DEFAULTS.diskMiB}` : name),
     close: async () => pool?.close(),
   };
 }

@@ -5,13 +5,18 @@
  * and a new one is made in the background. Each is used by one job only and ends with it, so a
  * job gets exactly the fresh sandbox a cold start would give it, minus the wait.
  */
+import type { JobDisk } from '../core/job-disk.ts';
 import type { GroupLimits, JobGroup } from './cgroup.ts';
 import type { Fifo } from './fifo.ts';
 import type { Launched } from './bwrap-launch.ts';
 
 /** One ready sandbox. */
 export interface ReadySandbox {
+  /** The pool it was made for: its profile, and for a disk-backed one `@<size in MiB>`. */
+  key: string;
   profile: string;
+  /** The job's file system, for a sandbox made ready around a disk (builders/core/job-disk.ts). */
+  disk?: JobDisk;
   /** The directory that is the sandbox's /job (empty until a job's entries are moved in). */
   jobDir: string;
   /** The host directory holding `jobDir`, removed with the sandbox. */
@@ -27,8 +32,8 @@ export interface ReadySandbox {
 }
 
 export interface ReadyPool {
-  /** A ready sandbox of `profile`, or null (none yet: one is being made for the next job). */
-  take(profile: string): ReadySandbox | null;
+  /** A ready sandbox for `key`, or null (none yet: one is being made for the next job). */
+  take(key: string): ReadySandbox | null;
   /** Tops the pool of `profile` up again (after a taken sandbox's job). */
   refill(profile: string): void;
   /** Starts keeping sandboxes of `profile` ready; resolves once one is (or making one failed). */
@@ -38,8 +43,8 @@ export interface ReadyPool {
 }
 
 /**
- * Keeps `count` sandboxes ready per profile once that profile was asked for; `make` starts one,
- * `dispose` ends one that was never used (or died waiting).
+ * Keeps `count` sandboxes ready per key (a profile, or a profile and disk size) once that key was
+ * asked for; `make` starts one, `dispose` ends one that was never used (or died waiting).
  */
 export function createReadyPool(
   count: number,

@@ -50,9 +50,9 @@ if not best then
     off = off + 100
   end
 end
-redis.call('HINCRBY', R.load, best, 1)
+local used = redis.call('HINCRBY', R.load, best, 1)
 redis.call('HSET', KEYS[9], ARGV[3], best)
 redis.call('SADD', ARGV[5] .. best, ARGV[3])
 if ARGV[6] ~= '' then redis.call('ZADD', KEYS[10], ARGV[6], ARGV[3]) end
-refree(best, now)
+rescore(best, used)
 return best

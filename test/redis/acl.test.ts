@@ -105,10 +105,10 @@ describe('Redis ACL users from kiln redis acl, over TLS with client certificates
     const r = keys.registry('linux-x86_64');
     const core = [r.leases, r.load, r.slots, r.warmof, r.free, r.drained, r.selfdrain, r.names];
     await assert.rejects(
-      scripts.placeJob(...core, r.assign, Date.now(), '', 'jx', r.warmPrefix, r.jobsPrefix),
+      scripts.placeJob(...core, r.assign, r.creating, Date.now(), '', 'jx', r.warmPrefix, r.jobsPrefix, ''),
       (err: Error & { code?: string }) =>
         err.code === 'ERR_CONFIG' &&
-        /may not run place-job-9\.lua/.test(err.message) &&
+        /may not run place-job-10\.lua/.test(err.message) &&
         /NOPERM/.test(err.message) &&
         /kiln redis acl/.test(err.message),
     );

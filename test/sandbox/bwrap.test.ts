@@ -12,6 +12,7 @@ import {
   mkdir,
   mkdtemp,
   readdir,
+  readFile,
   rm,
   rmdir,
   stat,
@@ -25,6 +26,9 @@ import { after, before, describe, it } from 'node:test';
 import { KilnError } from '../../protocol/errors.ts';
 import type { SandboxRunner } from '../../builders/core/sandbox.ts';
 import { createBwrapRunner } from '../../builders/linux/bwrap-runner.ts';
+import { PLAIN_DISKS } from '../../builders/core/job-disk.ts';
+import { WAITER } from '../../builders/linux/waiter.ts';
+import { LIMIT_DEFAULTS } from '../../protocol/job.ts';
 import { processesWith, runJob, sandboxConformance, sleepMarker, TEST_LIMITS } from './conformance.ts';
 
 const BWRAP = '/usr/bin/bwrap';
@@ -138,11 +142,54 @@ describe('bwrap runner', { skip }, () => {
       await chmod(own, 0o711);
       const r = makeRunner({ ready: { dir: own, count: 2 } });
       await r.prepare!('default');
-      assert.ok((await processesWith(own)).length > 0, 'a sandbox waits');
+      const [made] = await readdir(own);
+      // bwrap's options come on a descriptor: a waiting sandbox is found by its waiter, whose
+      // mounts name the directory it binds.
+      const waiting = async (): Promise<number> =>
+        (await processesWith(WAITER.slice(0, 24))).filter((pid) => readProc(pid, 'mountinfo').includes(own))
+          .length;
+      assert.ok(made, 'a sandbox directory is made');
+      assert.ok((await waiting()) > 0, 'a sandbox waits');
       await r.close!();
-      assert.deepEqual(await processesWith(own), []);
+      assert.equal(await waiting(), 0);
       assert.deepEqual(await readdir(own), []);
       await rm(own, { recursive: true, force: true });
+    });
+
+    it('a disk from runner.disks is a ready sandbox: the files go straight into its /job', T, async () => {
+      const own = await mkdtemp(join(tmpdir(), 'kiln-ready-disk-'));
+      await chmod(own, 0o711);
+      const r = createBwrapRunner({
+        cgroupParent: CGROUP_PARENT,
+        log: (m) => notices.push(m),
+        ready: { dir: own, count: 1, disks: PLAIN_DISKS },
+      });
+      try {
+        await r.prepare!('default');
+        const attempt = await mkdtemp(join(base, 'attempt-'));
+        const disk = await r.disks.create(attempt, LIMIT_DEFAULTS.diskMiB);
+        assert.ok(disk.root.startsWith(own), `the ready sandbox's directory: ${disk.root}`);
+        await writeFile(join(disk.root, 'in.txt'), 'input\n');
+        const { r: res, out } = await runJob(r, base, {
+          argv: sh('cat in.txt; echo made > out.txt'),
+          jobDir: disk.root,
+          limits: { ...TEST_LIMITS, diskMiB: LIMIT_DEFAULTS.diskMiB },
+        });
+        assert.deepEqual([res.exitCode, out.stdout], [0, 'input\n'], out.stderr);
+        assert.deepEqual(Object.keys(res.steps ?? {}), ['prepare', 'start', 'run', 'settle', 'drain']);
+        assert.equal(await readFile(join(disk.root, 'out.txt'), 'utf8'), 'made\n');
+        await disk.release();
+        assert.equal(existsSync(disk.root), false, 'released with its sandbox');
+        // A disk claimed and released without a run ends its waiting sandbox too.
+        await r.prepare!('default');
+        const unused = await r.disks.create(attempt, LIMIT_DEFAULTS.diskMiB);
+        assert.ok(unused.root.startsWith(own));
+        await unused.release();
+        assert.equal(existsSync(unused.root), false);
+      } finally {
+        await r.close!();
+        await rm(own, { recursive: true, force: true });
+      }
     });
   });
 

@@ -41,3 +41,17 @@ local function refree(bid, now)
   redis.call('ZADD', R.free, ratio, bid)
   for _, d in ipairs(warmList(bid)) do redis.call('ZADD', WARM .. d, ratio, bid) end
 end
+
+-- After a placement on a builder that headed a free structure (so it is live and not draining:
+-- those are the only members), with `used` its slots in use now: its new place, fewer reads than
+-- refree.
+local function rescore(bid, used)
+  local slots = tonumber(redis.call('HGET', R.slots, bid) or '0')
+  if used >= slots then
+    unfree(bid)
+    return
+  end
+  local ratio = used / slots
+  redis.call('ZADD', R.free, ratio, bid)
+  for _, d in ipairs(warmList(bid)) do redis.call('ZADD', WARM .. d, ratio, bid) end
+end

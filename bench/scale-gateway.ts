@@ -157,9 +157,7 @@ export async function benchJobCreation(redisUrl: string, seconds: number): Promi
     console.log(
       `\njob creations through one Node gateway (${IN_FLIGHT} in flight, POST /api/v1/jobs, 100 builders): ` +
         `${Math.round(s.perSec)} jobs/s p50 ${s.p50.toFixed(2)} ms p99 ${s.p99.toFixed(2)} ms` +
-        (bad.size > 0
-          ? ` (answers not 201: ${[...bad].map(([st, n]) => `${n} × ${st}`).join(', ')})`
-          : ''),
+        (bad.size > 0 ? ` (answers not 201: ${[...bad].map(([st, n]) => `${n} × ${st}`).join(', ')})` : ''),
     );
     console.log(`  CPU per creation (independent of the machine's other load): ${cpu.join(', ')}`);
   } finally {

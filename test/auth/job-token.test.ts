@@ -21,10 +21,7 @@ describe('job tokens', () => {
     const token = signJobToken(KEY, CLAIMS, 600);
     assert.deepEqual(decodeProtectedHeader(token), { alg: 'HS256', typ: JOB_TOKEN_TYP });
     const claims = await verifyJobToken(token, KEY, { jti: 'job-1', bid: 'b-1' });
-    assert.deepEqual(
-      { jti: claims.jti, bid: claims.bid, sub: claims.sub, tenant: claims.tenant },
-      CLAIMS,
-    );
+    assert.deepEqual({ jti: claims.jti, bid: claims.bid, sub: claims.sub, tenant: claims.tenant }, CLAIMS);
     assert.ok(claims.exp >= before + 600 && claims.exp <= Math.floor(Date.now() / 1000) + 600);
     assert.equal(peekJobToken(token)?.bid, 'b-1');
   });

@@ -58,10 +58,11 @@ export interface SandboxRunner {
   readonly name: string;
   run(req: SandboxRequest): Promise<SandboxResult>;
   /**
-   * Starts keeping sandboxes of `profile` ready ahead of jobs, where the runner can; resolves once
-   * one is ready (or could not be made: the runner logs why, and jobs start cold).
+   * Starts keeping sandboxes of `profile` ready ahead of jobs (of `limits`, else like the last job
+   * of the profile), where the runner can; resolves once one is ready (or could not be made: the
+   * runner logs why, and jobs start cold).
    */
-  prepare?(profile: string): Promise<void>;
+  prepare?(profile: string, limits?: Limits): Promise<void>;
   /** Ends what the runner keeps between jobs (sandboxes made ready ahead); idempotent. */
   close?(): Promise<void>;
 }

@@ -182,7 +182,8 @@ export function createBwrapRunner(opts: BwrapRunnerOptions = {}): BwrapRunner {
 
   /** A sandbox of `name` on the host system, set up around an empty job directory, its waiter waiting. */
   async function makeReady(key: string): Promise<ReadySandbox> {
-    const [name = '', size] = key.split('@');
+    // `profile[@disk MiB]#memory MiB`: the sandbox's /tmp is cut to the memory limit it is made for.
+    const [name = '', size] = (key.split('#')[0] ?? '').split('@');
     const prof = await profile(name);
     const uid = opts.uid ?? prof.uid;
     const gid = opts.gid ?? prof.gid;
@@ -218,7 +219,8 @@ export function createBwrapRunner(opts: BwrapRunnerOptions = {}): BwrapRunner {
     const command = { argv: ['/bin/sh', '-c', WAITER], env: {}, cwd: '.' };
     // The limits of this profile's last job, most likely the next one's: then none are written at
     // its start. Its /tmp is cut to that memory limit, so a job with another one starts cold.
-    const limits = lastLimits.get(name) ?? WAITING;
+    const mem = Number(key.split('#')[1]);
+    const limits = { ...(lastLimits.get(name) ?? WAITING), memoryBytes: mem * 1024 * 1024 };
     const args = bwrapArgs(prof, command, {
       jobDir,
       statusFd: FD.status,
@@ -276,12 +278,15 @@ export function createBwrapRunner(opts: BwrapRunnerOptions = {}): BwrapRunner {
   const innerDisks = opts.ready?.disks ?? PLAIN_DISKS;
   /** The disk size of each profile's most recent job. */
   const lastDisk = new Map<string, number>();
+  /** The memory limit (MiB) of each profile's most recent job, or a job's default. */
+  const memOf = (name: string): number =>
+    Math.round((lastLimits.get(name) ?? WAITING).memoryBytes / (1024 * 1024));
   /** Ready sandboxes whose disk a job holds, by their job directory, until the job runs. */
   const claimed = new Map<string, ReadySandbox>();
   const readyDisks: JobDisks = {
     async create(dir, sizeMiB) {
       lastDisk.set(DEFAULT_PROFILE, sizeMiB);
-      const key = `${DEFAULT_PROFILE}@${sizeMiB}`;
+      const key = `${DEFAULT_PROFILE}@${sizeMiB}#${memOf(DEFAULT_PROFILE)}`;
       const s = pool?.take(key);
       if (!s?.disk) return innerDisks.create(dir, sizeMiB);
       claimed.set(s.jobDir, s);
@@ -421,7 +426,8 @@ export function createBwrapRunner(opts: BwrapRunnerOptions = {}): BwrapRunner {
         .catch((err: unknown) => log(`kiln: ready sandbox: ${(err as Error).message}`));
     }
     // Through `disks`, a job's directory is a ready sandbox's own; moving files in is for other callers.
-    const ready = !req.rootDir && !opts.ready?.disks ? pool?.take(req.profile) : null;
+    const key = `${req.profile}#${req.limits.memoryMiB}`;
+    const ready = !req.rootDir && !opts.ready?.disks ? pool?.take(key) : null;
     // A ready sandbox's /tmp is cut to the memory limit it was made for: another one starts cold.
     if (ready && ready.limits.memoryBytes !== jobLimits(req).memoryBytes) await dispose(ready);
     else if (ready) {
@@ -485,8 +491,18 @@ export function createBwrapRunner(opts: BwrapRunnerOptions = {}): BwrapRunner {
     name: 'bwrap',
     disks: opts.ready ? readyDisks : innerDisks,
     run,
-    prepare: async (name) =>
-      pool?.prepare(opts.ready?.disks ? `${name}@${lastDisk.get(name) ?? LIMIT_DEFAULTS.diskMiB}` : name),
+    prepare: async (name, limits) => {
+      if (limits) {
+        lastLimits.set(name, {
+          memoryBytes: limits.memoryMiB * 1024 * 1024,
+          pids: limits.pids,
+          cpus: limits.cpus ?? opts.cpus,
+        });
+        lastDisk.set(name, limits.diskMiB);
+      }
+      const disk = opts.ready?.disks ? `@${lastDisk.get(name) ?? LIMIT_DEFAULTS.diskMiB}` : '';
+      await pool?.prepare(`${name}${disk}#${memOf(name)}`);
+    },
     close: async () => pool?.close(),
   };
 }

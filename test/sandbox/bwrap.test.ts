@@ -64,7 +64,7 @@ async function readyRunner(dir: string): Promise<SandboxRunner> {
   return {
     name: inner.name,
     async run(req) {
-      await inner.prepare!(req.profile);
+      await inner.prepare!(req.profile, req.limits);
       return inner.run(req);
     },
   };
@@ -108,16 +108,16 @@ describe('bwrap runner', { skip }, () => {
     });
 
     it('a job takes the ready sandbox: no cgroup or pipes made while it waits', T, async () => {
-      await runner.prepare!('default');
+      await runner.prepare!('default', TEST_LIMITS);
       const { r, out } = await runJob(runner, base, { argv: sh('echo ready; exit 3') });
       assert.deepEqual([r.exitCode, out.stdout], [3, 'ready\n']);
       assert.deepEqual(Object.keys(r.steps ?? {}), ['prepare', 'start', 'run', 'settle', 'drain']);
     });
 
     it('serves one job only: the next job gets a fresh /tmp and the same pid', T, async () => {
-      await runner.prepare!('default');
+      await runner.prepare!('default', TEST_LIMITS);
       const first = await runJob(runner, base, { argv: sh('echo $$; touch /tmp/left-by-first') });
-      await runner.prepare!('default');
+      await runner.prepare!('default', TEST_LIMITS);
       const next = await runJob(runner, base, { argv: sh('echo $$; ls /tmp') });
       assert.equal(next.r.exitCode, 0, next.out.stderr);
       assert.equal(first.out.stdout, next.out.stdout, 'the command is the same pid in a fresh pid namespace');
@@ -125,7 +125,7 @@ describe('bwrap runner', { skip }, () => {
     });
 
     it('refuses a cwd that does not exist, and gives the job its files back', T, async () => {
-      await runner.prepare!('default');
+      await runner.prepare!('default', TEST_LIMITS);
       const jobDir = await mkdtemp(join(base, 'job-'));
       await writeFile(join(jobDir, 'kept.txt'), 'kept\n');
       await assert.rejects(runJob(runner, base, { argv: ['true'], cwd: 'nope', jobDir }), (err: unknown) => {
@@ -141,7 +141,7 @@ describe('bwrap runner', { skip }, () => {
       const own = await mkdtemp(join(tmpdir(), 'kiln-ready-close-'));
       await chmod(own, 0o711);
       const r = makeRunner({ ready: { dir: own, count: 2 } });
-      await r.prepare!('default');
+      await r.prepare!('default', { ...TEST_LIMITS, diskMiB: LIMIT_DEFAULTS.diskMiB });
       const [made] = await readdir(own);
       // bwrap's options come on a descriptor: a waiting sandbox is found by its waiter, whose
       // mounts name the directory it binds.
@@ -165,7 +165,7 @@ describe('bwrap runner', { skip }, () => {
         ready: { dir: own, count: 1, disks: PLAIN_DISKS },
       });
       try {
-        await r.prepare!('default');
+        await r.prepare!('default', { ...TEST_LIMITS, diskMiB: LIMIT_DEFAULTS.diskMiB });
         const attempt = await mkdtemp(join(base, 'attempt-'));
         const disk = await r.disks.create(attempt, LIMIT_DEFAULTS.diskMiB);
         assert.ok(disk.root.startsWith(own), `the ready sandbox's directory: ${disk.root}`);
@@ -181,7 +181,7 @@ describe('bwrap runner', { skip }, () => {
         await disk.release();
         assert.equal(existsSync(disk.root), false, 'released with its sandbox');
         // A disk claimed and released without a run ends its waiting sandbox too.
-        await r.prepare!('default');
+        await r.prepare!('default', { ...TEST_LIMITS, diskMiB: LIMIT_DEFAULTS.diskMiB });
         const unused = await r.disks.create(attempt, LIMIT_DEFAULTS.diskMiB);
         assert.ok(unused.root.startsWith(own));
         await unused.release();

@@ -310,6 +310,7 @@ export function createBwrapRunner(opts: BwrapRunnerOptions = {}): BwrapRunner {
       };
     },
     sweep: (workDir) => innerDisks.sweep(workDir),
+    close: () => innerDisks.close(),
   };
 
   /** The limits of each profile's most recent job. */

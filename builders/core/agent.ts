@@ -120,6 +120,15 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     warm: toolchains.warm(),
     startedAt: new Date().toISOString(),
   };
+  const sampleMetrics = (): void =>
+    metrics.sample({
+      slots: o.slots,
+      used: active.size,
+      warmToolchains: info.warm.length,
+      toolchainCacheBytes: toolchains.usedBytes(),
+      blobCacheBytes: blobs.usedBytes(),
+      draining: info.draining,
+    });
   const disk = createDiskGuard(
     o.workDir,
     { minFreeBytes: o.minFreeBytes ?? 256 * 1024 ** 2, reserveBytes: o.reserveBytes ?? 1024 ** 3 },
@@ -147,14 +156,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     await o.farm.register(info, key, o.leaseMs);
     o.log(`builder ${id} registered: ${o.platform}, ${o.slots} slot(s)`);
     metrics.registered();
-    metrics.sample({
-      slots: o.slots,
-      used: active.size,
-      warmToolchains: info.warm.length,
-      toolchainCacheBytes: toolchains.usedBytes(),
-      blobCacheBytes: blobs.usedBytes(),
-      draining: info.draining,
-    });
+    sampleMetrics();
     return { id, key, signer, workDir, unwatch };
   };
   // Sandboxes of the default profile made ready before the first job (runners that can).
@@ -199,14 +201,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     () => {
       info.warm = toolchains.warm();
       if (!stopping) info.draining = disk.stillFull();
-      metrics.sample({
-        slots: o.slots,
-        used: active.size,
-        warmToolchains: info.warm.length,
-        toolchainCacheBytes: toolchains.usedBytes(),
-        blobCacheBytes: blobs.usedBytes(),
-        draining: info.draining,
-      });
+      sampleMetrics();
       o.farm.renew(info, o.leaseMs).catch((err: Error) => {
         if (err instanceof KilnError && err.code === 'ERR_CONFLICT') {
           if (!lost) o.log(`builder ${reg.id} lost its lease; handing its jobs back and registering again`);

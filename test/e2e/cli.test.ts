@@ -188,15 +188,24 @@ describe('kiln CLI against a local farm', { timeout: 170_000 }, () => {
     const dir = join(work, 'lost');
     await mkdir(dir, { recursive: true });
     const script = 'echo start; sleep 4; echo finished > result.txt; echo done';
+    const loads = async () =>
+      (
+        await fetch(`${farm.url}/api/v1/status`, {
+          headers: { Authorization: `Bearer ${farm.token}` },
+        }).then((r) => r.json() as Promise<{ builders: { id: string; load: number }[] }>)
+      ).builders;
+    // A job stopped by the test before may still hold its slot for a moment: the victim must be
+    // the builder that takes this job, so start from a farm with nothing running.
+    const idle = Date.now() + 10_000;
+    while ((await loads()).some((b) => b.load > 0) && Date.now() < idle)
+      await new Promise((r) => setTimeout(r, 100));
+    assert.ok(!(await loads()).some((b) => b.load > 0), 'the farm is idle before the job starts');
     const run = kiln(['run', '--input', 'lost', '--output', 'result.txt', '--', 'sh', '-c', script], opts);
     // Find the builder running it, then kill that builder's process outright.
     const deadline = Date.now() + 10_000;
     let victim: string | null = null;
     while (!victim && Date.now() < deadline) {
-      const jobs = await fetch(`${farm.url}/api/v1/status`, {
-        headers: { Authorization: `Bearer ${farm.token}` },
-      }).then((r) => r.json() as Promise<{ builders: { id: string; load: number }[] }>);
-      victim = jobs.builders.find((b) => b.load > 0)?.id ?? null;
+      victim = (await loads()).find((b) => b.load > 0)?.id ?? null;
       if (!victim) await new Promise((r) => setTimeout(r, 100));
     }
     assert.ok(victim, 'a builder took the job');

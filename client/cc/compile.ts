@@ -24,6 +24,7 @@ import type { Api } from '../http.ts';
 import { fallbackReason, isSignatureRefusal, runJob } from './farm-job.ts';
 import { manifestDir, manifestKey, recordManifest } from './manifest.ts';
 import { runLocal } from './local.ts';
+import { onlyOptionWarnings } from './option-warnings.ts';
 import { preprocess } from './preprocess.ts';
 import {
   compilerCwd,
@@ -68,6 +69,8 @@ function localeEnv(env: NodeJS.ProcessEnv): Record<string, string> {
 
 /** Not a farm failure: this compile is one the farm cannot give exactly (a local reason for stats). */
 class CompileHere extends Error {}
+
+const ON_A_TERMINAL = "clang's option warnings on a terminal (compiled here, in colour)";
 
 async function jobSpec(
   layout: RemoteLayout,
@@ -115,10 +118,18 @@ function splitShown(stderr: Buffer, show: boolean): { shown: Buffer; rest: Buffe
  * The text as the remote compile gets it (latin1: every byte kept) and the `/showIncludes` lines
  * to print, or why it must compile here.
  */
-async function remoteText(plan: RemotePlan, io: CcIo): Promise<{ text: string; shown: Buffer }> {
+async function remoteText(
+  plan: RemotePlan,
+  io: CcIo,
+  terminal: boolean,
+): Promise<{ text: string; shown: Buffer; stderr: string }> {
   const pre = await preprocess(plan.preprocessArgv, io.cwd, io.env);
   const { shown, rest } = splitShown(pre.stderr, plan.showIncludes === true);
-  if (pre.code !== 0 || rest.length > 0)
+  // Only clang's warnings about its options: the remote compile must print exactly these.
+  const stderr = rest.toString('utf8');
+  const optionWarnings = plan.family === 'clang' && rest.length > 0 && onlyOptionWarnings(stderr);
+  if (optionWarnings && terminal) throw new CompileHere(ON_A_TERMINAL);
+  if (pre.code !== 0 || (rest.length > 0 && !optionWarnings))
     throw new CompileHere(
       rest.includes(GCC_COUNTER_ERROR) ? COUNTER_LOCAL : 'the preprocessor printed diagnostics',
     );
@@ -131,7 +142,7 @@ async function remoteText(plan: RemotePlan, io: CcIo): Promise<{ text: string; s
     throw new CompileHere(COUNTER_LOCAL);
   if (plan.family === 'gcc' && mentionsPushMacro(markerFiles(text), io.cwd))
     throw new CompileHere('#pragma push_macro (gcc -fdirectives-only loses it)');
-  return { text, shown };
+  return { text, shown, stderr: optionWarnings ? stderr : '' };
 }
 
 /** clang's DWARF 5 line table carries MD5 sums of the files read; DWARF 2 to 4 has none. */
@@ -155,13 +166,17 @@ async function remote(plan: RemotePlan, argv: string[], s: CcSettings, api: Api,
   const key = (root: string | null): string | null =>
     preset ? null : manifestKey(argv, cwd, io.env, plan.source, s.gateway!, root);
   const mkeys = { portable: key(root0), here: key(null) };
-  if (mkeys.portable && (await directHit(plan, manifests, mkeys.portable, root0, api, s, io))) return 0;
-  if (mkeys.here && (await directHit(plan, manifests, mkeys.here, null, api, s, io))) return 0;
+  // Where the local compile would colour its diagnostics (ours are uncoloured unless asked for).
+  const terminal = colourArgs(argv, io.env).length > 0 || (io.stderr as { isTTY?: boolean }).isTTY === true;
+  const hit = (k: string, root: string | null): Promise<boolean> =>
+    directHit(plan, manifests, k, root, api, s, io, terminal);
+  if (mkeys.portable && (await hit(mkeys.portable, root0))) return 0;
+  if (mkeys.here && (await hit(mkeys.here, null))) return 0;
   const startedMs = Date.now();
   // clang and clang-cl name their target (the local driver's) in the remote compile, so a
   // builder's clang makes this client's objects; gcc's target is its binary (the preset's).
-  const [{ text, shown }, triple, published] = await Promise.all([
-    remoteText(plan, io),
+  const [{ text, shown, stderr }, triple, published] = await Promise.all([
+    remoteText(plan, io, terminal),
     plan.family === 'gcc' || namesTarget(argv) ? null : localTarget(argv, io.cwd, io.env),
     preset && plan.family !== 'gcc' ? presetTargets(api, preset, io.env) : null,
   ]);
@@ -186,7 +201,7 @@ async function remote(plan: RemotePlan, argv: string[], s: CcSettings, api: Api,
         `kiln cc: farm job: ${[argv0, ...layout.argv.slice(1)].join(' ')} (in ${layout.cwd})\n`,
       );
     const { job, action } = await runJob(api, await jobSpec(layout, argv0, preset, s, api, io), s);
-    if (job.exitCode !== 0 || job.result!.stderr !== '')
+    if (job.exitCode !== 0 || Buffer.from(job.result!.stderr, 'base64').toString('utf8') !== stderr)
       throw new CompileHere('the compile printed diagnostics');
     return { job, layout, action };
   };
@@ -200,6 +215,7 @@ async function remote(plan: RemotePlan, argv: string[], s: CcSettings, api: Api,
   }
   if (namesRemoteRoot(obj, got.layout)) throw new CompileHere('the object names the builder directory');
   io.stdout.write(Buffer.concat([shown, Buffer.from(got.job.result!.stdout, 'base64')]));
+  if (stderr) io.stderr.write(stderr);
   await place(plan.output, obj);
   recordEvent(got.job.state === 'cached' ? 'hit' : 'miss', undefined, { env: io.env });
   const portable = got.layout.kind === 'fixed';
@@ -218,6 +234,7 @@ async function remote(plan: RemotePlan, argv: string[], s: CcSettings, api: Api,
           output: got.layout.output,
           depfile,
           ...(shown.length > 0 ? { stdout: shown.toString('latin1') } : {}),
+          ...(stderr ? { stderr } : {}),
         },
         portable ? root0 : null,
       );

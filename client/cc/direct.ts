@@ -25,9 +25,11 @@ export async function directHit(
   api: Api,
   s: CcSettings,
   io: { env: NodeJS.ProcessEnv; stdout: Writable; stderr: Writable },
+  /** The local compile would colour its diagnostics: an entry with any is no hit. */
+  terminal: boolean,
 ): Promise<boolean> {
   const entry = lookupManifest(dir, key, root);
-  if (!entry) return false;
+  if (!entry || (entry.stderr && terminal)) return false;
   // Not retried: any failure here only means the usual path.
   const r = await callJson<{ result: ActionResultView }>(
     { ...api, retryMs: 0 },
@@ -37,8 +39,9 @@ export async function directHit(
     },
   ).catch(() => null);
   const result = r?.result;
+  // The result's stderr (base64) is the one checked against the local preprocessing when recorded.
   const obj =
-    result?.exitCode === 0 && result.stderr === ''
+    result?.exitCode === 0 && result.stderr === Buffer.from(entry.stderr ?? '').toString('base64')
       ? result.files.find((f) => f.path === entry.output)
       : undefined;
   if (!obj || !result) return false;
@@ -46,6 +49,7 @@ export async function directHit(
   await verifyAction(result, entry.action, s.verifySigner);
   if (plan.depfile && entry.depfile !== null) await place(plan.depfile, entry.depfile);
   if (entry.stdout !== undefined) io.stdout.write(Buffer.from(entry.stdout, 'latin1'));
+  if (entry.stderr) io.stderr.write(entry.stderr);
   await place(plan.output, Buffer.from(obj.data, 'base64'));
   recordEvent('hit', undefined, { env: io.env });
   if (s.verbose)

@@ -48,6 +48,8 @@ export interface ManifestEntry {
   depfile: string | null;
   /** What the compile prints on stdout (clang-cl's `/showIncludes` lines; latin1), when not empty. */
   stdout?: string;
+  /** What the compile prints on stderr (clang's warnings about its options, client/cc/compile.ts), when not empty. */
+  stderr?: string;
 }
 
 function sha256(data: Buffer | string): string {

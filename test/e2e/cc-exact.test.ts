@@ -174,6 +174,39 @@ describe("kiln cc: the local compiler's diagnostics and objects", { timeout: 300
     assert.deepEqual(await same('clang', ['-O2', '-Wall'], 'warn.c'), { remote: 0, local: 1, code: 0 });
   });
 
+  it(
+    "clang: warnings about unknown -W options are the local compiler's, from the farm",
+    {
+      skip: !hasClang && 'clang not installed',
+    },
+    async () => {
+      const unknown = ['-O2', '-Wfoo-bar', '-Wno-baz'];
+      const reason = "clang's option warnings on a terminal (compiled here, in colour)";
+      // On the farm, the same two warnings and their count as locally; again from the manifest.
+      assert.deepEqual(await same('clang', unknown, 'fall.c'), { remote: 1, local: 0, code: 0 });
+      assert.deepEqual(await same('clang', unknown, 'fall.c'), { remote: 1, local: 0, code: 0 });
+      // Forced colour: the remote compile colours them as the local one does.
+      assert.deepEqual(await same('clang', [...unknown, '-fcolor-diagnostics'], 'where.c'), {
+        remote: 1,
+        local: 0,
+        code: 0,
+      });
+      // The source adds a warning (the count differs from the preprocessing's): compiled here.
+      assert.deepEqual(await same('clang', [...unknown, '-Wall'], 'warn.c'), {
+        remote: 0,
+        local: 1,
+        code: 0,
+      });
+      // -Werror makes them errors: the local compiler's failure.
+      assert.deepEqual(await same('clang', [...unknown, '-Werror'], 'fall.c'), {
+        remote: 0,
+        local: 1,
+        code: 1,
+      });
+      assert.equal(readStats({ env }).localReasons[reason], undefined);
+    },
+  );
+
   it('colours diagnostics as gcc does on a terminal, through the native front', async () => {
     // `script` gives the compiler (local) and kiln-cc a terminal as stderr.
     const tty = (cmd: string): Promise<Ran> =>

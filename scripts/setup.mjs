@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Makes this checkout ready to run: npm packages (npm ci when node_modules is missing or stale)
 // and the Debian packages kiln runs for real (installed when root, else an exact message).
+import { Buffer } from 'node:buffer';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 
 // [what proves it is installed (a command on PATH, or an absolute path), Debian package]
 const DEBIAN = [
@@ -85,13 +86,19 @@ if (missing.length > 0) {
 const shimSrc = 'client/cc/native/kiln-cc.c';
 const shim = 'client/cc/native/kiln-cc';
 const cc = process.platform === 'win32' ? undefined : ['gcc', 'cc', 'clang'].find(has);
-if (!existsSync(shim) || statSync(shim).mtimeMs < statSync(shimSrc).mtimeMs) {
+const kilnJs = new URL('../client/bin/kiln.js', import.meta.url).pathname;
+// A front copied from another checkout (a git worktree) would run that checkout's client.
+const stale = () =>
+  !existsSync(shim) ||
+  statSync(shim).mtimeMs < statSync(shimSrc).mtimeMs ||
+  !readFileSync(shim).includes(Buffer.from(`${kilnJs}\0`));
+if (stale()) {
   if (!cc) {
     console.error(
       'setup: no C compiler here, so no native kiln cc front (optional: kiln cc runs through node)',
     );
   } else {
-    const kilnJs = new URL('../client/bin/kiln.js', import.meta.url).pathname;
+    rmSync(shim, { force: true }); // a hard link to another checkout's front stays that one's
     const r = spawnSync(cc, ['-O2', '-o', shim, shimSrc, `-DKILN_JS="${kilnJs}"`], { stdio: 'inherit' });
     if (r.status !== 0)
       console.error('setup: could not build client/cc/native/kiln-cc; kiln cc still works through node');

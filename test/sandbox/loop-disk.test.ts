@@ -139,3 +139,23 @@ test('a released disk is wiped and reused by the next job of its size, as empty 
     await rm(work, { recursive: true, force: true });
   }
 });
+
+test('wiped disks kept are bounded in all: the least recently released goes first', async () => {
+  const work = await mkdtemp(join(tmpdir(), 'kiln-loop-'));
+  const disks = createLoopDisks({ log: () => undefined, spareSizes: 0, keepFree: 4, maxFree: 2 });
+  try {
+    await mkdir(join(work, 'j'));
+    const made = [];
+    for (const size of [16, 16, 24]) made.push(await disks.create(join(work, 'j'), size));
+    for (const d of made) await d.release();
+    const points = made.map((d) => dirname(d.root));
+    assert.deepEqual((await jobMountsUnder(work)).sort(), points.slice(1).sort(), 'the first released went');
+    const again = await disks.create(join(work, 'j'), 16);
+    assert.equal(dirname(again.root), points[1]);
+    await again.release();
+  } finally {
+    await disks.close();
+    await disks.sweep(work);
+    await rm(work, { recursive: true, force: true });
+  }
+});

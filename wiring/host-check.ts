@@ -5,6 +5,7 @@
  * only the operator's side knows (agent registered, clock against the gateway, expected version).
  */
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, rmdir, statfs } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -126,7 +127,9 @@ async function checkCgroups(root: string, parent: string): Promise<HostFault | n
   const v2 = existsSync(join(root, 'cgroup.controllers'));
   const dirs = v2 ? [join(root, parent)] : ['memory', 'pids'].map((c) => join(root, c, parent));
   for (const d of dirs) {
-    const probe = join(d, `.kiln-host-check-${process.pid}`);
+    // Random, not the pid: builder containers of one machine share its cgroup tree, and their
+    // PID namespaces hand out the same pids, so two host-checks would make and remove one probe.
+    const probe = join(d, `.kiln-host-check-${randomBytes(6).toString('hex')}`);
     try {
       await mkdir(probe, { recursive: true });
       await rmdir(probe);

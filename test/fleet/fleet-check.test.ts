@@ -12,7 +12,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -56,19 +57,22 @@ describe('kiln fleet over SSH', { timeout: 170_000 }, () => {
       token: farm.token,
       env: { KILN_GATEWAY: farm.url },
     });
-  const ssh = (name: string, cmd: string): string =>
-    execFileSync('ssh', [
-      '-i',
-      key,
-      '-o',
-      `UserKnownHostsFile=${known}`,
-      '-o',
-      'BatchMode=yes',
-      '-p',
-      String(hosts.get(name)!.port),
-      'root@127.0.0.1',
-      cmd,
-    ]).toString();
+  // Not execFileSync: the farm (gateway, s3rver) runs in this process and must keep answering.
+  const ssh = async (name: string, cmd: string): Promise<string> =>
+    (
+      await promisify(execFile)('ssh', [
+        '-i',
+        key,
+        '-o',
+        `UserKnownHostsFile=${known}`,
+        '-o',
+        'BatchMode=yes',
+        '-p',
+        String(hosts.get(name)!.port),
+        'root@127.0.0.1',
+        cmd,
+      ])
+    ).stdout;
   const liveNames = async (): Promise<string[]> => {
     const s = (await api({ url: farm.url, token: farm.token }, '/api/v1/status')).body as {
       builders: { name: string; live: boolean }[];
@@ -144,7 +148,7 @@ describe('kiln fleet over SSH', { timeout: 170_000 }, () => {
     known = join(dir, 'known_hosts');
     await writeFile(known, [...hosts.values()].map((h) => h.knownHostsLine).join('\n') + '\n');
     for (const name of hosts.keys())
-      ssh(
+      await ssh(
         name,
         'mkdir -p /var/lib/kiln/builder && chmod 711 /var/lib/kiln/builder && service kiln-builder start',
       );
@@ -187,15 +191,15 @@ describe('kiln fleet over SSH', { timeout: 170_000 }, () => {
     );
 
     // The five faults, one per host.
-    ssh('fc-agent', 'service kiln-builder stop');
+    await ssh('fc-agent', 'service kiln-builder stop');
     // Lazily: the builder's ready sandboxes ([sandbox] readyAhead) keep bwrap busy.
-    ssh('fc-bwrap', 'umount -l /usr/bin/bwrap && rm /usr/bin/bwrap');
-    ssh('fc-cgroup', 'mount -o remount,bind,ro /sys/fs/cgroup/memory');
-    ssh(
+    await ssh('fc-bwrap', 'umount -l /usr/bin/bwrap && rm /usr/bin/bwrap');
+    await ssh('fc-cgroup', 'mount -o remount,bind,ro /sys/fs/cgroup/memory');
+    await ssh(
       'fc-clock',
       `printf '%s\\n' '#!/bin/sh' 'if [ "$1" = "+%s" ]; then echo $(( $(/bin/date +%s) + 600 )); else exec /bin/date "$@"; fi' > /usr/local/bin/date && chmod 755 /usr/local/bin/date`,
     );
-    ssh(
+    await ssh(
       'fc-redis',
       `sed -i 's#^url = "redis://127.0.0.1:[0-9]*"#url = "redis://127.0.0.1:1"#' /etc/kiln/builder.toml`,
     );

@@ -5,7 +5,8 @@
  * It shares this machine's network namespace, so it reaches the test farm on 127.0.0.1. Stopping it
  * kills the namespace's init, and with it every process of the host.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdir, readFile, rm, writeFile, copyFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -42,6 +43,7 @@ const WORKPLACE_FILES = [
 ];
 
 const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+const run = promisify(execFile);
 
 export async function startSshHost(o: SshHostOptions): Promise<SshHost> {
   const upper = join(o.dir, 'upper');
@@ -59,6 +61,7 @@ export async function startSshHost(o: SshHostOptions): Promise<SshHost> {
     [
       `Port ${o.port}`,
       'ListenAddress 127.0.0.1',
+      'HostKey /etc/ssh/ssh_host_ed25519_key',
       'PermitRootLogin prohibit-password',
       'PasswordAuthentication no',
       'KbdInteractiveAuthentication no',
@@ -73,15 +76,13 @@ export async function startSshHost(o: SshHostOptions): Promise<SshHost> {
   for (const [p, c] of Object.entries(o.files ?? {})) {
     await (typeof c === 'string' ? put(p, c) : put(p, c.content, c.mode));
   }
-  // Host keys of its own, made here so the test knows them before it connects.
+  // A host key of its own, made here so the test knows it before it connects. Only ed25519 (the
+  // HostKey line above): an RSA key takes seconds of CPU to make, which a loaded machine stretches
+  // to tens of seconds per host. Not execFileSync: the test's farm shares this event loop.
   await mkdir(join(upper, 'etc/ssh'), { recursive: true });
   const keyFile = join(upper, 'etc/ssh/ssh_host_ed25519_key');
-  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', o.name, '-f', keyFile]);
+  await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', o.name, '-f', keyFile]);
   const pub = (await readFile(`${keyFile}.pub`, 'utf8')).trim().split(/\s+/);
-  for (const t of ['rsa', 'ecdsa']) {
-    // sshd_config's default HostKey lines name these too; absent keys are only warnings, but make them.
-    execFileSync('ssh-keygen', ['-q', '-t', t, '-N', '', '-f', join(upper, `etc/ssh/ssh_host_${t}_key`)]);
-  }
   const binds = (o.roBinds ?? [])
     .map(({ src, dest = src }) => {
       const at = q(merged + dest);
@@ -107,9 +108,14 @@ hostname ${q(o.name)} 2>/dev/null || true
 # sshd is the namespace's init: it reaps whatever is orphaned to it.
 exec /usr/bin/env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin /usr/sbin/sshd -D -e
 `;
+  // setpriv --pdeathsig: should the test's process die without stopping the host (a file's
+  // timeout kills it), unshare is killed with it, and --kill-child takes the whole host along.
   const child: ChildProcess = spawn(
-    'unshare',
+    'setpriv',
     [
+      '--pdeathsig',
+      'SIGKILL',
+      'unshare',
       '--mount',
       '--uts',
       '--pid',

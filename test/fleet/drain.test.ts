@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { startDevFarm, type DevFarm } from '../../wiring/dev-farm.ts';
-import { api, codeOf, waitJob, type Client } from '../helpers/http.ts';
+import { api, codeOf, waitIdle, waitJob, type Client } from '../helpers/http.ts';
 import { Redis } from 'ioredis';
 import { redisKeys } from '../../protocol/keys.ts';
 import { kiln as runKiln } from '../helpers/cli.ts';
@@ -45,7 +45,9 @@ describe('drain', { timeout: 150_000 }, () => {
       port: 0,
       builders: 2,
       slots: 2,
-      leaseMs: 2000,
+      // Short, so the test sees heartbeats soon; not shorter: a builder of a loaded machine can
+      // miss a beat by a second or two, and a lost lease registers it again under a new id.
+      leaseMs: 4000,
       limits: { placementWaitMs: 300 },
       authMethods: [{ type: 'token', tokens: [{ token: USER, sub: 'alice', tenant: 'team' }] }],
     });
@@ -84,11 +86,11 @@ describe('drain', { timeout: 150_000 }, () => {
 
   it('lets running jobs finish, places nothing new on it, and undrain brings it back', async () => {
     // Fill builder a: two jobs running there (the second goes to the less loaded one, so submit
-    // until a holds two).
+    // until a holds two). Long enough to be still running when a is drained, on a loaded machine.
     const onA: Job[] = [];
     const elsewhere: Job[] = [];
     while (onA.length < 2) {
-      const { job } = await submit(['sh', '-c', 'sleep 4; echo finished']);
+      const { job } = await submit(['sh', '-c', 'sleep 8; echo finished']);
       const j = await waitRunning(job.id);
       (j.builder === names.aId ? onA : elsewhere).push(j);
       assert.ok(elsewhere.length < 4, 'placement never chose builder a');
@@ -107,15 +109,16 @@ describe('drain', { timeout: 150_000 }, () => {
     assert.equal(state.drain.by, 'dev');
     assert.equal(state.builders[0]?.load, 2, 'both jobs are still on a when it is drained');
 
-    // Its own heartbeats (every leaseMs/2 = 1 s) rewrite its info: wait for two of them.
+    // Its own heartbeats (every leaseMs/2 = 2 s) rewrite its info: wait for two of them.
     const leaseOf = async (): Promise<number> =>
       Number(await redis.zscore(redisKeys(farm.prefix).registry('linux-x86_64').leases, names.aId));
     const leaseAtDrain = await leaseOf();
-    while ((await leaseOf()) < leaseAtDrain + 1500) await new Promise((r) => setTimeout(r, 100));
+    while ((await leaseOf()) < leaseAtDrain + 3000) await new Promise((r) => setTimeout(r, 100));
 
     // New jobs go to b only, until b is full (of long jobs: the short ones there are done first);
     // then there is no capacity, never a.
     for (const j of elsewhere) assert.equal((await waitJob(user, j.id)).state, 'succeeded');
+    await waitIdle(admin, [names.bId]); // their slots are given back a moment after
     const later: Job[] = [];
     let full: Awaited<ReturnType<typeof submit>> | null = null;
     while (!full && later.length < 6) {

@@ -66,3 +66,23 @@ export async function readLog(
   }
   return { stdout, stderr, lines };
 }
+
+/**
+ * Waits (bounded) until the named builders (by id; every builder when none is named) hold no job.
+ * A job's state says it finished a moment before its builder gives the slot back, so a test that
+ * needs a free slot, or needs to know which builder takes the next job, waits for this first.
+ */
+export async function waitIdle(c: Client, ids?: string[], ms = 20_000): Promise<void> {
+  const busy = async (): Promise<{ id: string; load: number }[]> => {
+    const s = (await api(c, '/api/v1/status')).body as { builders: { id: string; load: number }[] };
+    return s.builders.filter((b) => b.load > 0 && (!ids || ids.includes(b.id)));
+  };
+  const end = Date.now() + ms;
+  for (let b = await busy(); b.length > 0; b = await busy()) {
+    if (Date.now() > end)
+      throw new Error(
+        `builders still hold jobs after ${ms} ms: ${b.map((x) => `${x.id} (${x.load})`).join(', ')}`,
+      );
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -14,6 +14,12 @@ export interface JobDisk {
    * was made ready ahead) an empty directory; the caller fills it.
    */
   readonly root: string;
+  /**
+   * A directory on the same file system for the sandbox's /tmp (empty, writable by every uid,
+   * sticky), so what a job keeps in /tmp counts in its disk limit. Absent: /tmp is the profile's
+   * tmpfs, which counts in its memory limit.
+   */
+  readonly tmp?: string;
   /** True when the file system was full at any check since `create` (or is now): the job hit its limit. */
   hitLimit(): Promise<boolean>;
   /** Removes the file system and everything on it; idempotent. */

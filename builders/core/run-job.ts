@@ -117,7 +117,7 @@ interface Attempt {
 function quotaError(diskMiB: number, what: string): { code: 'ERR_DISK_QUOTA'; message: string } {
   return {
     code: 'ERR_DISK_QUOTA',
-    message: `disk limit of ${diskMiB} MiB reached (${what}): the job directory is full; ask for more with limits.diskMiB`,
+    message: `disk limit of ${diskMiB} MiB reached (${what}): the job's disk is full; ask for more with limits.diskMiB`,
   };
 }
 
@@ -154,6 +154,7 @@ async function execute(ctx: JobContext, a: Attempt): Promise<JobResultFields> {
       limits: spec.limits,
       profile: spec.profile,
       ...(toolchain ? { rootDir: toolchain.root } : {}),
+      ...(disk.tmp !== undefined ? { tmpDir: disk.tmp } : {}),
       onOutput: (stream, chunk) => {
         if (capture) captured[stream].push(chunk);
         // Past the pump's backlog bound, the runner waits before it reads more of the job's output.
@@ -177,7 +178,7 @@ async function execute(ctx: JobContext, a: Attempt): Promise<JobResultFields> {
       error: r.oomKilled
         ? { code: 'ERR_OOM', message: `memory limit of ${spec.limits.memoryMiB} MiB reached` }
         : diskHit
-          ? quotaError(spec.limits.diskMiB, '/job')
+          ? quotaError(spec.limits.diskMiB, disk.tmp !== undefined ? '/job and /tmp' : '/job')
           : null,
       outputs: out.outputs,
       missingOutputs: out.missing,

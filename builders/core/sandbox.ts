@@ -27,6 +27,8 @@ export interface SandboxRequest {
    * the host's system directories read-only (until toolchains are mandatory).
    */
   rootDir?: string;
+  /** Host directory to bind at /tmp instead of the profile's tmpfs there (the job disk's `tmp`). */
+  tmpDir?: string;
   /**
    * Called with each chunk of output as it is produced. A promise asks the runner to read no more
    * of the job's output until it settles (the job's writes then block), so output is never

@@ -30,6 +30,8 @@ export interface BwrapHost {
    * cgroup (a tmpfs without a size gets this one, a larger one is cut to it). @default no bound
    */
   tmpfsMaxMiB?: number;
+  /** Host directory bound read-write at /tmp in place of a profile tmpfs there (on the job's disk). */
+  tmpDir?: string;
 }
 
 /** Top-level names of a toolchain root that the runner mounts itself, so they are skipped. */
@@ -91,6 +93,10 @@ export function bwrapArgs(
   a.push(...systemArgs(profile, host.root));
   a.push('--proc', '/proc', '--dev', '/dev');
   for (const t of profile.tmpfs) {
+    if (t.path === '/tmp' && host.tmpDir !== undefined) {
+      a.push('--bind', host.tmpDir, '/tmp');
+      continue;
+    }
     const max = host.tmpfsMaxMiB ?? Infinity;
     const mib = Math.min(t.sizeMiB ?? max, max);
     if (Number.isFinite(mib)) a.push('--size', String(mib * 1024 * 1024));

@@ -226,6 +226,7 @@ export function createBwrapRunner(opts: BwrapRunnerOptions = {}): BwrapRunner {
       statusFd: FD.status,
       seccompFd: seccomp ? FD.seccomp : undefined,
       tmpfsMaxMiB: limits.memoryBytes / (1024 * 1024),
+      ...(disk?.tmp !== undefined ? { tmpDir: disk.tmp } : {}),
     });
     const group = await newGroup(`ready-${randomBytes(6).toString('hex')}`, limits);
     let fifos: Fifo[] | undefined;
@@ -294,6 +295,7 @@ export function createBwrapRunner(opts: BwrapRunnerOptions = {}): BwrapRunner {
       let released: Promise<void> | undefined;
       return {
         root: s.jobDir,
+        ...(disk.tmp !== undefined ? { tmp: disk.tmp } : {}),
         hitLimit: () => disk.hitLimit(),
         release: () =>
           (released ??= (async () => {
@@ -461,6 +463,7 @@ export function createBwrapRunner(opts: BwrapRunnerOptions = {}): BwrapRunner {
       statusFd: FD.status,
       seccompFd: seccomp ? FD.seccomp : undefined,
       tmpfsMaxMiB: req.limits.memoryMiB,
+      ...(req.tmpDir !== undefined ? { tmpDir: req.tmpDir } : {}),
     });
     await prepareJobDir(jobDir, uid, gid);
     clock.lap('prepare');

@@ -1,14 +1,14 @@
 /**
  * Per-job disk quota on Linux: each job directory is its own ext4 file system, a sparse image of
  * exactly `limits.diskMiB` loop-mounted (nosuid, nodev, discard) at `<parent>/s-<random>/fs`, with the
- * job's files in `…/fs/job`. A job that writes past its quota gets ENOSPC inside the sandbox; the
+ * job's files in `…/fs/job` and the sandbox's /tmp in `…/fs/tmp`. A job that writes past its quota gets ENOSPC inside the sandbox; the
  * builder's work disk only ever holds what the job really wrote (the image is sparse, and `discard`
  * punches out of it what is deleted) plus ~0.2 MiB of metadata.
  *
  * Making one is mkfs without a journal, inode tables left to read as zeros (noinit_itable), and a
  * mount: tens of milliseconds, `npm run bench:job-disk`, and three processes started by the builder
  * (mkfs, mount, umount), each a fork of the builder's Node process. So a released file system is
- * wiped and used again: its `job` directory is removed (every process of the job is gone by then:
+ * wiped and used again: its `job` and `tmp` directories are removed (every process of the job is gone by then:
  * the caller releases a disk only once the job's cgroup is empty), and it goes back to a free list
  * (4 per size, 8 in all) only if it then reads exactly as it did when new (the same free blocks and free
  * inodes, nothing beside `lost+found`); else, or when the job left many files (removing them would
@@ -25,7 +25,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { open, readdir, readFile, rm, mkdir, statfs } from 'node:fs/promises';
+import { chmod, open, readdir, readFile, rm, mkdir, statfs } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { KilnError } from '../../protocol/errors.ts';
@@ -144,7 +144,7 @@ export function createLoopDisks(opts: LoopDiskOptions = {}): JobDisks {
   const wipe = async (m: Made): Promise<boolean> => {
     const before = await counts(m.point);
     if (m.fresh.ffree - before.ffree > WIPE_MAX_INODES) return false;
-    await rm(join(m.point, 'job'), { recursive: true, force: true });
+    for (const d of ['job', 'tmp']) await rm(join(m.point, d), { recursive: true, force: true });
     const names = await readdir(m.point);
     if (names.some((n) => n !== 'lost+found')) return false;
     const after = await counts(m.point);
@@ -239,6 +239,13 @@ export function createLoopDisks(opts: LoopDiskOptions = {}): JobDisks {
     }
   };
 
+  /** Makes the sandbox's /tmp on the file system, so it counts in the quota: any uid, sticky. */
+  const withTmp = async (m: Made): Promise<Made> => {
+    await mkdir(join(m.point, 'tmp'), { recursive: true });
+    await chmod(join(m.point, 'tmp'), 0o1777);
+    return m;
+  };
+
   const handOut = (m: Made): JobDisk => {
     const limit = fullBelow(m.sizeBytes);
     let sawFull = false;
@@ -252,6 +259,7 @@ export function createLoopDisks(opts: LoopDiskOptions = {}): JobDisks {
     let released: Promise<void> | undefined;
     return {
       root: join(m.point, 'job'),
+      tmp: join(m.point, 'tmp'),
       hitLimit: full,
       release() {
         released ??= (async () => {
@@ -268,13 +276,13 @@ export function createLoopDisks(opts: LoopDiskOptions = {}): JobDisks {
       const reused = freeOf(sizeMiB * 1024 * 1024).pop(); // the most recently released: warm in cache
       if (reused) {
         free.splice(free.indexOf(reused), 1);
-        return handOut(reused);
+        return handOut(await withTmp(reused));
       }
       const spare = spares.get(sizeMiB);
       spares.delete(sizeMiB);
       const m = (spare && (await spare)) || (await makeOwn(dirname(dir), sizeMiB));
       refill(dirname(dir), sizeMiB);
-      return handOut(m);
+      return handOut(await withTmp(m));
     },
     async sweep(workDir) {
       for (const p of await jobMountsUnder(workDir)) {

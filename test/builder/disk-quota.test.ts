@@ -1,7 +1,7 @@
 /**
  * Per-job disk quota against a real farm (redis-server, local store, a bwrap builder whose job
  * directories are loop-mounted ext4 images of limits.diskMiB): a job writing past its quota gets
- * ENOSPC inside the sandbox and the result says the disk limit was hit (ERR_DISK_QUOTA); the
+ * ENOSPC inside the sandbox (in /job or in /tmp, which is on the same file system) and the result says the disk limit was hit (ERR_DISK_QUOTA); the
  * builder's work disk does not grow by more than the quota, the builder keeps taking jobs and
  * leaves no job's mount behind.
  */
@@ -53,10 +53,26 @@ describe('per-job disk quota', { timeout: 170_000 }, () => {
     assert.match(log.stderr, /No space left on device/);
     const error = job.error as { code: string; message: string } | null;
     assert.equal(error?.code, 'ERR_DISK_QUOTA', JSON.stringify(job));
-    assert.match(error.message, /disk limit of 64 MiB reached \(\/job\)/);
+    assert.match(error.message, /disk limit of 64 MiB reached \(\/job and \/tmp\)/);
     const size = Number(/\n\S+\s+(\d+)\s/.exec(log.stdout)?.[1]);
     assert.ok(size > 40 * 1024 && size <= 64 * 1024, `/job is a 64 MiB file system: ${log.stdout}`);
     assert.ok(before - (await workFree()) < 200 * MiB, 'the work disk did not take the 5 GiB');
+  });
+
+  it('a job filling /tmp fails the same way: /tmp is on the job’s disk, inside its quota', async () => {
+    // 100 MiB fits the profile's 1 GiB tmpfs and the 2 GiB memory limit: only the quota stops it.
+    const { job, log } = await run(
+      ['sh', '-c', 'df -k /tmp; touch /tmp/mine && ls -ld /tmp; dd if=/dev/zero of=/tmp/x bs=1M count=100'],
+      32,
+    );
+    assert.equal(job.state, 'failed', JSON.stringify(job));
+    assert.match(log.stderr, /No space left on device/);
+    const error = job.error as { code: string; message: string } | null;
+    assert.equal(error?.code, 'ERR_DISK_QUOTA', JSON.stringify(job));
+    assert.match(error.message, /disk limit of 32 MiB reached \(\/job and \/tmp\)/);
+    const size = Number(/\n\S+\s+(\d+)\s/.exec(log.stdout)?.[1]);
+    assert.ok(size > 20 * 1024 && size <= 32 * 1024, `/tmp is on the 32 MiB job disk: ${log.stdout}`);
+    assert.match(log.stdout, /^drwxrwxrwt /m, '/tmp is writable by the job and sticky');
   });
 
   it('writing past the quota with dd fails the same way; within it the job succeeds', async () => {
@@ -96,13 +112,14 @@ describe('per-job disk quota', { timeout: 170_000 }, () => {
       `spares, free disks and ready sandboxes only: ${left.join(', ')}`,
     );
     for (const p of left) {
-      const names = (await readdir(p)).filter((n) => n !== 'lost+found');
+      // A spare or free disk holds nothing; a ready sandbox's, its empty /job and /tmp.
+      const names = (await readdir(p)).filter((n) => n !== 'lost+found').sort();
       assert.ok(
-        names.length === 0 || (names.length === 1 && names[0] === 'job'),
+        names.length === 0 || names.join() === 'job,tmp' || names.join() === 'tmp',
         `${p}: ${names.join(', ')}`,
       );
-      if (names.length)
-        assert.deepEqual(await readdir(join(p, 'job')), [], `${p}/job holds nothing of a job`);
+      for (const n of names)
+        assert.deepEqual(await readdir(join(p, n)), [], `${p}/${n} holds nothing of a job`);
     }
   });
 });

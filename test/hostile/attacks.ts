@@ -217,7 +217,7 @@ export const ATTACKS: readonly Attack[] = [
     issue: '',
     category: 'bombs',
     file: 'resources',
-    title: 'allocate 512 MiB, fill /tmp, under a 64 MiB limit',
+    title: 'allocate 512 MiB, fill /tmp, under 64 MiB limits',
   },
   {
     id: 'output-flood',

@@ -238,7 +238,11 @@ os.killpg(pid, 9)
         argv: ['/usr/bin/python3', '-c', 'b = bytearray(512 * 1024 * 1024); print("allocated", len(b))'],
         limits,
       }),
-      h.run(h.acme(), { argv: ['sh', '-c', 'head -c 200M /dev/zero > /tmp/fill && echo filled'], limits }),
+      // /tmp is on the job's disk (test/builder/disk-quota.test.ts): its limit bounds it too.
+      h.run(h.acme(), {
+        argv: ['sh', '-c', 'head -c 200M /dev/zero > /tmp/fill && echo filled'],
+        limits: { ...limits, diskMiB: 64 },
+      }),
     ]);
     const builderAlive = (() => {
       try {
@@ -255,7 +259,7 @@ os.killpg(pid, 9)
         `${String(heap.job?.state)} ${jobError(heap.job) ?? ''}`,
       ),
       tried(
-        'fill /tmp with 200 MiB under 64 MiB',
+        'fill /tmp with 200 MiB under 64 MiB (memory and disk)',
         tmp.job?.state === 'failed' && !tmp.stdout.includes('filled'),
         `${String(tmp.job?.state)} ${jobError(tmp.job) ?? ''}`,
       ),

@@ -58,6 +58,16 @@ describe('bwrapArgs', () => {
     assert.ok(has(u, '--size', String(512 * MiB), '--tmpfs', '/scratch'));
   });
 
+  it("binds the job disk's tmp directory at /tmp instead of a tmpfs, and only there", () => {
+    const scratch: Profile = { ...profile, tmpfs: [...profile.tmpfs, { path: '/scratch' }] };
+    const a = options(bwrapArgs(scratch, req, { ...host, tmpDir: '/work/j1/fs/tmp' }));
+    assert.ok(has(a, '--bind', '/work/j1/fs/tmp', '/tmp'));
+    assert.ok(!has(a, '--tmpfs', '/tmp'), 'no tmpfs at /tmp');
+    assert.ok(has(a, '--tmpfs', '/scratch'), 'another tmpfs of the profile stays one');
+    const rw = a.flatMap((x, i) => (x === '--bind' || x === '--dev-bind' ? [a[i + 1]] : []));
+    assert.deepEqual(rw, ['/work/j1/fs/tmp', host.jobDir]);
+  });
+
   it('clears the environment and sets the job env over the profile base env', () => {
     const a = options(bwrapArgs(profile, req, host));
     const clear = a.indexOf('--clearenv');

@@ -103,13 +103,15 @@ test('a released disk is wiped and reused by the next job of its size, as empty 
     await writeFile(join(first.root, 'a/big'), Buffer.alloc(4 * MiB, 1));
     await symlink('/etc', join(first.root, 'out'));
     await chown(join(first.root, 'secret'), 65534, 65534);
+    await writeFile(join(first.tmp!, 'scratch'), Buffer.alloc(2 * MiB, 1)); // and its /tmp
     await first.release();
     assert.deepEqual(await jobMountsUnder(work), [dirname(first.root)], 'kept mounted for reuse');
 
     await mkdir(join(work, 'j2'));
     const second = await disks.create(join(work, 'j2'), 16);
     assert.equal(second.root, first.root, 'the same file system, wiped');
-    assert.deepEqual((await readdir(dirname(second.root))).sort(), ['lost+found']);
+    assert.deepEqual((await readdir(dirname(second.root))).sort(), ['lost+found', 'tmp']);
+    assert.deepEqual(await readdir(second.tmp!), [], 'an empty /tmp: nothing of the first job');
     await mkdir(second.root);
     assert.deepEqual(await readdir(second.root), []);
     assert.equal(await second.hitLimit(), false, 'a new handout: not full because the last job was');

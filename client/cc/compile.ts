@@ -15,6 +15,7 @@ import path from 'node:path';
 import type { Writable } from 'node:stream';
 import type { JobView } from '../../protocol/job.ts';
 import { analyzeCompile, describePlan, type RemotePlan } from './args.ts';
+import { cc1Command, probedFiles, vfsJob } from './clang-vfs.ts';
 import { colourArgs } from './colour.ts';
 import { mentionsPushMacro } from './header-scan.ts';
 import { INLINE_MAX, TEXT_MAX, uploadTextTree } from './big-input.ts';
@@ -72,34 +73,41 @@ class CompileHere extends Error {}
 
 const ON_A_TERMINAL = "clang's option warnings on a terminal (compiled here, in colour)";
 
-async function jobSpec(
-  layout: RemoteLayout,
-  argv0: string,
-  preset: string | undefined,
-  s: CcSettings,
-  api: Api,
-  io: CcIo,
-) {
-  const files: [string, Buffer][] = [[layout.sourcePath, layout.text]];
-  // The working directory must exist when the source lies outside it (CMake's build directory).
-  if (!layout.sourcePath.startsWith(`${layout.cwd}/`))
-    files.push([`${layout.cwd}/.kiln-cwd`, Buffer.alloc(0)]);
-  // Over the inline limit, the text goes through the blob store (one upload, then by digest).
+/** What a farm job sends: its command line, working directory, files and object (job-relative). */
+interface JobFiles {
+  argv: string[];
+  cwd: string;
+  files: [string, Buffer][];
+  output: string;
+}
+
+async function jobSpec(j: JobFiles, preset: string | undefined, s: CcSettings, api: Api, io: CcIo) {
+  const size = j.files.reduce((n, [, data]) => n + data.byteLength, 0);
+  // Over the inline limit, the files go through the blob store (one upload, then by digest).
   const input =
-    layout.text.byteLength > INLINE_MAX
-      ? { tree: await uploadTextTree(api, files) }
-      : { inline: files.map(([path, data]) => ({ path, data: data.toString('base64') })) };
+    size > INLINE_MAX
+      ? { tree: await uploadTextTree(api, j.files) }
+      : { inline: j.files.map(([path, data]) => ({ path, data: data.toString('base64') })) };
   return {
-    argv: [argv0, ...layout.argv.slice(1)],
-    cwd: layout.cwd,
+    argv: j.argv,
+    cwd: j.cwd,
     ...input,
     env: localeEnv(io.env),
-    outputs: [layout.output],
+    outputs: [j.output],
     cache: true,
     inlineResult: true,
     limits: { timeoutSec: s.timeoutSec },
     ...(preset ? { toolchain: preset } : {}),
   };
+}
+
+/** The files of a compile of `layout`'s text. */
+function layoutFiles(layout: RemoteLayout, argv0: string): JobFiles {
+  const files: [string, Buffer][] = [[layout.sourcePath, layout.text]];
+  // The working directory must exist when the source lies outside it (CMake's build directory).
+  if (!layout.sourcePath.startsWith(`${layout.cwd}/`))
+    files.push([`${layout.cwd}/.kiln-cwd`, Buffer.alloc(0)]);
+  return { argv: [argv0, ...layout.argv.slice(1)], cwd: layout.cwd, files, output: layout.output };
 }
 
 /** clang-cl's `/showIncludes` lines, which it prints on stderr with `/E` and on stdout when compiling. */
@@ -152,10 +160,12 @@ function clangDwarf4(argv: string[]): boolean {
 }
 
 async function remote(plan: RemotePlan, argv: string[], s: CcSettings, api: Api, io: CcIo): Promise<number> {
-  if (plan.family === 'clang' && plan.debug && !clangDwarf4(plan.compileArgv))
-    throw new CompileHere('clang -g with DWARF 5 (its line table sums files the builder has not got)');
   const cwd = compilerCwd(io.cwd, io.env);
   const preset = presetFor(argv[0]!, s);
+  // DWARF 5 line tables sum the files read: the local cc1 command on the builder, over them.
+  const vfs = plan.family === 'clang' && plan.debug && !clangDwarf4(plan.compileArgv);
+  if (vfs && preset)
+    throw new CompileHere('clang -g with DWARF 5 and a preset (its line table sums the local files)');
   // Direct mode: a compile seen before, with every file it read unchanged, needs no preprocessing.
   // (Not with a preset: the preset may now name another toolchain.)
   const manifests = manifestDir(io.env);
@@ -191,37 +201,48 @@ async function remote(plan: RemotePlan, argv: string[], s: CcSettings, api: Api,
   const root = layoutRoot(cwd, source, markerPaths(text), s.baseDir, undefined, compileArgv);
   const argv0 = path.basename(plan.compileArgv[0]!);
   const clObject = plan.family === 'clang-cl' ? plan.output : undefined;
+  const send = async (j: JobFiles) => {
+    if (s.verbose) io.stderr.write(`kiln cc: farm job: ${j.argv.join(' ')} (in ${j.cwd})\n`);
+    const { job, action } = await runJob(api, await jobSpec(j, preset, s, api, io), s);
+    if (job.exitCode !== 0 || Buffer.from(job.result!.stderr, 'base64').toString('utf8') !== stderr)
+      throw new CompileHere('the compile printed diagnostics');
+    return { job, action, obj: objectOf(job, j.output), output: j.output };
+  };
   const attempt = async (kind: LayoutKind) => {
     const layout = layOut(kind, root, cwd, source, plan.sourceArg, text, compileArgv, undefined, {
       clObject,
     });
     if (!layout) throw new CompileHere('the directory tree cannot be mirrored on the builder');
-    if (s.verbose)
-      io.stderr.write(
-        `kiln cc: farm job: ${[argv0, ...layout.argv.slice(1)].join(' ')} (in ${layout.cwd})\n`,
-      );
-    const { job, action } = await runJob(api, await jobSpec(layout, argv0, preset, s, api, io), s);
-    if (job.exitCode !== 0 || Buffer.from(job.result!.stderr, 'base64').toString('utf8') !== stderr)
-      throw new CompileHere('the compile printed diagnostics');
-    return { job, layout, action };
+    const got = await send(layoutFiles(layout, argv0));
+    if (namesRemoteRoot(got.obj, layout)) return null;
+    return { ...got, portable: kind === 'fixed' };
   };
-  // With -g the object names the working directory, unless the user's maps take it out.
-  const mapped = plan.debug && (plan.family === 'clang-cl' || !hasUserMaps(plan.compileArgv));
-  let got = (await attempt(mapped ? 'mapped' : 'fixed'))!;
-  let obj = objectOf(got.job, got.layout);
-  if (got.layout.kind === 'fixed' && namesRemoteRoot(obj, got.layout)) {
-    got = (await attempt('mapped'))!; // it names its directories: an entry for this checkout only
-    obj = objectOf(got.job, got.layout);
+  const read = [plan.source, ...markerFiles(text).map((f) => path.resolve(cwd, f))];
+  let got;
+  if (vfs) {
+    const cc1 = await cc1Command(argv, io.cwd, io.env);
+    const probed = cc1 ? probedFiles(text, cc1, read, cwd) : null;
+    const j = cc1 && probed ? vfsJob(cc1, [...read, ...probed], cwd) : null;
+    if (!j) throw new CompileHere('clang -g with DWARF 5 (no cc1 command, or __has_include of a macro)');
+    read.push(...probed!);
+    got = { ...(await send(j)), portable: false };
+    if (got.obj.includes('/job/')) throw new CompileHere('the object names the builder directory');
+  } else {
+    // With -g the object names the working directory, unless the user's maps take it out.
+    const mapped = plan.debug && (plan.family === 'clang-cl' || !hasUserMaps(plan.compileArgv));
+    // A fixed layout's object that names its directories is made again mapped: this checkout's own.
+    got = (mapped ? null : await attempt('fixed')) ?? (await attempt('mapped'));
+    if (!got) throw new CompileHere('the object names the builder directory');
   }
-  if (namesRemoteRoot(obj, got.layout)) throw new CompileHere('the object names the builder directory');
+  const obj = got.obj;
   io.stdout.write(Buffer.concat([shown, Buffer.from(got.job.result!.stdout, 'base64')]));
   if (stderr) io.stderr.write(stderr);
   await place(plan.output, obj);
   recordEvent(got.job.state === 'cached' ? 'hit' : 'miss', undefined, { env: io.env });
-  const portable = got.layout.kind === 'fixed';
+  const portable = got.portable;
   const mkey = portable ? mkeys.portable : mkeys.here;
   if (mkey && got.action && got.job.result!.stdout === '') {
-    const files = [plan.source, ...markerFiles(text).map((f) => path.resolve(cwd, f))];
+    const files = read;
     const depfile = plan.depfile ? await readFile(plan.depfile, 'utf8').catch(() => null) : null;
     if (!plan.depfile || depfile !== null)
       recordManifest(
@@ -231,7 +252,7 @@ async function remote(plan: RemotePlan, argv: string[], s: CcSettings, api: Api,
         startedMs,
         {
           action: got.action,
-          output: got.layout.output,
+          output: got.output,
           depfile,
           ...(shown.length > 0 ? { stdout: shown.toString('latin1') } : {}),
           ...(stderr ? { stderr } : {}),
@@ -242,8 +263,8 @@ async function remote(plan: RemotePlan, argv: string[], s: CcSettings, api: Api,
   return 0;
 }
 
-function objectOf(job: JobView, layout: RemoteLayout): Buffer {
-  const obj = job.result!.files.find((f) => f.path === layout.output);
+function objectOf(job: JobView, output: string): Buffer {
+  const obj = job.result!.files.find((f) => f.path === output);
   if (!obj) throw new FarmError('ERR_UPSTREAM', 'the farm returned no object file');
   return Buffer.from(obj.data, 'base64');
 }

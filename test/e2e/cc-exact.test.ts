@@ -28,6 +28,12 @@ const SOURCES: Record<string, string> = {
   'src/where.c':
     '#include <stdio.h>\n#include "util.h"\nvoid where(void) {\n  printf("%s:%d\\n", __FILE__, __LINE__);\n' +
     '#line 100 "renamed.c"\n  printf("%s:%d %d\\n", __FILE__, __LINE__, TWICE(__LINE__));\n}\n',
+  // Found here but never included: the remote compile must find it too.
+  'inc/probe.h': '#error not to be included\n',
+  'src/probe.c':
+    '#include <unistd.h>\n#if __has_include("probe.h") && __has_include(<probe.h>)\nint probe = 1;\n#else\nint probe = 2;\n#endif\n' +
+    '#define P "probe.h"\nint probed(void) { return probe + getpid(); }\n',
+  'src/probe-macro.c': '#define P "probe.h"\n#if __has_include(P)\nint probe = 1;\n#endif\n',
   'src/warn.c': '#include "util.h"\nint warn(void) {\n  int unused;\n  return twice(2);\n}\n',
   // gnulib's verify.h: gcc -fdirectives-only refuses __COUNTER__ in a directive.
   'src/counter.c':
@@ -169,8 +175,6 @@ describe("kiln cc: the local compiler's diagnostics and objects", { timeout: 300
       local: 0,
       code: 0,
     });
-    // DWARF 5 line tables carry MD5 sums of the headers: compiled here.
-    assert.deepEqual(await same('clang', ['-O2', '-g'], 'where.c'), { remote: 0, local: 1, code: 0 });
     assert.deepEqual(await same('clang', ['-O2', '-Wall'], 'warn.c'), { remote: 0, local: 1, code: 0 });
   });
 
@@ -204,6 +208,35 @@ describe("kiln cc: the local compiler's diagnostics and objects", { timeout: 300
         code: 1,
       });
       assert.equal(readStats({ env }).localReasons[reason], undefined);
+    },
+  );
+
+  it(
+    'clang -g (DWARF 5): on the farm over the local files, the local object',
+    {
+      skip: !hasClang && 'clang not installed',
+    },
+    async () => {
+      // Its line table sums every file: the local cc1 command runs over an overlay of the files read.
+      for (const flags of [
+        ['-O2', '-g'],
+        ['-g3', '-O0'],
+        ['-O2', '-g', '-MD', '-MF', 'src/where.d'],
+      ])
+        assert.deepEqual(await same('clang', flags, 'where.c'), { remote: 1, local: 0, code: 0 });
+      assert.ok((await readFile(join(dir, 'src/where.d'), 'utf8')).includes('inc/util.h'));
+      assert.deepEqual(await same('clang', ['-O2', '-g'], 'fall.c'), { remote: 1, local: 0, code: 0 });
+      // A header probed with __has_include but never read is in the overlay as well.
+      assert.deepEqual(await same('clang', ['-O1', '-g'], 'probe.c'), { remote: 1, local: 0, code: 0 });
+      const before = readStats({ env }).localReasons;
+      assert.deepEqual(await same('clang', ['-O1', '-g'], 'probe-macro.c'), { remote: 0, local: 1, code: 0 });
+      const why = 'clang -g with DWARF 5 (no cc1 command, or __has_include of a macro)';
+      assert.equal(readStats({ env }).localReasons[why], (before[why] ?? 0) + 1);
+      assert.deepEqual(await same('clang', ['-O2', '-g', '-Wall'], 'warn.c'), {
+        remote: 0,
+        local: 1,
+        code: 0,
+      });
     },
   );
 

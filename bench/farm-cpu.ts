@@ -1,0 +1,136 @@
+/**
+ * Where a cold kiln cc build's CPU goes on one machine: a local `make -jN` of Lua (bench:cc's
+ * tree), then the same build through kiln against a fresh local farm (1 builder × N slots, no
+ * cache), sampled by `perf record` on the farm's processes and everything they start (the
+ * builder agent, Redis, the kiln cc daemon, and this process: the in-process gateway and make).
+ * Each sample is charged to the process it ran in, under the farm process that started it, so
+ * the table shows, per compile, what the builder burns itself, what its children cost (bwrap,
+ * mkfs, mount, …: "node fork" is a child between fork and exec), and the same for the client
+ * daemon and the gateway. Kernel threads (loop devices, namespace teardown) are not in it.
+ *
+ *   npm run bench:farm-cpu -- [--jobs N] [--no-local]
+ *
+ * Needs root (the builder's sandboxes and job disks) and `perf` (linux-perf). Figures move with the
+ * machine's load, which is printed beside them: compare before/after back to back.
+ */
+import { spawn } from 'node:child_process';
+import { readdir, readFile, rm, mkdir } from 'node:fs/promises';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { startDevFarm } from '../wiring/dev-farm.ts';
+import { debianSource } from './cc/debian-source.ts';
+import { WORK, kilnCompiler, kilnEnv } from './cc/kiln.ts';
+import { LUA_STD } from './cc/lua.ts';
+import { baseEnv, machineCpuMs, must, run, timed } from './cc/proc.ts';
+
+const HZ = 999;
+const jobsAt = process.argv.indexOf('--jobs');
+const JOBS = jobsAt > 0 ? Number(process.argv[jobsAt + 1]) : 2;
+const DIR = join(WORK, 'farm-cpu');
+
+async function buildLua(tree: string, cc: string, env: NodeJS.ProcessEnv): Promise<string> {
+  const dir = join(DIR, 'tree');
+  await rm(dir, { recursive: true, force: true });
+  await must('cp', ['-a', tree, dir]);
+  const load = loadavg()[0]!;
+  const m0 = await machineCpuMs();
+  const args = ['-C', 'src', `-j${JOBS}`, `CC=${cc} ${LUA_STD}`, 'linux'];
+  const r = await timed('make', args, { cwd: dir, env, log: join(DIR, 'build.log') });
+  const m1 = await machineCpuMs();
+  if (r.code !== 0) throw new Error(`make failed: ${await readFile(join(DIR, 'build.log'), 'utf8')}`);
+  return `wall ${(r.wallMs / 1000).toFixed(2)} s, machine CPU ${((m1 - m0) / 1000).toFixed(2)} s, load ${load.toFixed(2)}`;
+}
+
+/** Processes whose environment names `needle` (this bench's kiln cc daemon, by its socket). */
+async function pidsWithEnv(needle: string): Promise<number[]> {
+  const out: number[] = [];
+  for (const d of await readdir('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    const cmd = await readFile(`/proc/${d}/cmdline`, 'utf8').catch(() => '');
+    const env = await readFile(`/proc/${d}/environ`, 'utf8').catch(() => '');
+    if (cmd.includes('cc-daemon') && env.includes(needle)) out.push(Number(d));
+  }
+  return out;
+}
+
+/** ms of samples per (root, what), from `perf script --show-task-events -F pid,tid,comm`. */
+function split(script: string, roots: Map<number, string>): Map<string, Map<string, number>> {
+  const parent = new Map<number, number>();
+  const out = new Map<string, Map<string, number>>();
+  for (const line of script.split('\n')) {
+    const fork = /PERF_RECORD_FORK\((\d+):(\d+)\):\((\d+):(\d+)\)/.exec(line);
+    if (fork) {
+      const [c, ct, p] = [Number(fork[1]), Number(fork[2]), Number(fork[3])];
+      if (c === ct && c !== p) parent.set(c, p);
+      continue;
+    }
+    if (line.includes('PERF_RECORD')) continue;
+    const m = /^\s*(.+?)\s+(\d+)\/\d+\s*$/.exec(line);
+    if (!m) continue;
+    const comm = m[1]!;
+    const pid = Number(m[2]);
+    let root: string | undefined;
+    for (let p: number | undefined = pid; p !== undefined && !root; p = parent.get(p)) root = roots.get(p);
+    const what = roots.has(pid) ? '(itself)' : comm === 'node' ? 'node fork, before exec' : comm;
+    const r = out.get(root ?? 'other') ?? new Map<string, number>();
+    out.set(root ?? 'other', r);
+    r.set(what, (r.get(what) ?? 0) + 1000 / HZ);
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  if ((await run('perf', ['--version'])).code !== 0)
+    throw new Error('bench:farm-cpu needs perf (apt-get install linux-perf)');
+  const { dir: tree } = await debianSource(WORK, 'lua5.4', 'src/Makefile');
+  await mkdir(DIR, { recursive: true });
+  await mkdir(join(WORK, 'empty-config'), { recursive: true });
+  if (!process.argv.includes('--no-local'))
+    console.log(`local:     ${await buildLua(tree, 'gcc', baseEnv())}`);
+  const farm = await startDevFarm({ builders: 1, slots: JOBS, port: 0 });
+  try {
+    const env: NodeJS.ProcessEnv = {
+      ...kilnEnv(farm, join(DIR, 'stats.json')),
+      KILN_CC_MANIFESTS: join(DIR, 'manifests'),
+    };
+    await rm(env.KILN_CC_MANIFESTS!, { recursive: true, force: true });
+    const k = kilnCompiler();
+    await run(k.launcher[0] ?? k.cc, [...k.launcher.slice(1), k.cc, '--version'], { env }); // starts the daemon
+    const daemons = await pidsWithEnv(env.KILN_CC_SOCKET!);
+    const roots = new Map<number, string>([[process.pid, 'gateway, make']]);
+    for (const b of farm.builders) if (b.pid) roots.set(b.pid, 'builder');
+    if (farm.redis.child.pid) roots.set(farm.redis.child.pid, 'redis');
+    for (const d of daemons) roots.set(d, 'kiln cc daemon');
+    const data = join(DIR, 'perf.data');
+    const perf = spawn('perf', ['record', '-F', String(HZ), '-o', data, '-p', [...roots.keys()].join(',')], {
+      stdio: 'ignore',
+    });
+    await new Promise((r) => setTimeout(r, 1500)); // perf attached
+    const line = await buildLua(tree, [...k.launcher, k.cc].join(' '), env);
+    perf.kill('SIGINT');
+    await new Promise((r) => perf.once('exit', r));
+    const log = await readFile(join(DIR, 'build.log'), 'utf8');
+    const compiles = (log.match(/ -c /g) ?? []).length || 1;
+    console.log(`kiln cold: ${line}; ${compiles} compiles`);
+    const s = await run('perf', ['script', '-i', data, '--show-task-events', '-F', 'pid,tid,comm']);
+    const t = split(s.stdout, roots);
+    console.log(
+      `\n${'CPU sampled (perf, ' + HZ + ' Hz)'.padEnd(40)} ${'total ms'.padStart(9)} ${'ms/compile'.padStart(11)}`,
+    );
+    const total = (m: Map<string, number>): number => [...m.values()].reduce((a, b) => a + b, 0);
+    for (const [root, m] of [...t].sort((a, b) => total(b[1]) - total(a[1]))) {
+      console.log(
+        `${root.padEnd(40)} ${total(m).toFixed(0).padStart(9)} ${(total(m) / compiles).toFixed(1).padStart(11)}`,
+      );
+      for (const [what, ms] of [...m].sort((a, b) => b[1] - a[1]))
+        if (ms / compiles >= 0.5)
+          console.log(
+            `  ${what.padEnd(38)} ${ms.toFixed(0).padStart(9)} ${(ms / compiles).toFixed(1).padStart(11)}`,
+          );
+    }
+  } finally {
+    await farm.stop();
+  }
+}
+
+await main();

@@ -4,7 +4,9 @@
  * builders), with 1 and 4 concurrent clients, side by side with what the same no-op costs
  * locally: a plain spawn, and a spawn inside the same bwrap sandbox (the builder's floor).
  * Below each, where the time went: the sandbox's own steps (SandboxResult.steps), and for the
- * farm the legs between the job's timestamps (created, started, finished; one clock, ms). Then
+ * farm the legs between the job's timestamps (created, started, finished; one clock, ms), and in
+ * detail between the points of the builder's trace of each job (the job hash's `trace`: pulled,
+ * claimed, sandbox start and end, result written; builders/core/run-job.ts). Then
  * what signed results cost per job (bench/sign-cost.ts): the builder's sign and the client's
  * verify, in microseconds, beside the no-op round trip.
  *
@@ -14,7 +16,9 @@ import { spawn } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { startDevFarm } from '../wiring/dev-farm.ts';
+import { redisKeys } from '../protocol/keys.ts';
 import { createBwrapRunner } from '../builders/linux/bwrap-runner.ts';
 import { limitsSchema } from '../protocol/job.ts';
 import { HEADER, row, summarise, type Summary } from './stats.ts';
@@ -69,14 +73,37 @@ async function main(): Promise<void> {
     const body = JSON.stringify({ argv: ['true'] });
     type View = { state: string; createdAt: string; startedAt: string; finishedAt: string };
     let legs: Record<string, number>[] = [];
+    const keys = redisKeys(farm.prefix);
+    const conn = new Redis(farm.redis.url);
+    /** Each job's times (ms since the epoch): sent and answered here, created by the gateway. */
+    let times: { id: string; sent: number; created: number; got: number }[] = [];
+    /** The legs between the builder's trace points, read after the row (not while it is timed). */
+    const detail = async (): Promise<Record<string, number>[]> =>
+      Promise.all(
+        times.map(async (t) => {
+          const p = JSON.parse((await conn.hget(keys.job(t.id), 'trace')) ?? '{}') as Record<string, number>;
+          return {
+            'request to record': t.created - t.sent,
+            'record to pulled': p.pulled! - t.created,
+            'pulled to claimed': p.claimed! - p.pulled!,
+            'claimed to sandbox': p.sandbox! - p.claimed!,
+            'sandbox run': p.ran! - p.sandbox!,
+            'ran to reporting': p.reporting! - p.ran!,
+            'reporting to client': t.got - p.reporting!,
+          };
+        }),
+      );
     const farmJob = async (): Promise<void> => {
       const sent = Date.now();
+      const sentAt = performance.timeOrigin + performance.now();
       const res = await fetch(`${farm.url}/api/v1/jobs?wait=30`, { method: 'POST', headers, body });
-      const j = (await res.json()) as { job?: View };
+      const j = (await res.json()) as { job?: View & { id: string } };
       const got = Date.now();
+      const gotAt = performance.timeOrigin + performance.now();
       if (res.status !== 201 || j.job?.state !== 'succeeded')
         throw new Error(`job failed: ${res.status} ${JSON.stringify(j)}`);
       const [c, s, f] = [j.job.createdAt, j.job.startedAt, j.job.finishedAt].map((t) => Date.parse(t));
+      times.push({ id: j.job.id, sent: sentAt, created: c!, got: gotAt });
       legs.push({
         'gateway: request to record': c! - sent,
         'queue: record to claim': s! - c!,
@@ -131,11 +158,14 @@ async function main(): Promise<void> {
     let one: Summary | undefined;
     for (const clients of [1, 4]) {
       legs = [];
+      times = [];
       const s = await timed(N, clients, farmJob);
       one ??= s;
       console.log(row(`farm: POST /jobs?wait (${clients} client${clients > 1 ? 's' : ''})`, s));
       console.log(breakdown('legs', legs));
+      console.log(breakdown('legs in detail', await detail()));
     }
+    conn.disconnect();
     console.log('');
     for (const line of signRows(await signCosts(), one!.p50)) console.log(line);
   } finally {

@@ -15,7 +15,7 @@ import { blobKey } from '../protocol/store-keys.ts';
 import { lookupAction, scopesFor } from './action-cache.ts';
 import type { Principal } from './auth/principal.ts';
 import type { GatewayDeps } from './context.ts';
-import { queuedRecord, type JobRecord, type NewJob } from '../protocol/farm.ts';
+import { queuedRecord, type EventListener, type JobRecord, type NewJob } from '../protocol/farm.ts';
 import { issueJobToken } from './job-token.ts';
 import { signedAction, signedJobView } from './signature-view.ts';
 import { placeWithWait } from './place.ts';
@@ -153,6 +153,12 @@ async function createAdmitted(
     }
   }
   const job = { id, spec, sub: principal.sub, tenant: principal.tenant };
+  // A waiting request subscribes to the job's events while it is placed, and before its message
+  // is sent: no event can come earlier, so the wait needs neither its own subscribe nor a first
+  // read after the record. Without a subscription (it failed) the wait subscribes as before.
+  const early = waitSec > 0 ? farm.listenJob(id).catch(() => null) : null;
+  let listener: EventListener | null = null;
+  let noted: Promise<void> | undefined;
   let token: string;
   let created: NewJob;
   // From its slot until its message is sent the job has a creation guard (set by placement in the
@@ -178,28 +184,37 @@ async function createAdmitted(
       const ttl =
         (spec.limits.timeoutSec + spec.limits.graceSec) * limits.maxAttempts + limits.finishedTtlSec;
       created = { ...job, bid, createdAt: new Date().toISOString(), action, cacheScope: scope };
+      listener = early && (await early);
+      // Noted among the recent jobs in the same write as the record (no order needed: the
+      // dashboard skips an id without a record), so the creation's last round trip is this one.
+      noted = farm.noteRecent(id);
+      noted.catch(() => undefined);
       await farm.createAndEnqueue(created, ttl, { jobId: id, attempt: 1, token });
     } catch (err) {
       await farm.releaseSlot(id, bid).catch(() => undefined);
       throw err;
     }
   } catch (err) {
+    void early?.then((l) => l?.close());
     if (idempotencyKey)
       await farm.settleIdempotencyKey(principal.tenant, idempotencyKey, id, 0).catch(() => undefined);
     await farm.creationDone(spec.platform, id).catch(() => undefined);
     throw err;
   }
-  // The message is sent: the guard goes, and the rest is bookkeeping that needs no order.
+  // The message is sent and the guard gone (createAndEnqueue): the rest is bookkeeping that
+  // needs no order.
   await Promise.all([
-    farm.creationDone(spec.platform, id),
-    farm.noteRecent(id),
+    noted,
     idempotencyKey
       ? farm.settleIdempotencyKey(principal.tenant, idempotencyKey, id, limits.finishedTtlSec)
       : null,
-  ]);
+  ]).catch((err: unknown) => {
+    listener?.close();
+    throw err;
+  });
   deps.metrics?.inc('kiln_jobs_created_total');
-  // What was just written, not read back: a waiting request reads the job again at once.
-  const rec = await waitForJob(farm, queuedRecord(created), waitSec, signal);
+  // What was just written, not read back.
+  const rec = await waitForJob(farm, queuedRecord(created), waitSec, signal, listener ?? undefined);
   return {
     status: 201,
     body: { job: await signedJobView(farm, rec), token, ...(action ? { action } : {}) },

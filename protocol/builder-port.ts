@@ -45,10 +45,11 @@ export interface BuilderFarm {
   readJob(jobId: string): Promise<JobRecord | null>;
   /**
    * queued → running for this attempt on this builder (again, if it already runs that attempt
-   * there: a reclaimed message). Throws ERR_CONFLICT when the job already
-   * finished or the attempt is stale (placed again elsewhere), ERR_JOB_NOT_FOUND when it is gone.
+   * there: a reclaimed message), and the whole job as the builder runs it (inline files included),
+   * in one step. Throws ERR_CONFLICT when the job already finished or the attempt is stale (placed
+   * again elsewhere), ERR_JOB_NOT_FOUND when it is gone.
    */
-  claim(jobId: string, attempt: number, bid: string): Promise<void>;
+  claim(jobId: string, attempt: number, bid: string): Promise<JobRecord>;
   /** True when someone asked to stop the job. */
   stopRequested(jobId: string): Promise<boolean>;
   /**
@@ -64,12 +65,11 @@ export interface BuilderFarm {
     seq: number,
   ): Promise<void>;
   /**
-   * Records the result if `attempt` on `bid` is still the job's current one (compare-and-set) and
-   * wakes waiters; false when it was a late duplicate or the job finished meanwhile (dropped).
+   * Records the result if `attempt` on `bid` is still the job's current one (compare-and-set),
+   * appends the attempt's `end` entry to the job's log and wakes waiters, in one step; false when
+   * it was a late duplicate or the job finished meanwhile (dropped: nothing written).
    */
   complete(jobId: string, attempt: number, bid: string, result: JobResultFields): Promise<boolean>;
-  /** Appends the log's `end` entry for the attempt. */
-  endLog(jobId: string, attempt: number): Promise<void>;
   /** Gives back the slot the job held on `bid`, once; false when it was not held (any more). */
   releaseSlot(jobId: string, bid: string): Promise<boolean>;
   /**

@@ -78,6 +78,13 @@ export interface JobResultFields {
   result?: JobRecord['result'];
   /** The builder's signature over this result (set last, over the fields above). */
   signature?: ResultSignature;
+  /**
+   * Where the attempt's time went on the builder: ms since the epoch (fractional) when the message
+   * was pulled, the attempt claimed, the sandbox started and ended, and the result sent
+   * (`pulled`, `claimed`, `sandbox`, `ran`, `reporting`). Kept in the job hash (`trace`) for
+   * bench/overhead and operators; no status read fetches it.
+   */
+  trace?: Record<string, number>;
 }
 
 /** One entry of a job's log stream. */

@@ -33,8 +33,9 @@ export interface FarmState {
   listSigners(): Promise<SignerRecord[]>;
   createJob(rec: NewJob, ttlSec: number): Promise<void>;
   /**
-   * {@link createJob} then {@link enqueue} of `msg` on `rec.bid`'s stream, in that order: the
-   * message is never visible before the record. One round trip where the store allows it.
+   * {@link createJob} then {@link enqueue} of `msg` on `rec.bid`'s stream, then
+   * {@link creationDone}, in that order: the message is never visible before the record, and the
+   * creation guard goes only once the message is sent. One round trip where the store allows it.
    */
   createAndEnqueue(rec: NewJob, ttlSec: number, msg: JobMessage): Promise<void>;
   getJob(id: string): Promise<JobRecord | null>;

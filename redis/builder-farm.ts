@@ -4,9 +4,9 @@ import type { BuilderFarm, ControlMessage, PulledJob } from '../protocol/builder
 import { redisKeys, STREAM_GROUP } from '../protocol/keys.ts';
 import { defineScripts } from './scripts.ts';
 import { createRegistry } from './registry.ts';
+import { KilnError } from '../protocol/errors.ts';
 import { checkReply, SCRIPT_DONE } from './codes.ts';
 import { parseJobHash, resultPairs } from './job-hash.ts';
-import { appendMarker } from './log-stream.ts';
 import { decodeControl } from './control.ts';
 import { recordSigner, renewSigner } from './signers.ts';
 import { BUILDER_KEY_TTL_SEC, FINISHED_TTL_SEC } from './ttl.ts';
@@ -111,7 +111,12 @@ export function createRedisBuilderFarm(
 
     async claim(jobId, attempt, bid) {
       const r = await scripts.startJob(keys.job(jobId), attempt, bid, new Date().toISOString());
-      checkReply(r, { job: jobId });
+      const flat = checkReply(r, { job: jobId }) as string[];
+      const h: Record<string, string> = {};
+      for (let i = 0; i + 1 < flat.length; i += 2) h[flat[i]!] = flat[i + 1]!;
+      const rec = parseJobHash(h);
+      if (!rec) throw new KilnError('ERR_JOB_NOT_FOUND', `no job ${jobId}`);
+      return rec;
     },
 
     async stopRequested(jobId) {
@@ -143,16 +148,16 @@ export function createRedisBuilderFarm(
     },
 
     async complete(jobId, attempt, bid, result) {
-      const pairs = resultPairs(result);
-      const r = await scripts.completeJob(keys.job(jobId), attempt, bid, finishedTtlSec, ...pairs);
-      if (r !== SCRIPT_DONE) return false;
-      await redis.publish(keys.jobEvents(jobId), 'done');
-      return true;
-    },
-
-    async endLog(jobId, attempt) {
-      await appendMarker(redis, keys.jobLog(jobId), 'end', attempt, finishedTtlSec);
-      await redis.publish(keys.jobEvents(jobId), 'end');
+      const r = await scripts.completeJob(
+        keys.job(jobId),
+        keys.jobLog(jobId),
+        attempt,
+        bid,
+        finishedTtlSec,
+        keys.jobEvents(jobId),
+        ...resultPairs(result),
+      );
+      return r === SCRIPT_DONE;
     },
 
     releaseSlot: (jobId, bid) => registry.release(jobId, bid),

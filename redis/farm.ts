@@ -82,19 +82,22 @@ export function createRedisFarm(
     createJob: createRecord,
     async createAndEnqueue(rec, ttlSec, msg) {
       if (cluster) {
-        // Record and stream live on different shards: the message goes once the record is there.
+        // Record and stream live on different shards: the message goes once the record is there,
+        // the guard once the message is.
         await createRecord(rec, ttlSec);
         await enqueue(rec.bid, msg);
+        await registry.creationDone(rec.spec.platform, rec.id);
         return;
       }
       // One server, one connection: commands sent together run in the order sent, so the
-      // message follows its record without waiting for the record's reply (no MULTI: a
-      // transaction costs more than the three commands, and the order is what matters).
+      // message follows its record and the guard goes after the message without waiting for any
+      // reply (no MULTI: a transaction costs more than the commands, and the order is what matters).
       const id = keys.job(rec.id);
       await Promise.all([
         redis.hset(id, newJobFields(rec)),
         redis.expire(id, ttlSec),
         redis.xadd(keys.builderStream(rec.bid), '*', ...messageFields(msg)),
+        registry.creationDone(rec.spec.platform, rec.id),
       ]);
     },
     async getJob(id) {

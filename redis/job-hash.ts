@@ -96,7 +96,7 @@ export function parseJobHash(h: Record<string, string>): JobRecord | null {
   };
 }
 
-/** Flattens result fields into field/value pairs for complete-job-1.lua. */
+/** Flattens result fields into field/value pairs for complete-job-2.lua. */
 export function resultPairs(r: JobResultFields): string[] {
   return [
     'state',
@@ -119,5 +119,6 @@ export function resultPairs(r: JobResultFields): string[] {
     r.finishedAt,
     ...(r.result ? ['result', JSON.stringify(r.result)] : []),
     ...(r.signature ? ['signature', JSON.stringify(r.signature)] : []),
+    ...(r.trace ? ['trace', JSON.stringify(r.trace)] : []),
   ];
 }

@@ -170,6 +170,7 @@ export async function startAgent(o: AgentOptions): Promise<Agent> {
     runner: o.runner,
     metrics,
     bid: r.id,
+    platform: o.platform,
     key: r.key,
     signer: r.signer,
     workDir: r.workDir,

@@ -15,7 +15,6 @@ const PERSISTENT = new Set<keyof BuilderFarm>([
   'stopRequested',
   'appendLog',
   'complete',
-  'endLog',
   'releaseSlot',
   'handBack',
   'ack',

@@ -30,6 +30,8 @@ export interface JobContext {
   store: BlobStore;
   runner: SandboxRunner;
   bid: string;
+  /** The builder's platform (every job it is sent is of this platform). */
+  platform: string;
   key: Uint8Array;
   /** Signs every result this builder writes (the job's and the action-cache entry). */
   signer: ResultSigner;
@@ -70,9 +72,10 @@ function stateOf(r: SandboxResult): JobResultFields['state'] {
 }
 
 /**
- * Verifies the token (before anything else), reads the job and claims the attempt. Answers the
- * job to run, or what to do instead: `refused` (acknowledge only: a forged or misrouted message)
- * or `skip` (release the slot and acknowledge: the job is gone, finished or placed again).
+ * Verifies the token (before anything else), then claims the attempt, which answers the job in the
+ * same step. Answers the job to run, or what to do instead: `refused` (acknowledge only: a forged
+ * or misrouted message) or `skip` (release the slot and acknowledge: the job is gone, finished or
+ * placed again, or handed back because the work disk is full).
  */
 async function admit(ctx: JobContext, msg: PulledJob): Promise<JobRecord | 'refused' | 'skip'> {
   try {
@@ -81,22 +84,20 @@ async function admit(ctx: JobContext, msg: PulledJob): Promise<JobRecord | 'refu
     ctx.log(`refused message ${msg.ackId} for job ${msg.jobId}: ${(err as Error).message}`);
     return 'refused';
   }
-  const rec = await ctx.farm.readJob(msg.jobId);
-  if (!rec) return 'skip';
   if (ctx.diskFull?.()) {
     ctx.log(`job ${msg.jobId}: the work disk is below its reserve; handing it back to be placed elsewhere`);
     ctx.metrics?.handedBack();
-    await ctx.farm.handBack(rec.spec.platform, msg.jobId);
+    // A builder runs only jobs of its own platform: the job's platform is this builder's.
+    await ctx.farm.handBack(ctx.platform, msg.jobId);
     return 'skip';
   }
   try {
-    await ctx.farm.claim(msg.jobId, msg.attempt, ctx.bid);
+    return await ctx.farm.claim(msg.jobId, msg.attempt, ctx.bid);
   } catch (err) {
     if (!(err instanceof KilnError)) throw err;
     ctx.log(`job ${msg.jobId} attempt ${msg.attempt} not started: ${err.message}`);
     return 'skip';
   }
-  return rec;
 }
 
 /** One claimed attempt as it runs. */
@@ -111,7 +112,12 @@ interface Attempt {
   startedAt: number;
   /** Work left when the attempt is over (the job disk's removal), awaited before its directory goes. */
   cleanup: Promise<void>[];
+  /** Points of the attempt's time (JobResultFields.trace). */
+  trace: Record<string, number>;
 }
+
+/** Now, in ms since the epoch with a fraction (one clock for every process of the machine). */
+const stamp = (): number => Math.round((performance.timeOrigin + performance.now()) * 100) / 100;
 
 /** ERR_DISK_QUOTA for a job whose own file system filled up. */
 function quotaError(diskMiB: number, what: string): { code: 'ERR_DISK_QUOTA'; message: string } {
@@ -128,6 +134,10 @@ async function execute(ctx: JobContext, a: Attempt): Promise<JobResultFields> {
   const captured = { stdout: boundedCapture(INLINE_RESULT_MAX), stderr: boundedCapture(INLINE_RESULT_MAX) };
   let toolchain: ToolchainLease | null = null;
   let disk: JobDisk | null = null;
+  // A stop asked for before this attempt was tracked (its control message found no one): asked
+  // now, after track(), and read before the run, so the question costs no wait of its own.
+  const stopAsked = ctx.farm.stopRequested(msg.jobId);
+  stopAsked.catch(() => undefined);
   try {
     if (spec.toolchain) toolchain = await ctx.toolchains.acquire(spec.toolchain);
     await mkdir(a.dir, { recursive: true });
@@ -143,8 +153,9 @@ async function execute(ctx: JobContext, a: Attempt): Promise<JobResultFields> {
       throw err;
     }
     ctx.metrics?.sandboxSetup((Date.now() - a.startedAt) / 1000);
-    if (await ctx.farm.stopRequested(msg.jobId)) ctl.abort();
+    if (await stopAsked) ctl.abort();
     const capture = spec.inlineResult || spec.cache;
+    a.trace.sandbox = stamp();
     const r = await ctx.runner.run({
       jobId: `${msg.jobId}.${msg.attempt}`,
       jobDir: root,
@@ -162,6 +173,7 @@ async function execute(ctx: JobContext, a: Attempt): Promise<JobResultFields> {
       },
       signal: ctl.signal,
     });
+    a.trace.ran = stamp();
     const state = stateOf(r);
     const diskHit = await disk.hitLimit();
     const out = await finishOutputs(ctx.store, rec, root, ctx, {
@@ -268,6 +280,7 @@ function report(ctx: JobContext, a: Attempt, result: JobResultFields): void {
 /** Handles one pulled message; never throws for a job's own failure. */
 export async function runJob(ctx: JobContext, msg: PulledJob): Promise<void> {
   const { farm, bid } = ctx;
+  const pulled = stamp();
   const finish = async (): Promise<void> => {
     await farm.releaseSlot(msg.jobId, bid);
     await farm.ack(bid, msg.ackId);
@@ -291,6 +304,7 @@ export async function runJob(ctx: JobContext, msg: PulledJob): Promise<void> {
     ctl: new AbortController(),
     startedAt: Date.now(),
     cleanup: [],
+    trace: { pulled, claimed: stamp() },
   };
   const untrack = ctx.track(msg.jobId, a.ctl);
   const result = await execute(ctx, a)
@@ -310,8 +324,9 @@ export async function runJob(ctx: JobContext, msg: PulledJob): Promise<void> {
   }
   result.finishedAt = new Date().toISOString();
   result.signature = await signResult(ctx, a.rec, result);
+  result.trace = { ...a.trace, reporting: stamp() };
+  // The result, the log's end and the waiters' wake-up land in one step (complete-job-2.lua).
   if (await landed(ctx, msg, result)) {
-    await farm.endLog(msg.jobId, msg.attempt);
     report(ctx, a, result);
   } else {
     ctx.log(`job ${msg.jobId} attempt ${msg.attempt}: result dropped (the job was placed again or stopped)`);

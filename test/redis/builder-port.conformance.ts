@@ -122,17 +122,22 @@ export function builderPortConformance(name: string, make: MakeFarm): void {
       assert.deepEqual(rec?.spec.inline, inline);
       assert.deepEqual([rec?.tenant, rec?.cacheScope, rec?.action], ['t1', 's', 'act']);
       assert.equal(await b.readJob('nope'), null);
+      const claimed = await b.claim('j', 1, 'a');
+      assert.deepEqual(claimed.spec.inline, inline, 'the claim answers the inline files too');
+      assert.deepEqual([claimed.tenant, claimed.cacheScope, claimed.action], ['t1', 's', 'act']);
     });
 
     it('claims the current attempt on its own builder only (again only there: a reclaimed message)', async () => {
       await g.createJob(newJob('j', 'b1'), 600);
       await assert.rejects(b.claim('j', 1, 'b2'), { code: 'ERR_CONFLICT', message: /stale/ });
       await assert.rejects(b.claim('j', 2, 'b1'), { code: 'ERR_CONFLICT', message: /stale/ });
-      await b.claim('j', 1, 'b1');
+      const claimed = await b.claim('j', 1, 'b1');
       const rec = await g.getJob('j');
       assert.equal(rec?.state, 'running');
       assert.ok(rec?.startedAt);
-      await b.claim('j', 1, 'b1'); // the same builder and attempt, after losing the handler
+      assert.deepEqual(claimed, rec, 'the claim answers the job as it now is');
+      const again = await b.claim('j', 1, 'b1'); // the same builder and attempt, after losing the handler
+      assert.equal(again.startedAt, rec?.startedAt);
       assert.equal((await g.getJob('j'))?.startedAt, rec?.startedAt, 'still the first start');
       await assert.rejects(b.claim('j', 1, 'b2'), { code: 'ERR_CONFLICT', message: /stale/ });
       await assert.rejects(b.claim('nope', 1, 'b1'), { code: 'ERR_JOB_NOT_FOUND' });
@@ -171,11 +176,13 @@ export function builderPortConformance(name: string, make: MakeFarm): void {
       assert.equal(await b.complete('nope', 1, 'b1', succeeded()), false);
     });
 
-    it('appends output and the end of its attempt to the log', async () => {
+    it('appends output to the log, and the end of its attempt with its result (once)', async () => {
       await g.createJob(newJob('j', 'b1'), 600);
+      await b.claim('j', 1, 'b1');
       await b.appendLog('j', 1, 'out', new TextEncoder().encode('hello\n'), 0);
       await b.appendLog('j', 1, 'err', new Uint8Array([0, 255]), 1);
-      await b.endLog('j', 1);
+      assert.equal(await b.complete('j', 1, 'b1', succeeded()), true);
+      assert.equal(await b.complete('j', 1, 'b1', succeeded()), false, 'a duplicate adds no second end');
       const log = await g.readLog('j', '0', 10);
       assert.deepEqual(
         log.map((e) => [e.kind, e.attempt]),

@@ -45,7 +45,7 @@ import { gzipProject } from './cc/gzip.ts';
 import { jsonC } from './cc/json-c.ts';
 import { KILN_CC, WORK, kilnCompiler } from './cc/kiln.ts';
 import { lua } from './cc/lua.ts';
-import { hasCcache } from './cc/peers.ts';
+import { ensureTools, hasCcache } from './cc/peers.ts';
 import { profileCompile } from './cc/profile.ts';
 import { baseEnv, cleanups, median, run } from './cc/proc.ts';
 import type { Compiler, Project } from './cc/project.ts';
@@ -160,6 +160,7 @@ async function benchProject(p: Project, o: Options, problems: string[], notes: s
 
 async function main(): Promise<void> {
   const o = options();
+  await ensureTools();
   const first = async (cmd: string): Promise<string> =>
     (await run(cmd, ['--version'])).stdout.split('\n')[0] ?? '?';
   const ccache = (await hasCcache()) ? await first('ccache') : 'no ccache';

@@ -15,6 +15,39 @@ export async function hasCcache(): Promise<boolean> {
   return (await run('ccache', ['--version'])).code === 0;
 }
 
+/** The tools bench:cc runs, by command, with their Debian packages. */
+const TOOLS: [string, string][] = [
+  ['distcc', 'distcc'],
+  ['distccd', 'distcc'],
+  ['ccache', 'ccache'],
+  ['cmake', 'cmake'],
+  ['ninja', 'ninja-build'],
+  ['make', 'make'],
+];
+
+/**
+ * Installs the peers and build tools that are missing (as root, with apt-get), or says how:
+ * a machine set up for the tests alone has no distcc or ccache.
+ */
+export async function ensureTools(): Promise<void> {
+  const has = async (cmd: string): Promise<boolean> =>
+    (await run('sh', ['-c', `command -v ${cmd}`])).code === 0;
+  const missing = [
+    ...new Set(
+      (await Promise.all(TOOLS.map(async ([c, p]) => ((await has(c)) ? null : p)))).filter(
+        (p): p is string => p !== null,
+      ),
+    ),
+  ];
+  if (!missing.length) return;
+  const cmd = `apt-get install -y --no-install-recommends ${missing.join(' ')}`;
+  if (process.getuid?.() !== 0 || !(await has('apt-get')))
+    throw new Error(`bench:cc needs ${missing.join(', ')}: as root, run  apt-get update && ${cmd}`);
+  console.log(`installing what bench:cc needs: apt-get update && ${cmd}`);
+  const r = await run('sh', ['-c', `apt-get update -qq && DEBIAN_FRONTEND=noninteractive ${cmd} -qq`]);
+  if (r.code !== 0) throw new Error(`${cmd} failed:\n${r.stderr.slice(-2000)}`);
+}
+
 export interface Distccd {
   hosts: string;
   /** CPU so far of distccd and its workers. */

@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // Runs every test file (test/**/*.test.ts) with node:test through tsx. Extra arguments filter
 // the files by substring: `npm test -- e2e auth`. A whole run then runs the Redis Cluster
-// suite (below) once more on a 3-master cluster; `--cluster` runs only that.
+// suite (below) once more on a 3-master cluster; `--cluster` runs only that. The output ends with
+// each failed test and the first lines of its error (./test-failures.mjs): CI shows the end.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join, relative } from 'node:path';
 
 function walk(dir) {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
@@ -75,6 +76,40 @@ function printFaultTable() {
 
 // A file may ask for a longer limit with `@timeout <ms>` in its header comment (the provisioning
 // e2e: debootstrap the first time); those run after the others, each with its own limit.
+// Every run also writes its failed tests to FAILURES (./test-failures.mjs), printed at the very end.
+const FAILURES = 'test-artifacts/failures';
+rmSync(FAILURES, { recursive: true, force: true });
+mkdirSync(FAILURES, { recursive: true });
+let runs = 0;
+function printFailures() {
+  const rows = readdirSync(FAILURES)
+    .sort()
+    .flatMap((f) =>
+      readFileSync(join(FAILURES, f), 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => ({ ...JSON.parse(l), cluster: f.includes('cluster') })),
+    );
+  if (rows.length === 0) return;
+  const out = ['', `failed (${rows.length}), each with the first lines of its error:`];
+  for (const r of rows) {
+    const where =
+      [relative(process.cwd(), r.file), ...r.names].join(' › ') + (r.cluster ? ' [Redis Cluster]' : '');
+    if (r.failureType === 'cancelledByParent') {
+      out.push(`✗ ${where}: cancelled (its suite failed or timed out first)`);
+      continue;
+    }
+    out.push(`✗ ${where}${r.at ? `\n    at ${r.at.replace(`${process.cwd()}/`, '')}` : ''}`);
+    out.push(
+      ...[r.message, ...r.stderr]
+        .join('\n')
+        .split('\n')
+        .map((l) => `    ${l}`),
+    );
+  }
+  console.log(out.join('\n') + '\n');
+}
+
 const limitOf = (f) => Number(/@timeout (\d+)/.exec(readFileSync(f, 'utf8').slice(0, 2000))?.[1] ?? 180000);
 const groups = new Map();
 for (const f of files) groups.set(limitOf(f), [...(groups.get(limitOf(f)) ?? []), f]);
@@ -88,6 +123,10 @@ const runFiles = (limit, group, env = process.env) =>
       '--test',
       '--test-concurrency=2',
       `--test-timeout=${limit}`,
+      `--test-reporter=${process.stdout.isTTY ? 'spec' : 'tap'}`,
+      '--test-reporter-destination=stdout',
+      `--test-reporter=${new URL('./test-failures.mjs', import.meta.url).href}`,
+      `--test-reporter-destination=${join(FAILURES, `${++runs}-${env.KILN_TEST_REDIS ?? 'one'}.jsonl`)}`,
       ...group,
     ],
     { stdio: 'inherit', env },
@@ -102,4 +141,5 @@ if (clusterFiles.length > 0) {
 }
 printFaultTable();
 printHostileTable();
+printFailures();
 process.exit(status);

@@ -71,6 +71,15 @@ sleep 1
 refuse "no host service reachable over lo0 (host listener on *:$port)" in_jail "nc -z -w 3 127.0.0.1 $port || nc -z -w 3 $ip $port"
 kill "$listener" 2>/dev/null
 
+# Disk quota: the job's limits.diskMiB as the ZFS quota of the pot's datasets (pot has no quota
+# attribute; builders/freebsd/pot-commands.ts setQuota); with the template's no-tmpfs, the jail's
+# /tmp is on them. Random data: zeros take no room on a compressed dataset.
+dset="$(pot config -q -g zfs_root)/jails/$pot"
+check "zfs set quota=64M $dset (the pot's datasets)" zfs set quota=64M "$dset"
+refuse "/tmp in the jail is not a tmpfs (template no-tmpfs)" sh -c "mount | grep -q ' on .*/$pot/m/tmp (tmpfs'"
+refuse "the job cannot write 100 MiB to /tmp under a 64 MiB quota" in_jail 'dd if=/dev/random of=/tmp/fill bs=1m count=100'
+in_jail 'rm -f /tmp/fill' >/dev/null 2>&1
+
 # rctl limits are enforced.
 rctl -a "jail:$pot:maxproc:deny=20" "jail:$pot:memoryuse:deny=67108864" "jail:$pot:memoryuse:log=67108864"
 refuse "maxproc limit: 40 background processes cannot start" in_jail 'i=0; while [ $i -lt 40 ]; do sleep 30 & i=$((i+1)); done'

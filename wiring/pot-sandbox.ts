@@ -34,6 +34,7 @@ export async function startPotSandbox(
     rctl: s.rctlPath ?? DEFAULT_TOOL_PATHS.rctl,
     pkill: s.pkillPath ?? DEFAULT_TOOL_PATHS.pkill,
     dmesg: s.dmesgPath ?? DEFAULT_TOOL_PATHS.dmesg,
+    zfs: s.zfsPath ?? DEFAULT_TOOL_PATHS.zfs,
   });
   const owner = poolOwner(cfg.name);
   const pool = createPotPool({

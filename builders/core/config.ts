@@ -17,6 +17,7 @@ const POT_KEYS = [
   'rctlPath',
   'pkillPath',
   'dmesgPath',
+  'zfsPath',
   'template',
   'poolSize',
   'potLeaseSec',
@@ -59,6 +60,8 @@ const sandboxSchema = z
     pkillPath: absolute.optional(),
     /** pot: dmesg(8). @default "/sbin/dmesg" */
     dmesgPath: absolute.optional(),
+    /** pot: zfs(8), for the per-job quota on the pot's datasets. @default "/sbin/zfs" */
+    zfsPath: absolute.optional(),
     /** pot: the template pot every jail is cloned from (pot-templates/create-template.sh). @default "kiln-build" */
     template: z
       .string()

@@ -1,5 +1,5 @@
 /**
- * Runs pot and the FreeBSD base tools (jail, rctl, pkill, dmesg) by the paths the builder was
+ * Runs pot and the FreeBSD base tools (jail, rctl, pkill, dmesg, zfs) by the paths the builder was
  * configured with. A failed call becomes a KilnError carrying the command and the tool's own
  * message, so an operator sees what pot said.
  */
@@ -17,6 +17,7 @@ export const DEFAULT_TOOL_PATHS: ToolPaths = {
   rctl: '/usr/bin/rctl',
   pkill: '/bin/pkill',
   dmesg: '/sbin/dmesg',
+  zfs: '/sbin/zfs',
 };
 
 export interface ToolResult {

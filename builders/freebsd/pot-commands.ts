@@ -6,13 +6,15 @@
 
 /** A host command: which tool, and its arguments. */
 export interface ToolCall {
-  tool: 'pot' | 'jail' | 'rctl' | 'pkill' | 'dmesg';
+  tool: 'pot' | 'jail' | 'rctl' | 'pkill' | 'dmesg' | 'zfs';
   args: string[];
 }
 
 const pot = (...args: string[]): ToolCall => ({ tool: 'pot', args });
 
 export const potCmd = {
+  /** config.sh: `pot config -q -g zfs_root`: the dataset under which pot keeps `jails/<pot>`. */
+  zfsRoot: () => pot('config', '-q', '-g', 'zfs_root'),
   /** list.sh: `pot list [-hpbfFa] [-qv]`, `ls` is its alias (bin/pot); -q prints one name a line. */
   list: () => pot('ls', '-q'),
   /**
@@ -67,6 +69,15 @@ export const hostCmd = {
   signalAll: (name: string, signal: 'TERM' | 'KILL'): ToolCall => ({
     tool: 'pkill',
     args: [`-${signal}`, '-j', name],
+  }),
+  /**
+   * zfs(8) `zfs set quota=<size> <dataset>`: the pot's datasets (clone.sh makes
+   * `<zfs_root>/jails/<pot>/m`, its root file system) may hold no more than `mib` MiB; with the
+   * template's `no-tmpfs`, the jail's /tmp is on it. pot itself has no quota attribute.
+   */
+  setQuota: (dataset: string, mib: number): ToolCall => ({
+    tool: 'zfs',
+    args: ['set', `quota=${mib}M`, dataset],
   }),
   /** dmesg(8): the kernel message buffer, where rctl's `log` action reports a rule that was hit. */
   messages: (): ToolCall => ({ tool: 'dmesg', args: ['-a'] }),

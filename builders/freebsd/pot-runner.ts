@@ -61,9 +61,20 @@ export function createPotRunner(o: PotRunnerOptions): SandboxRunner {
     return n > before;
   };
 
+  /** pot's zfs_root, asked once: the pots' datasets are `<zfs_root>/jails/<pot>`. */
+  let zfsRoot: Promise<string> | undefined;
+  const potDatasets = async (name: string): Promise<string> => {
+    zfsRoot ??= o.tools.must(potCmd.zfsRoot()).then((r) => r.stdout.trim());
+    zfsRoot.catch(() => (zfsRoot = undefined));
+    return `${await zfsRoot}/jails/${name}`;
+  };
+
   async function mountAll(pot: Pot, req: SandboxRequest, prof: PotProfile): Promise<void> {
     const jobDir = resolve(req.jobDir);
     await prepareJobDir(jobDir, prof.uid, prof.gid);
+    // The jail's own file systems (its root, /tmp with the template's no-tmpfs) get the job's disk
+    // limit; /job is a host directory (nullfs) and is not covered (docs/freebsd.md).
+    await o.tools.must(hostCmd.setQuota(await potDatasets(pot.name), req.limits.diskMiB));
     const rules = prof.rctl.map((r) => ({
       ...r,
       amount: r.amount === 'memory' ? req.limits.memoryMiB * 1024 * 1024 : req.limits.pids,

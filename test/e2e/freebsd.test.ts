@@ -36,6 +36,7 @@ async function startPotBuilder(farm: DevFarm, work: string): Promise<{ child: Ch
       rctlPath: paths.rctl,
       pkillPath: paths.pkill,
       dmesgPath: paths.dmesg,
+      zfsPath: paths.zfs,
       template: 'kiln-build',
       poolSize: 1,
       loopbackNet: '127.0.20',

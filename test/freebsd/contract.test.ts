@@ -32,6 +32,7 @@ describe('pot usage contract', () => {
   const name = 'kiln-b1-0-abc123';
   const issued: Record<string, string[]> = {
     list: potCmd.list().args,
+    zfsRoot: potCmd.zfsRoot().args,
     clone: potCmd.clone(name, 'kiln-build', '127.0.2.1').args,
     setCpus: potCmd.setCpus(name, 2).args,
     snapshot: potCmd.snapshot(name).args,

@@ -3,7 +3,7 @@
  * then what the runner promises beyond it, checked on the double's state and call log.
  */
 import assert from 'node:assert/strict';
-import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createHostTools } from '../../builders/freebsd/host-tools.ts';
@@ -65,7 +65,12 @@ describe('pot runner over the test double', { skip: potDoubleSkip }, () => {
         pot,
         calls: all.filter((c) =>
           c.args.some(
-            (a) => a === pot || a.includes(`:${pot}:`) || a === `jail:${pot}` || a === `name=${pot}`,
+            (a) =>
+              a === pot ||
+              a.includes(`:${pot}:`) ||
+              a === `jail:${pot}` ||
+              a === `name=${pot}` ||
+              a.endsWith(`/jails/${pot}`),
           ),
         ),
       };
@@ -116,6 +121,26 @@ describe('pot runner over the test double', { skip: potDoubleSkip }, () => {
       ]);
       const rest = calls.slice(i).map((c) => `${c.tool} ${c.args.join(' ')}`);
       assert.ok(rest.includes(`rctl -r jail:${pot}`), rest.join('\n'));
+    });
+
+    it("sets the job's disk limit as the ZFS quota of the pot's datasets before the command", T, async () => {
+      const { r } = await runJob(runner, host.work, {
+        argv: sh('echo quota-check'),
+        limits: { ...TEST_LIMITS, diskMiB: 300 },
+      });
+      assert.equal(r.exitCode, 0);
+      const { pot, calls } = await callsOfJob('quota-check');
+      const i = calls.findIndex(
+        (c) => c.tool === 'pot' && c.args[0] === 'exec' && c.args.some((a) => a.includes('quota-check')),
+      );
+      const set = calls.slice(0, i).findLast((c) => c.tool === 'zfs');
+      // The double's pot config answers zroot/pot (POT_ZFS_ROOT unset); its zfs refuses any other form.
+      assert.deepEqual(set?.args, ['set', 'quota=300M', `zroot/pot/jails/${pot}`]);
+      assert.equal(
+        (await readFile(join(host.root, 'jails', pot, 'zfs.quota'), 'utf8')).trim(),
+        '300M',
+        'the double accepted it for an existing pot',
+      );
     });
 
     it('tells a job that hit its memory limit apart (rctl reported it)', T, async () => {

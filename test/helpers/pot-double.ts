@@ -33,6 +33,7 @@ export const doubleToolPaths = (): ToolPaths => ({
   rctl: join(DOUBLES_DIR, 'rctl'),
   pkill: join(DOUBLES_DIR, 'pkill'),
   dmesg: join(DOUBLES_DIR, 'dmesg'),
+  zfs: join(DOUBLES_DIR, 'zfs'),
 });
 
 export interface Call {

@@ -5,8 +5,12 @@
  *   rctl(8)  `rctl -a rule...`, `rctl -r filter...`; rule = jail:<name>:<resource>:<action>=<amount>
  *   pkill(1) `pkill -<signal> -j <jail>` (the signal must come first; no pattern: -j is the criterion)
  *   dmesg(8) `dmesg [-a]`: the message buffer, where rctl's `log` action writes
+ *   zfs(8)   `zfs set quota=<size>|none <dataset>`, the dataset a pot's (`<zfs_root>/jails/<pot>`,
+ *            or its `m`); size as zfsprops(7) reads it (a number with an optional B K M G T P E
+ *            suffix). The double records it in `jails/<pot>/zfs.quota`; it has no ZFS to enforce it.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as s from './store.mjs';
 
 /** rctl(8) RESOURCES and ACTIONS. */
@@ -130,4 +134,20 @@ function dmesg(args) {
   process.stdout.write(s.msgbuf());
 }
 
-export const HOST_TOOLS = { jail, rctl, pkill, dmesg };
+/** pot's `zfs_root` in the double (config.sh reads POT_ZFS_ROOT from pot.conf). */
+export const zfsRoot = () => process.env.POT_ZFS_ROOT ?? 'zroot/pot';
+
+function zfs(args) {
+  const [verb, prop, dataset, ...more] = args;
+  if (verb !== 'set' || !prop || !dataset || more.length)
+    s.fail('the zfs double implements only `zfs set quota=<size> <dataset>`');
+  const m = /^quota=(none|\d+(?:\.\d+)?[BKMGTPE]?)$/i.exec(prop);
+  if (!m) s.fail(`cannot set property for '${dataset}': bad quota '${prop.slice(prop.indexOf('=') + 1)}'`);
+  const d = new RegExp(`^${zfsRoot().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/jails/([^/@]+)(/m)?$`).exec(
+    dataset,
+  );
+  if (!d || !s.isPot(d[1])) s.fail(`cannot open '${dataset}': dataset does not exist`);
+  writeFileSync(join(s.potDir(d[1]), 'zfs.quota'), `${m[1]}\n`);
+}
+
+export const HOST_TOOLS = { jail, rctl, pkill, dmesg, zfs };

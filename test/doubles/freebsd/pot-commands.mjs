@@ -22,6 +22,7 @@ import { has, opt, opts } from './getopts.mjs';
 import { ATTRIBUTE_TYPES, COMMANDS, normalizeBool } from './pot-usage.mjs';
 import { execInJail } from './jail-exec.mjs';
 import * as s from './store.mjs';
+import { zfsRoot } from './host-tools.mjs';
 
 const name = (p) => opt(p, 'p') ?? p.rest[0];
 
@@ -269,6 +270,12 @@ export const EFFECTS = {
     const pot = opt(p, 'p');
     if (!s.running(pot)) s.fail('The pot is not running');
     return execInJail(pot, { user: opt(p, 'U') ?? 'root', env: opts(p, 'e'), argv: p.rest });
+  },
+
+  config(p) {
+    if (!has(p, 'q') || !['zfs_root', 'fs_root'].includes(opt(p, 'g')))
+      s.fail('the pot double implements only `pot config -q -g zfs_root|fs_root`');
+    process.stdout.write(`${opt(p, 'g') === 'zfs_root' ? zfsRoot() : s.fsRoot()}\n`);
   },
 
   list(p) {

@@ -144,6 +144,23 @@ export const COMMANDS = {
     },
   },
   /** list.sh: `getopts "hvbfFapqB"`; -b -p -f -F -B -a mutually exclusive, -a incompatible with -q. */
+  /** config.sh: `getopts "hvqg:"`; -g one of `_config_names`. */
+  config: {
+    optstring: 'hvqg:',
+    check(p) {
+      const names = [
+        'fs_root',
+        'zfs_root',
+        'gateway',
+        'syslogd',
+        'pot_prefix',
+        'fscomp_prefix',
+        'network_stack',
+      ];
+      if (opt(p, 'g') && !names.includes(opt(p, 'g'))) return `${opt(p, 'g')} is not a valid name`;
+      return null;
+    },
+  },
   list: {
     optstring: 'hvbfFapqB',
     check(p) {

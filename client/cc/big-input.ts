@@ -12,6 +12,8 @@ import type { Api } from '../http.ts';
 
 /** Largest text sent inside the JSON body (base64 grows it by 4/3 within maxJsonBytes). @default 6 MiB */
 export const INLINE_MAX = 6 << 20;
+/** Most files a job carries inline (protocol/job.ts); more go through the blob store. */
+export const INLINE_FILES = 64;
 /** Largest text kiln cc distributes at all. @default 256 MiB */
 export const TEXT_MAX = 256 << 20;
 

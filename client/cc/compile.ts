@@ -18,7 +18,7 @@ import { analyzeCompile, describePlan, type RemotePlan } from './args.ts';
 import { cc1Command, probedFiles, vfsJob } from './clang-vfs.ts';
 import { colourArgs } from './colour.ts';
 import { mentionsPushMacro } from './header-scan.ts';
-import { INLINE_MAX, TEXT_MAX, uploadTextTree } from './big-input.ts';
+import { INLINE_FILES, INLINE_MAX, TEXT_MAX, uploadTextTree } from './big-input.ts';
 import { directHit, place } from './direct.ts';
 import { FarmError } from '../errors.ts';
 import type { Api } from '../http.ts';
@@ -83,9 +83,9 @@ interface JobFiles {
 
 async function jobSpec(j: JobFiles, preset: string | undefined, s: CcSettings, api: Api, io: CcIo) {
   const size = j.files.reduce((n, [, data]) => n + data.byteLength, 0);
-  // Over the inline limit, the files go through the blob store (one upload, then by digest).
+  // Over the inline limits, the files go through the blob store (one upload, then by digest).
   const input =
-    size > INLINE_MAX
+    size > INLINE_MAX || j.files.length > INLINE_FILES
       ? { tree: await uploadTextTree(api, j.files) }
       : { inline: j.files.map(([path, data]) => ({ path, data: data.toString('base64') })) };
   return {

@@ -33,6 +33,10 @@ const SOURCES: Record<string, string> = {
   'src/probe.c':
     '#include <unistd.h>\n#if __has_include("probe.h") && __has_include(<probe.h>)\nint probe = 1;\n#else\nint probe = 2;\n#endif\n' +
     '#define P "probe.h"\nint probed(void) { return probe + getpid(); }\n',
+  // Over the 64 files a job carries inline (118 headers): its overlay goes through the blob store.
+  'src/many.c':
+    '#include <stdio.h>\n#include <stdlib.h>\n#include <string.h>\n#include <unistd.h>\n#include <signal.h>\n' +
+    '#include <pthread.h>\n#include <sys/socket.h>\n#include <netinet/in.h>\nint many(void) { return (int)getpid(); }\n',
   'src/probe-macro.c': '#define P "probe.h"\n#if __has_include(P)\nint probe = 1;\n#endif\n',
   'src/warn.c': '#include "util.h"\nint warn(void) {\n  int unused;\n  return twice(2);\n}\n',
   // gnulib's verify.h: gcc -fdirectives-only refuses __COUNTER__ in a directive.
@@ -226,6 +230,7 @@ describe("kiln cc: the local compiler's diagnostics and objects", { timeout: 300
         assert.deepEqual(await same('clang', flags, 'where.c'), { remote: 1, local: 0, code: 0 });
       assert.ok((await readFile(join(dir, 'src/where.d'), 'utf8')).includes('inc/util.h'));
       assert.deepEqual(await same('clang', ['-O2', '-g'], 'fall.c'), { remote: 1, local: 0, code: 0 });
+      assert.deepEqual(await same('clang', ['-O2', '-g'], 'many.c'), { remote: 1, local: 0, code: 0 });
       // A header probed with __has_include but never read is in the overlay as well.
       assert.deepEqual(await same('clang', ['-O1', '-g'], 'probe.c'), { remote: 1, local: 0, code: 0 });
       const before = readStats({ env }).localReasons;

@@ -13,10 +13,9 @@
  * it only probes with `__has_include` is added when it exists here (a probe with a macro operand
  * compiles here). The overlay names local paths, so such a cache entry serves this folder only.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { spawnable } from './spawn-command.ts';
+import { driverJobs } from './target.ts';
 
 /** The builder's job directory (builders/core/sandbox.ts JOB_MOUNT) and this job's folder in it. */
 const JOB_DIR = 'kiln';
@@ -30,29 +29,18 @@ export function parseJobLine(line: string): string[] {
 }
 
 /** The local driver's cc1 command for `argv` (one job, `-cc1` first after the binary), or null. */
-export function cc1Command(argv: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<string[] | null> {
-  return new Promise((resolve) => {
-    const [cmd, ...args] = argv;
-    const run = spawnable(cmd!, ['-###', ...args], process.platform, env);
-    const child = spawn(run.file, run.args, {
-      ...run.options,
-      cwd,
-      env,
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    const err: Buffer[] = [];
-    child.stderr.on('data', (c: Buffer) => err.push(c));
-    child.on('error', () => resolve(null));
-    child.on('close', (code) => {
-      const jobs = Buffer.concat(err)
-        .toString('utf8')
-        .split('\n')
-        .filter((l) => l.startsWith(' "'))
-        .map(parseJobLine);
-      const one = jobs.length === 1 && jobs[0]![1] === '-cc1' ? jobs[0]! : null;
-      resolve(code === 0 ? one : null);
-    });
-  });
+export async function cc1Command(
+  argv: string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+): Promise<string[] | null> {
+  const out = await driverJobs(argv, cwd, env);
+  if (!out || out.code !== 0) return null;
+  const jobs = out.stderr
+    .split('\n')
+    .filter((l) => l.startsWith(' "'))
+    .map(parseJobLine);
+  return jobs.length === 1 && jobs[0]![1] === '-cc1' ? jobs[0]! : null;
 }
 
 /** cc1 options naming a directory searched for headers. */

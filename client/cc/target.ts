@@ -38,8 +38,15 @@ export function targetArgs(hashes: string): string[] {
   return [`--target=${triple}`];
 }
 
-/** The target options of `argv` (compiler first) as its driver computes them; [] when it does not say. */
-export function localTarget(argv: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<string[]> {
+/**
+ * What `argv`'s driver prints for `-###` (the jobs it would run, on stderr) and its exit code;
+ * null when it cannot be started.
+ */
+export function driverJobs(
+  argv: string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number | null; stderr: string } | null> {
   return new Promise((resolve) => {
     const [cmd, ...args] = argv;
     const run = spawnable(cmd!, ['-###', ...args], process.platform, env);
@@ -51,9 +58,15 @@ export function localTarget(argv: string[], cwd: string, env: NodeJS.ProcessEnv)
     });
     const err: Buffer[] = [];
     child.stderr.on('data', (c: Buffer) => err.push(c));
-    child.on('error', () => resolve([]));
-    child.on('close', () => resolve(targetArgs(Buffer.concat(err).toString('utf8'))));
+    child.on('error', () => resolve(null));
+    child.on('close', (code) => resolve({ code, stderr: Buffer.concat(err).toString('utf8') }));
   });
+}
+
+/** The target options of `argv` (compiler first) as its driver computes them; [] when it does not say. */
+export async function localTarget(argv: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<string[]> {
+  const out = await driverJobs(argv, cwd, env);
+  return out ? targetArgs(out.stderr) : [];
 }
 
 /** The remote command line with the target options after the compiler, unless it names a target already. */

@@ -8,25 +8,34 @@
  * mkfs, mount, …: "node fork" is a child between fork and exec), and the same for the client
  * daemon and the gateway. Kernel threads (loop devices, namespace teardown) are not in it.
  *
- *   npm run bench:farm-cpu -- [--jobs N] [--no-local]
+ *   npm run bench:farm-cpu -- [--jobs N] [--no-local] [--cpu-profile DIR]
+ *
+ * --cpu-profile also samples the JavaScript of the builder, the kiln cc daemon and this process
+ * (the gateway) with V8's profiler (bench/profile/preload.mjs) and prints, per compile, where each
+ * one's busy time goes (bench/profile/summary.ts); the .cpuprofile files stay in DIR for DevTools.
  *
  * Needs root (the builder's sandboxes and job disks) and `perf` (linux-perf). Figures move with the
  * machine's load, which is printed beside them: compare before/after back to back.
  */
 import { spawn } from 'node:child_process';
-import { readdir, readFile, rm, mkdir } from 'node:fs/promises';
+import { readdir, readFile, rm, mkdir, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startDevFarm } from '../wiring/dev-farm.ts';
 import { debianSource } from './cc/debian-source.ts';
 import { WORK, kilnCompiler, kilnEnv } from './cc/kiln.ts';
 import { LUA_STD } from './cc/lua.ts';
 import { baseEnv, machineCpuMs, must, run, timed } from './cc/proc.ts';
+import { summarize } from './profile/summary.ts';
 
 const HZ = 999;
 const jobsAt = process.argv.indexOf('--jobs');
 const JOBS = jobsAt > 0 ? Number(process.argv[jobsAt + 1]) : 2;
 const DIR = join(WORK, 'farm-cpu');
+const profileAt = process.argv.indexOf('--cpu-profile');
+const PROFILE_DIR = profileAt > 0 ? resolve(process.argv[profileAt + 1] ?? '') : undefined;
+const PRELOAD = fileURLToPath(new URL('./profile/preload.mjs', import.meta.url));
 
 async function buildLua(tree: string, cc: string, env: NodeJS.ProcessEnv): Promise<string> {
   const dir = join(DIR, 'tree');
@@ -87,11 +96,19 @@ async function main(): Promise<void> {
   await mkdir(join(WORK, 'empty-config'), { recursive: true });
   if (!process.argv.includes('--no-local'))
     console.log(`local:     ${await buildLua(tree, 'gcc', baseEnv())}`);
+  if (PROFILE_DIR) {
+    await rm(PROFILE_DIR, { recursive: true, force: true });
+    await mkdir(PROFILE_DIR, { recursive: true });
+    process.env.KILN_CPU_PROFILE_DIR = PROFILE_DIR;
+    process.env.KILN_BUILDER_NODE_OPTIONS = `--import ${PRELOAD}`;
+  }
   const farm = await startDevFarm({ builders: 1, slots: JOBS, port: 0 });
+  const gatewayProfile = PROFILE_DIR ? await startProfile() : undefined;
   try {
     const env: NodeJS.ProcessEnv = {
       ...kilnEnv(farm, join(DIR, 'stats.json')),
       KILN_CC_MANIFESTS: join(DIR, 'manifests'),
+      ...(PROFILE_DIR ? { NODE_OPTIONS: `--import ${PRELOAD}` } : {}),
     };
     await rm(env.KILN_CC_MANIFESTS!, { recursive: true, force: true });
     const k = kilnCompiler();
@@ -129,8 +146,43 @@ async function main(): Promise<void> {
           );
     }
   } finally {
+    await gatewayProfile?.stop(join(PROFILE_DIR!, `gateway-${process.pid}.cpuprofile`));
+    if (PROFILE_DIR) for (const d of await pidsWithEnv(join(WORK, 'cc.sock'))) process.kill(d, 'SIGTERM');
     await farm.stop();
   }
+  if (PROFILE_DIR) await printProfiles(PROFILE_DIR);
+}
+
+/** This process's profiler (the in-process gateway's JavaScript), from now until `stop`. */
+async function startProfile(): Promise<{ stop(file: string): Promise<void> }> {
+  const { Session } = await import('node:inspector/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 250 });
+  await session.post('Profiler.start');
+  return {
+    async stop(file) {
+      const { profile } = await session.post('Profiler.stop');
+      await writeFile(file, JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
+}
+
+/** Waits for the daemon's and the builder's profiles (written as they exit), then summarizes each. */
+async function printProfiles(dir: string): Promise<void> {
+  const log = await readFile(join(DIR, 'build.log'), 'utf8');
+  const compiles = (log.match(/ -c /g) ?? []).length || 1;
+  const deadline = Date.now() + 15_000;
+  let files: string[] = [];
+  while (Date.now() < deadline) {
+    files = (await readdir(dir)).filter((f) => f.endsWith('.cpuprofile'));
+    if (['gateway', 'builder', 'cc-daemon'].every((r) => files.some((f) => f.startsWith(r)))) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  console.log(`\nJavaScript CPU profiles (V8, per compile; files in ${dir})`);
+  for (const f of files.sort()) console.log(`\n${summarize(join(dir, f), compiles, 15)}`);
 }
 
 await main();

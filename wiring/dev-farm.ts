@@ -166,7 +166,11 @@ export async function startDevFarm(o: DevFarmOptions = {}): Promise<DevFarm> {
       return new Promise((resolve, reject) => {
         const child = spawn(process.execPath, [KILN_BIN, 'builder', '--config', builderToml], {
           stdio: ['ignore', 'ignore', 'pipe'],
-          env: { ...process.env, NODE_OPTIONS: '', KILN_PARENT_PID: String(process.pid) },
+          env: {
+            ...process.env,
+            NODE_OPTIONS: process.env.KILN_BUILDER_NODE_OPTIONS ?? '',
+            KILN_PARENT_PID: String(process.pid),
+          },
         });
         builders.push(child);
         let buf = '';

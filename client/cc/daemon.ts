@@ -92,11 +92,14 @@ export async function runDaemon(env: NodeJS.ProcessEnv, idleMs = 10 * 60_000): P
     unlinkSync(path);
   }
   let timer: NodeJS.Timeout | undefined;
+  let open = 0;
   const server = createServer((sock) => {
     clearTimeout(timer);
+    open++;
     serve(sock);
-    sock.on('close', arm);
+    sock.on('close', () => --open === 0 && arm());
   });
+  /** Idle means no connection at all: a long compile keeps the daemon (and its socket) up. */
   function arm(): void {
     clearTimeout(timer);
     timer = setTimeout(() => server.close(), idleMs);

@@ -32,7 +32,7 @@ export async function profileCompile(farm: DevFarm, tree: string): Promise<void>
     const pre = await run(plan.preprocessArgv[0]!, plan.preprocessArgv.slice(1), { cwd: src });
     if (pre.code !== 0) throw new Error(`profile: gcc -E failed: ${pre.stderr}`);
     // The text as kiln cc sends it (client/cc/remote-layout.ts), at the source's name.
-    const text = Buffer.from(stripGccPreamble(Buffer.from(pre.stdout).toString('latin1')), 'latin1');
+    const text = stripGccPreamble(pre.stdout).bytes;
     await writeFile(join(scratch, plan.sourceArg), text);
     const env = kilnEnv(farm, join(scratch, 'stats.json'));
     const [kilnCmd, ...kilnArgs] = KILN_CC.split(/\s+/);

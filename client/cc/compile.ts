@@ -27,6 +27,7 @@ import { manifestDir, manifestKey, recordManifest } from './manifest.ts';
 import { runLocal } from './local.ts';
 import { onlyOptionWarnings } from './option-warnings.ts';
 import { preprocess } from './preprocess.ts';
+import { cppText, holds, type CppText } from './cpp-text.ts';
 import {
   compilerCwd,
   layOut,
@@ -52,7 +53,7 @@ export interface CcIo {
 }
 
 /** Macros whose value the remote compile would take from the builder's clock or files. */
-const HOST_MACROS = /__(?:DATE|TIME|TIMESTAMP)__/;
+const HOST_MACROS = ['__DATE__', '__TIME__', '__TIMESTAMP__'];
 /**
  * `__COUNTER__` in a directive that the local preprocessing evaluates (gnulib's verify.h has
  * `#if defined __COUNTER__ && __COUNTER__ != __COUNTER__`): gcc -fdirectives-only refuses it with
@@ -130,7 +131,7 @@ async function remoteText(
   plan: RemotePlan,
   io: CcIo,
   terminal: boolean,
-): Promise<{ text: string; shown: Buffer; stderr: string }> {
+): Promise<{ text: CppText; shown: Buffer; stderr: string }> {
   const pre = await preprocess(plan.preprocessArgv, io.cwd, io.env);
   const { shown, rest } = splitShown(pre.stderr, plan.showIncludes === true);
   // Only clang's warnings about its options: the remote compile must print exactly these.
@@ -143,10 +144,14 @@ async function remoteText(
     );
   if (pre.text.byteLength > TEXT_MAX)
     throw new FarmError('ERR_TOO_LARGE', `preprocessed source over ${TEXT_MAX >> 20} MiB`);
-  let text = pre.text.toString('latin1');
+  let text = cppText(pre.text);
   if (plan.family === 'gcc') text = stripGccPreamble(text);
-  if (HOST_MACROS.test(text)) throw new CompileHere('uses __DATE__, __TIME__ or __TIMESTAMP__');
-  if (text.includes('__COUNTER__') && COUNTER_DIRECTIVE.test(text.replace(/\\\r?\n/g, ' ')))
+  if (HOST_MACROS.some((m) => holds(text, m)))
+    throw new CompileHere('uses __DATE__, __TIME__ or __TIMESTAMP__');
+  if (
+    holds(text, '__COUNTER__') &&
+    COUNTER_DIRECTIVE.test(text.bytes.toString('latin1').replace(/\\\r?\n/g, ' '))
+  )
     throw new CompileHere(COUNTER_LOCAL);
   if (plan.family === 'gcc' && mentionsPushMacro(markerFiles(text), io.cwd))
     throw new CompileHere('#pragma push_macro (gcc -fdirectives-only loses it)');
@@ -221,7 +226,7 @@ async function remote(plan: RemotePlan, argv: string[], s: CcSettings, api: Api,
   let got;
   if (vfs) {
     const cc1 = await cc1Command(argv, io.cwd, io.env);
-    const probed = cc1 ? probedFiles(text, cc1, read, cwd) : null;
+    const probed = cc1 ? probedFiles(text.bytes.toString('latin1'), cc1, read, cwd) : null;
     const j = cc1 && probed ? vfsJob(cc1, [...read, ...probed], cwd) : null;
     if (!j) throw new CompileHere('clang -g with DWARF 5 (no cc1 command, or __has_include of a macro)');
     read.push(...probed!);

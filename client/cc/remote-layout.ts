@@ -24,6 +24,7 @@
 import { statSync } from 'node:fs';
 import path, { type PlatformPath } from 'node:path';
 import { treePath } from '../paths.ts';
+import { asCppText, renameMarkers, withoutRanges, type CppText, type TextLike } from './cpp-text.ts';
 
 /** The job directory on the builder (builders/core/sandbox.ts JOB_MOUNT). */
 const JOB = '/job';
@@ -80,56 +81,72 @@ function commonDir(a: string, b: string, pp: PlatformPath = path.posix): string 
   return x.slice(0, i).join('/') || '/';
 }
 
-const MARKER = /^# \d+ "([^"\\\n]*)"/gm;
-/** Line markers with escapes (clang-cl on Windows writes `"C:\\\\src\\\\a.c"`). */
-const ESCAPED_MARKER = /^# \d+ "((?:[^"\\\n]|\\.)*)"/gm;
-
-function unescapeMarker(s: string): string {
-  return s.replace(/\\(.)/g, '$1');
-}
-
-/** The paths the text's line markers name, unescaped (each once). */
-function markerNames(text: string): string[] {
-  const seen = new Set<string>();
-  for (const m of text.matchAll(ESCAPED_MARKER)) seen.add(unescapeMarker(m[1]!));
-  return [...seen];
+/** The paths the text's line markers name, unescaped (each once, in order). */
+const namesOf = new WeakMap<CppText, string[]>();
+function markerNames(t: CppText): string[] {
+  let names = namesOf.get(t);
+  if (!names) {
+    names = [...new Set(t.markers.map((m) => m.name))];
+    namesOf.set(t, names);
+  }
+  return names;
 }
 
 /** The absolute paths the text's line markers name (each once), by the client OS's rules. */
-export function markerPaths(text: string, pp: PlatformPath = path): string[] {
-  return markerNames(text).filter((f) => pp.isAbsolute(f) && (pp.sep === '\\' || f.startsWith('/')));
+export function markerPaths(text: TextLike, pp: PlatformPath = path): string[] {
+  return markerNames(asCppText(text)).filter(
+    (f) => pp.isAbsolute(f) && (pp.sep === '\\' || f.startsWith('/')),
+  );
 }
 
 /** Every path the text's line markers name, absolute or not (each once), without `<built-in>` and the like. */
-export function markerFiles(text: string): string[] {
-  return markerNames(text).filter((f) => !f.startsWith('<') && !f.endsWith('//') && !/[\\/]{2}$/.test(f));
+export function markerFiles(text: TextLike): string[] {
+  return markerNames(asCppText(text)).filter(
+    (f) => !f.startsWith('<') && !f.endsWith('//') && !/[\\/]{2}$/.test(f),
+  );
+}
+
+/** The end of the line at `at`: the offset after its newline, or END when it is the last line. */
+const END = -1;
+function lineEnd(b: Buffer, at: number): number {
+  const nl = b.indexOf(0x0a, at);
+  return nl < 0 ? END : nl + 1;
 }
 
 /**
  * gcc `-fdirectives-only` text as the remote compile needs it: without the built-in macro
- * definitions (the remote compiler makes the same ones) and without the working-directory line
- * (`# 1 "/dir//"`, which only `-fpreprocessed` reads).
+ * definitions (the remote compiler makes the same ones: from a `<built-in>` marker to the next
+ * other marker) and without the working-directory line (`# 1 "/dir//"` as the second line, which
+ * only `-fpreprocessed` reads). Lines are dropped as from the text's lines joined by newlines: a
+ * dropped last line takes the newline before it.
  */
-export function stripGccPreamble(text: string): string {
-  const lines = text.split('\n');
-  const out: string[] = [];
-  let builtin = false;
-  for (let i = 0; i < lines.length; i++) {
-    const l = lines[i]!;
-    if (l.startsWith('# ')) {
-      const m = /^# \d+ "([^"]*)"/.exec(l);
-      if (m) {
-        if (m[1] === '<built-in>') {
-          builtin = true;
-          continue;
-        }
-        builtin = false;
-        if (i === 1 && m[1]!.endsWith('//')) continue;
-      }
+export function stripGccPreamble(text: TextLike): CppText {
+  const t = asCppText(text);
+  const b = t.bytes;
+  const second = b.indexOf(0x0a) + 1;
+  const drop: [number, number][] = [];
+  const add = (from: number, to: number): void => {
+    const last = drop[drop.length - 1];
+    if (last && last[1] === from) last[1] = to;
+    else drop.push([from, to]);
+  };
+  let builtin = -1;
+  for (const m of t.markers) {
+    if (m.name === '<built-in>') {
+      if (builtin < 0) builtin = m.line;
+      continue;
     }
-    if (!builtin) out.push(l);
+    if (builtin >= 0) add(builtin, m.line);
+    builtin = -1;
+    if (second > 0 && m.line === second && m.name.endsWith('//')) add(m.line, lineEnd(b, m.line));
   }
-  return out.join('\n');
+  if (builtin >= 0) add(builtin, END);
+  const last = drop[drop.length - 1];
+  if (last && last[1] === END) {
+    last[1] = b.length;
+    if (last[0] > 0) last[0]--;
+  }
+  return withoutRanges(t, drop);
 }
 
 function escapeRe(s: string): string {
@@ -227,7 +244,7 @@ export interface LayOutOptions {
 }
 
 /**
- * Lays a compile out under /job. `text` is the preprocessed text (latin1, so bytes survive),
+ * Lays a compile out under /job. `text` is the preprocessed text (client/cc/cpp-text.ts),
  * `argv` the compile command line from args.ts (ending `-c <sourceArg> -o out.o`). Null when a
  * path holds characters that line markers escape. `jobDir` is the builder's job directory (tests
  * lay a compile out in a temporary one).
@@ -238,7 +255,7 @@ export function layOut(
   cwd: string,
   source: string,
   sourceArg: string,
-  text: string,
+  text: TextLike,
   argv: string[],
   jobDir = JOB,
   opts: LayOutOptions = {},
@@ -274,24 +291,23 @@ export function layOut(
   if (kind === 'mapped' && opts.clObject !== undefined) {
     const compDir = [`/clang:-fdebug-compilation-dir=${cwd}`, `/clang:-fcoverage-compilation-dir=${cwd}`];
     const args = [argv[0]!, ...compDir, '-Xclang', `-object-file-name=${opts.clObject}`, ...argv.slice(1)];
-    return { ...common, text: Buffer.from(text, 'latin1'), argv: withSource(args) };
+    return { ...common, text: asCppText(text).bytes, argv: withSource(args) };
   }
   const rootRe = win
     ? new RegExp(`(^|[=,:])${escapeRe(root).replace(/\\\\/g, '[\\\\/]')}(?=$|[\\\\/=:,])`, 'gi')
     : root === '/'
       ? /(^|[=,:])(?=\/)/g
       : new RegExp(`(^|[=,:])${escapeRe(root)}(?=$|[/=:,])`, 'g');
-  const renamed = win
-    ? text.replace(ESCAPED_MARKER, (line, q: string) => {
-        const p = unescapeMarker(q);
-        return pp.isAbsolute(p) && under(p, root, pp) ? line.replace(`"${q}"`, `"${rename(p)}"`) : line;
-      })
-    : text.replace(MARKER, (line, p: string) =>
-        p.startsWith('/') && under(p, root) ? line.replace(`"${p}"`, `"${rename(p)}"`) : line,
-      );
+  // Line markers under R name it under P (on POSIX only names without escapes, as ever).
+  const renamed = renameMarkers(
+    asCppText(text),
+    win
+      ? (m) => (pp.isAbsolute(m.name) && under(m.name, root, pp) ? rename(m.name) : null)
+      : (m) => (!m.escaped && m.name.startsWith('/') && under(m.name, root) ? rename(m.name) : null),
+  );
   let args = withSource(argv).map((a) => a.replace(rootRe, (_m, pre: string) => pre + remoteRoot));
   if (kind === 'mapped') args = [args[0]!, ...rootMaps(root, remoteRoot, argv, args), ...args.slice(1)];
-  return { ...common, text: Buffer.from(renamed, 'latin1'), argv: args };
+  return { ...common, text: renamed, argv: args };
 }
 
 /** Does `buf` name the remote root? */

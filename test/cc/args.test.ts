@@ -27,6 +27,7 @@ import {
   stripGccPreamble,
   type LayoutKind,
 } from '../../client/cc/remote-layout.ts';
+import { cppText } from '../../client/cc/cpp-text.ts';
 
 const CWD = '/w';
 /** A command line split at spaces (the unit cases have no spaces inside arguments). */
@@ -436,7 +437,7 @@ function stripDebug(object: Buffer): Buffer {
 function runPlan(p: RemotePlan, cwd: string): string {
   const pre = spawnSync(p.preprocessArgv[0]!, p.preprocessArgv.slice(1), { cwd, maxBuffer: 64 << 20 });
   assert.equal(pre.status, 0, pre.stderr.toString());
-  let text = pre.stdout.toString('latin1');
+  let text = cppText(pre.stdout);
   if (p.family === 'gcc') text = stripGccPreamble(text);
   const source = resolve(cwd, p.sourceArg);
   const root = layoutRoot(cwd, source, markerPaths(text), null);

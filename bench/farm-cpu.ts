@@ -8,7 +8,10 @@
  * mkfs, mount, …: "node fork" is a child between fork and exec), and the same for the client
  * daemon and the gateway. Kernel threads (loop devices, namespace teardown) are not in it.
  *
- *   npm run bench:farm-cpu -- [--jobs N] [--no-local] [--cpu-profile DIR]
+ *   npm run bench:farm-cpu -- [--jobs N] [--no-local] [--warm] [--cpu-profile DIR]
+ *
+ * --warm samples a warm build instead (every compile seen before: direct-mode hits): the cold
+ * build runs first, unsampled, through a daemon of its own, then the same tree again.
  *
  * --cpu-profile also samples the JavaScript of the builder, the kiln cc daemon and this process
  * (the gateway) with V8's profiler (bench/profile/preload.mjs) and prints, per compile, where each
@@ -24,10 +27,10 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startDevFarm } from '../wiring/dev-farm.ts';
 import { debianSource } from './cc/debian-source.ts';
-import { WORK, kilnCompiler, kilnEnv } from './cc/kiln.ts';
+import { WORK, kilnCompiler, kilnEnv, readKilnStats } from './cc/kiln.ts';
 import { LUA_STD } from './cc/lua.ts';
 import { baseEnv, machineCpuMs, must, run, timed } from './cc/proc.ts';
-import { summarize } from './profile/summary.ts';
+import { summarize, type Window } from './profile/summary.ts';
 
 const HZ = 999;
 const jobsAt = process.argv.indexOf('--jobs');
@@ -35,12 +38,19 @@ const JOBS = jobsAt > 0 ? Number(process.argv[jobsAt + 1]) : 2;
 const DIR = join(WORK, 'farm-cpu');
 const profileAt = process.argv.indexOf('--cpu-profile');
 const PROFILE_DIR = profileAt > 0 ? resolve(process.argv[profileAt + 1] ?? '') : undefined;
+/** The clock of V8's samples, in µs. */
+const monoUs = (): number => Number(process.hrtime.bigint() / 1000n);
+const WARM = process.argv.includes('--warm');
 const PRELOAD = fileURLToPath(new URL('./profile/preload.mjs', import.meta.url));
 
-async function buildLua(tree: string, cc: string, env: NodeJS.ProcessEnv): Promise<string> {
+/** A Lua build in a fresh copy of `tree`, or (`again`) in the last one after a clean, as bench:cc's kiln warm. */
+async function buildLua(tree: string, cc: string, env: NodeJS.ProcessEnv, again = false): Promise<string> {
   const dir = join(DIR, 'tree');
-  await rm(dir, { recursive: true, force: true });
-  await must('cp', ['-a', tree, dir]);
+  if (again) await must('make', ['-C', 'src', 'clean'], { cwd: dir, env });
+  else {
+    await rm(dir, { recursive: true, force: true });
+    await must('cp', ['-a', tree, dir]);
+  }
   const load = loadavg()[0]!;
   const m0 = await machineCpuMs();
   const args = ['-C', 'src', `-j${JOBS}`, `CC=${cc} ${LUA_STD}`, 'linux'];
@@ -103,7 +113,9 @@ async function main(): Promise<void> {
     process.env.KILN_BUILDER_NODE_OPTIONS = `--import ${PRELOAD}`;
   }
   const farm = await startDevFarm({ builders: 1, slots: JOBS, port: 0 });
-  const gatewayProfile = PROFILE_DIR ? await startProfile() : undefined;
+  /** With --warm, the profiles are summarized over the sampled build only (not the daemon's start). */
+  let sampled: Window | undefined;
+  let gatewayProfile: Awaited<ReturnType<typeof startProfile>> | undefined;
   try {
     const env: NodeJS.ProcessEnv = {
       ...kilnEnv(farm, join(DIR, 'stats.json')),
@@ -111,7 +123,19 @@ async function main(): Promise<void> {
       ...(PROFILE_DIR ? { NODE_OPTIONS: `--import ${PRELOAD}` } : {}),
     };
     await rm(env.KILN_CC_MANIFESTS!, { recursive: true, force: true });
+    for (const f of await readdir(DIR)) if (/^(stats|cold)\.json/.test(f)) await rm(join(DIR, f));
     const k = kilnCompiler();
+    if (WARM) {
+      const cold: NodeJS.ProcessEnv = {
+        ...env,
+        KILN_CC_SOCKET: join(WORK, 'cc-cold.sock'),
+        KILN_STATS_FILE: join(DIR, 'cold.json'),
+      };
+      delete cold.NODE_OPTIONS;
+      console.log(`kiln cold (not sampled): ${await buildLua(tree, [...k.launcher, k.cc].join(' '), cold)}`);
+      for (const d of await pidsWithEnv(cold.KILN_CC_SOCKET!)) process.kill(d, 'SIGTERM');
+    }
+    gatewayProfile = PROFILE_DIR ? await startProfile() : undefined;
     await run(k.launcher[0] ?? k.cc, [...k.launcher.slice(1), k.cc, '--version'], { env }); // starts the daemon
     const daemons = await pidsWithEnv(env.KILN_CC_SOCKET!);
     const roots = new Map<number, string>([[process.pid, 'gateway, make']]);
@@ -123,12 +147,15 @@ async function main(): Promise<void> {
       stdio: 'ignore',
     });
     await new Promise((r) => setTimeout(r, 1500)); // perf attached
-    const line = await buildLua(tree, [...k.launcher, k.cc].join(' '), env);
+    const fromUs = monoUs();
+    const line = await buildLua(tree, [...k.launcher, k.cc].join(' '), env, WARM);
+    if (WARM) sampled = { fromUs, toUs: monoUs() };
     perf.kill('SIGINT');
     await new Promise((r) => perf.once('exit', r));
     const log = await readFile(join(DIR, 'build.log'), 'utf8');
     const compiles = (log.match(/ -c /g) ?? []).length || 1;
-    console.log(`kiln cold: ${line}; ${compiles} compiles`);
+    const hits = WARM ? `, ${(await readKilnStats(env.KILN_STATS_FILE!)).cacheHits} hits` : '';
+    console.log(`kiln ${WARM ? 'warm' : 'cold'}: ${line}; ${compiles} compiles${hits}`);
     const s = await run('perf', ['script', '-i', data, '--show-task-events', '-F', 'pid,tid,comm']);
     const t = split(s.stdout, roots);
     console.log(
@@ -150,7 +177,7 @@ async function main(): Promise<void> {
     if (PROFILE_DIR) for (const d of await pidsWithEnv(join(WORK, 'cc.sock'))) process.kill(d, 'SIGTERM');
     await farm.stop();
   }
-  if (PROFILE_DIR) await printProfiles(PROFILE_DIR);
+  if (PROFILE_DIR) await printProfiles(PROFILE_DIR, sampled);
 }
 
 /** This process's profiler (the in-process gateway's JavaScript), from now until `stop`. */
@@ -171,7 +198,7 @@ async function startProfile(): Promise<{ stop(file: string): Promise<void> }> {
 }
 
 /** Waits for the daemon's and the builder's profiles (written as they exit), then summarizes each. */
-async function printProfiles(dir: string): Promise<void> {
+async function printProfiles(dir: string, w?: Window): Promise<void> {
   const log = await readFile(join(DIR, 'build.log'), 'utf8');
   const compiles = (log.match(/ -c /g) ?? []).length || 1;
   const deadline = Date.now() + 15_000;
@@ -182,7 +209,7 @@ async function printProfiles(dir: string): Promise<void> {
     await new Promise((r) => setTimeout(r, 250));
   }
   console.log(`\nJavaScript CPU profiles (V8, per compile; files in ${dir})`);
-  for (const f of files.sort()) console.log(`\n${summarize(join(dir, f), compiles, 15)}`);
+  for (const f of files.sort()) console.log(`\n${summarize(join(dir, f), compiles, 15, w)}`);
 }
 
 await main();

@@ -21,6 +21,8 @@ interface ProfileNode {
 interface Profile {
   nodes: ProfileNode[];
   samples: number[];
+  /** µs between consecutive samples (the first: since startTime). */
+  timeDeltas: number[];
   startTime: number;
   endTime: number;
 }
@@ -38,9 +40,31 @@ function add(m: Map<string, number>, k: string, v: number): void {
   m.set(k, (m.get(k) ?? 0) + v);
 }
 
-/** The summary of one profile as text: `units` divides every figure (ms per unit). */
-export function summarize(path: string, units = 1, rows = 20): string {
-  const p = JSON.parse(readFileSync(path, 'utf8')) as Profile;
+/** A span of the monotonic clock V8 stamps its samples with (process.hrtime's), in µs. */
+export interface Window {
+  fromUs: number;
+  toUs: number;
+}
+
+/** The samples taken within `w`, with the span they cover. */
+function within(p: Profile, w: Window): Profile {
+  const samples: number[] = [];
+  let t = p.startTime;
+  p.samples.forEach((id, i) => {
+    t += p.timeDeltas[i] ?? 0;
+    if (t >= w.fromUs && t <= w.toUs) samples.push(id);
+  });
+  const startTime = Math.max(p.startTime, w.fromUs);
+  return { ...p, samples, startTime, endTime: Math.max(startTime, Math.min(p.endTime, w.toUs)) };
+}
+
+/**
+ * The summary of one profile as text: `units` divides every figure (ms per unit); with `w`, only
+ * the samples taken within it (a daemon's profile that also holds its start, say).
+ */
+export function summarize(path: string, units = 1, rows = 20, w?: Window): string {
+  const whole = JSON.parse(readFileSync(path, 'utf8')) as Profile;
+  const p = w ? within(whole, w) : whole;
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);

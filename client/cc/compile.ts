@@ -23,8 +23,9 @@ import { directHit, place } from './direct.ts';
 import { FarmError } from '../errors.ts';
 import type { Api } from '../http.ts';
 import { fallbackReason, isSignatureRefusal, runJob } from './farm-job.ts';
-import { manifestDir, manifestKey, recordManifest } from './manifest.ts';
+import { manifestDir, manifestKeys, recordManifest } from './manifest.ts';
 import { runLocal } from './local.ts';
+import { keepResult, resultOfJob, resultsDir } from './results.ts';
 import { onlyOptionWarnings } from './option-warnings.ts';
 import { preprocess } from './preprocess.ts';
 import { cppText, holds, type CppText } from './cpp-text.ts';
@@ -178,9 +179,9 @@ async function remote(plan: RemotePlan, argv: string[], s: CcSettings, api: Api,
   // results that name no directory, and this folder's own for those that do.
   const source = path.resolve(cwd, plan.sourceArg);
   const root0 = layoutRoot(cwd, source, [], null, undefined, plan.compileArgv);
-  const key = (root: string | null): string | null =>
-    preset ? null : manifestKey(argv, cwd, io.env, plan.source, s.gateway!, root);
-  const mkeys = { portable: key(root0), here: key(null) };
+  const mkeys = preset
+    ? { portable: null, here: null }
+    : manifestKeys(argv, cwd, io.env, plan.source, s.gateway!, root0);
   // Where the local compile would colour its diagnostics (ours are uncoloured unless asked for).
   const terminal = colourArgs(argv, io.env).length > 0 || (io.stderr as { isTTY?: boolean }).isTTY === true;
   const hit = (k: string, root: string | null): Promise<boolean> =>
@@ -249,6 +250,9 @@ async function remote(plan: RemotePlan, argv: string[], s: CcSettings, api: Api,
   if (mkey && got.action && got.job.result!.stdout === '') {
     const files = read;
     const depfile = plan.depfile ? await readFile(plan.depfile, 'utf8').catch(() => null) : null;
+    const kept = resultOfJob(got.job);
+    if ((!plan.depfile || depfile !== null) && kept)
+      keepResult(resultsDir(manifests), api.base, got.action, kept, io.env);
     if (!plan.depfile || depfile !== null)
       recordManifest(
         manifests,

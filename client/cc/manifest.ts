@@ -5,17 +5,19 @@
  * the environment variables compilers read, the source's SHA-256); each of its entries lists the
  * files the preprocessing read with their SHA-256, the action key the farm computed for that
  * compile and the depfile text. An entry applies only when every listed file still has its
- * digest: contents are hashed on every lookup, never judged by their times. The farm then
- * answers the action key from its cache (`GET /api/v1/actions/{key}`).
+ * digest (client/cc/file-digests.ts: hashed again unless its inode, size, mtime and ctime are
+ * those of a settled file already hashed, never judged by mtime alone). The action key is then
+ * answered from this machine's recent results (client/cc/results.ts) or the farm's cache
+ * (`GET /api/v1/actions/{key}`).
  *
  * Like ccache's, it cannot see a header that would now be found earlier on the include path
  * than the one it read (a new file shadowing an old one): touch the source or clear the
  * manifests (`$KILN_CC_MANIFESTS`) after adding such a file.
  */
-import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { cacheDir } from '../dirs.ts';
+import { fileDigest, sha256 } from './file-digests.ts';
 
 /** Entries kept per manifest (distinct header versions of one compile). */
 const MAX_ENTRIES = 8;
@@ -52,18 +54,6 @@ export interface ManifestEntry {
   stderr?: string;
 }
 
-function sha256(data: Buffer | string): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
-function digestOf(file: string): string | null {
-  try {
-    return sha256(readFileSync(file));
-  } catch {
-    return null;
-  }
-}
-
 /**
  * The directory of manifests: `$KILN_CC_MANIFESTS`, else `cc-manifests` in the OS's cache place
  * (client/dirs.ts: `$XDG_CACHE_HOME/kiln` or `~/.cache/kiln`, `%LOCALAPPDATA%\kiln`, `~/Library/Caches/kiln`).
@@ -79,8 +69,8 @@ function compilerId(compiler: string, env: NodeJS.ProcessEnv): string | null {
   for (const d of dirs) {
     const p = d ? path.join(d, compiler) : compiler;
     try {
-      const st = statSync(p);
-      if (st.isFile()) return `${p}:${st.size}:${st.mtimeMs}:${st.ino}`;
+      const st = statSync(p, { throwIfNoEntry: false });
+      if (st?.isFile()) return `${p}:${st.size}:${st.mtimeMs}:${st.ino}`;
     } catch {
       /* next */
     }
@@ -112,26 +102,30 @@ function resolveMark(p: string, root: string | null): string {
 }
 
 /**
- * The manifest's key, or null when the compiler or the source cannot be read. With `root` (the
- * layout root R, client/cc/remote-layout.ts) the key is portable: paths under R in the command
- * line and the working directory are written relative to it, so another checkout finds the same
- * manifest; only compiles whose farm result names no directory are recorded under such a key.
+ * A compile's two manifest keys, or nulls when the compiler or the source cannot be read.
+ * `here`: this folder's (the command line and working directory as they are). `portable`: paths
+ * under `root` (the layout root R, client/cc/remote-layout.ts) in the command line and the
+ * working directory written relative to it, so another checkout finds the same manifest; only
+ * compiles whose farm result names no directory are recorded under it.
  */
-export function manifestKey(
+export function manifestKeys(
   argv: string[],
   cwd: string,
   env: NodeJS.ProcessEnv,
   source: string,
   gateway: string,
-  root: string | null,
-): string | null {
+  root: string,
+): { portable: string | null; here: string | null } {
   const compiler = compilerId(argv[0]!, env);
-  const src = digestOf(source);
-  if (!compiler || !src) return null;
+  const src = fileDigest(source);
+  if (!compiler || !src) return { portable: null, here: null };
   const vars = ENV_KEYS.map((k) => [k, env[k] ?? null]);
-  const where =
-    root === null ? { argv, cwd } : { argv: argv.map((a) => portable(a, root)), cwd: portable(cwd, root) };
-  return sha256(JSON.stringify({ v: 1, compiler, ...where, vars, src, gateway, portable: root !== null }));
+  const key = (where: { argv: string[]; cwd: string }, portable: boolean): string =>
+    sha256(JSON.stringify({ v: 1, compiler, ...where, vars, src, gateway, portable }));
+  return {
+    here: key({ argv, cwd }, false),
+    portable: key({ argv: argv.map((a) => portable(a, root)), cwd: portable(cwd, root) }, true),
+  };
 }
 
 function fileOf(dir: string, key: string): string {
@@ -150,7 +144,7 @@ function readEntries(dir: string, key: string): ManifestEntry[] {
 /** The entry whose every file still has its digest, or null; paths of a portable one resolved under `root`. */
 export function lookupManifest(dir: string, key: string, root: string | null): ManifestEntry | null {
   for (const e of readEntries(dir, key)) {
-    if (e.files.every(([f, d]) => digestOf(resolveMark(f, root)) === d)) {
+    if (e.files.every(([f, d]) => fileDigest(resolveMark(f, root)) === d)) {
       if (root === null || e.depfile === null) return e;
       return { ...e, depfile: e.depfile.replaceAll(`${ROOT_MARK}/`, root === '/' ? '/' : `${root}/`) };
     }
@@ -183,7 +177,7 @@ export function recordManifest(
       continue;
     }
     if (st.mtimeMs > startedMs || st.ctimeMs > startedMs) return false;
-    listed.push([keep(f), digestOf(f)]);
+    listed.push([keep(f), fileDigest(f)]);
   }
   const depfile = root !== null && entry.depfile !== null ? portable(entry.depfile, root) : entry.depfile;
   const older = readEntries(dir, key).filter((e) => e.action !== entry.action);

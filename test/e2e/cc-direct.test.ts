@@ -1,18 +1,21 @@
 /**
- * kiln cc's direct mode: a compile seen before is answered from its manifest and the farm's
- * cache without running the preprocessor, and a header whose contents changed (even with its
- * size and times put back) is noticed. Plus the route it asks, GET /api/v1/actions/{key}.
+ * kiln cc's direct mode: a compile seen before is answered from its manifest and a cached result
+ * (kept on this machine, else the farm's) without running the preprocessor, and a header whose
+ * contents changed (even with its size and times put back, even once its digest is remembered)
+ * is noticed. Plus the route it asks, GET /api/v1/actions/{key}, and a hit with no farm at all.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { startDevFarm, type DevFarm } from '../../wiring/dev-farm.ts';
 import { readStats } from '../../client/cc/stats.ts';
+import { SETTLED_MS } from '../../client/cc/file-digests.ts';
 
 const exec = promisify(execFile);
 const SHIM = fileURLToPath(new URL('../../client/cc/native/kiln-cc', import.meta.url));
@@ -64,6 +67,15 @@ describe('kiln cc direct mode', { timeout: 300_000 }, () => {
     return readFile(join(dir, 'local.o'));
   };
 
+  /** Every kept result file (client/cc/results.ts). */
+  const keptFiles = async (): Promise<string[]> => {
+    const root = join(dir, 'manifests', 'results');
+    const subs = await readdir(root).catch(() => [] as string[]);
+    const out: string[] = [];
+    for (const sub of subs) for (const f of await readdir(join(root, sub))) out.push(join(root, sub, f));
+    return out;
+  };
+
   it('the second compile is a hit without preprocessing, with the same object and depfile', async () => {
     await compile();
     const depfile = await readFile(join(dir, 'a.d'), 'utf8');
@@ -88,6 +100,69 @@ describe('kiln cc direct mode', { timeout: 300_000 }, () => {
     assert.ok((await readFile(join(dir, 'a.o'))).equals(await local()), 'the object for K 2');
     await compile();
     assert.equal(await preprocessed(), 2, 'and the new version is a direct hit in turn');
+  });
+
+  it('a settled header whose digest the daemon remembers: a change with the same size and times is still a miss', async () => {
+    const h = join(dir, 'inc', 's.h');
+    const src = join(dir, 's.c');
+    const t = Math.floor(Date.now() / 1000) - 3600; // whole seconds: utimes puts them back exactly
+    await writeFile(h, '#define S 1\n');
+    await writeFile(src, '#include "s.h"\nint s(void) { return S; }\n');
+    for (const f of [h, src]) await utimes(f, t, t);
+    // Until their ctime is SETTLED_MS old, digests are never remembered (bounded wait).
+    const deadline = Date.now() + SETTLED_MS + 30_000;
+    while ((await stat(h)).ctimeMs > Date.now() - SETTLED_MS - 100) {
+      assert.ok(Date.now() < deadline, 'the header never settled');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const argv = ['gcc', '-O2', '-Iinc', '-c', 's.c', '-o', 's.o'];
+    const want = async (): Promise<Buffer> => {
+      await exec('/usr/bin/gcc', ['-O2', '-Iinc', '-c', 's.c', '-o', 's.local.o'], { cwd: dir });
+      return readFile(join(dir, 's.local.o'));
+    };
+    const n = await preprocessed();
+    await exec(SHIM, argv, { cwd: dir, env });
+    await exec(SHIM, argv, { cwd: dir, env });
+    assert.equal(await preprocessed(), n + 1, 'the second compile is a direct hit');
+    const was = await stat(h);
+    await writeFile(h, '#define S 2\n'); // same length, same mtime: only ctime tells
+    await utimes(h, t, t);
+    assert.equal((await stat(h)).mtimeMs, was.mtimeMs);
+    await exec(SHIM, argv, { cwd: dir, env });
+    assert.equal(await preprocessed(), n + 2, 'the changed header is noticed: preprocessed again');
+    assert.ok((await readFile(join(dir, 's.o'))).equals(await want()), 'the object for S 2');
+  });
+
+  it('a kept result that fails its check is dropped: the farm answers, and its result is kept again', async () => {
+    const kept = await keptFiles();
+    assert.ok(kept.length > 0, 'results are kept here');
+    const good = new Map<string, string>();
+    for (const f of kept) {
+      const text = await readFile(f, 'utf8');
+      good.set(f, text);
+      const k = JSON.parse(text) as { result: { files: { data: string }[] } };
+      for (const o of k.result.files)
+        o.data = Buffer.alloc(Buffer.from(o.data, 'base64').length).toString('base64');
+      await writeFile(f, JSON.stringify(k));
+    }
+    await rm(join(dir, 'a.o'));
+    const n = await preprocessed();
+    await compile();
+    assert.equal(await preprocessed(), n, 'still a direct hit');
+    assert.ok(
+      (await readFile(join(dir, 'a.o'))).equals(await local()),
+      "the farm's object, not the changed one",
+    );
+    const again = await keptFiles();
+    assert.ok(
+      again.some(
+        (f) =>
+          good.get(f) !== undefined &&
+          JSON.parse(good.get(f)!).result.files[0].data ===
+            JSON.parse(readFileSync(f, 'utf8')).result.files[0].data,
+      ),
+      'the checked result is kept again',
+    );
   });
 
   it('another checkout of the same sources is a direct hit too (the portable manifest)', async () => {
@@ -144,5 +219,16 @@ describe('kiln cc direct mode', { timeout: 300_000 }, () => {
     assert.equal(unknown.status, 404);
     assert.equal(((await unknown.json()) as { error: { code: string } }).error.code, 'ERR_NOT_FOUND');
     assert.equal((await get('0'.repeat(64), null)).status, 401);
+  });
+
+  it('with the gateway gone, a compile seen before is still a direct hit: the result kept here answers it', async () => {
+    await farm.stopGateway();
+    await rm(join(dir, 'a.o'));
+    const n = await preprocessed();
+    const hits = readStats({ env }).cacheHits;
+    await compile();
+    assert.equal(await preprocessed(), n, 'no preprocessing');
+    assert.equal(readStats({ env }).cacheHits, hits + 1, 'a hit, not a local compile');
+    assert.ok((await readFile(join(dir, 'a.o'))).equals(await local()));
   });
 });

@@ -114,7 +114,13 @@ describe('kiln cc under make', { timeout: 300_000 }, () => {
   it('with the gateway stopped mid-build, the build still succeeds and kiln stats shows the fallbacks', async () => {
     const dir = join(work, 'fallback');
     await project(dir);
-    const statsEnv = { ...env, KILN_STATS_FILE: join(work, 'stats-fallback.json') };
+    // Manifests of its own: the earlier builds of these sources would make them direct hits
+    // answered by the results kept here, with no farm (test/e2e/cc-direct.test.ts).
+    const statsEnv = {
+      ...env,
+      KILN_STATS_FILE: join(work, 'stats-fallback.json'),
+      KILN_CC_MANIFESTS: join(work, 'manifests-fallback'),
+    };
     await run('node', [KILN, 'gcc', '-O2', '-Iinclude', '-MMD', '-c', 'p0.c', '-o', 'p0.o'], {
       cwd: dir,
       env: statsEnv,

@@ -126,7 +126,8 @@ async function createAdmitted(
   let action: string | null = null;
   let scope: string | null = null;
   if (spec.cache) {
-    const inlineDigests = await Promise.all((spec.inline ?? []).map((f) => sha256Hex(f.data)));
+    // The SHA-256 of each file's bytes: checked already when the binary body named it.
+    const inlineDigests = await Promise.all((spec.inline ?? []).map((f) => f.digest ?? sha256Hex(f.data)));
     action = await actionDigest(spec, toolchain, inlineDigests);
     const scopes = scopesFor(principal.tenant, deps.cache ?? { shared: [] });
     scope = scopes.write;

@@ -1,9 +1,12 @@
 /** The job: what a client asks for, and what the farm answers about it. */
 import { z } from 'zod';
+import { decodeBase64 } from './base64.ts';
 import { PLATFORMS, type Platform } from './platforms.ts';
 import type { SignatureView } from './result-signature.ts';
 
-const digest = z.string().regex(/^[0-9a-f]{64}$/, 'must be a lower-case hex SHA-256 digest');
+/** A lower-case hex SHA-256 digest. */
+export const digestSchema = z.string().regex(/^[0-9a-f]{64}$/, 'must be a lower-case hex SHA-256 digest');
+const digest = digestSchema;
 /** A relative POSIX path inside the job directory: no absolute path, no `..`, no NUL. */
 export const relativePath = z
   .string()
@@ -122,11 +125,20 @@ const envSchema = z
       message: `each NAME=value must be under ${ARG_STRING_MAX_BYTES + 1} bytes`,
     },
   );
-/** Canonical, padded base64 (what `Buffer.from(s, 'base64')` would otherwise read loosely). */
+/** Most bytes of one inline file (64 MiB of base64 in the JSON form). */
+export const INLINE_FILE_MAX_BYTES = 48 << 20;
+/** Most files a job carries inline; more go through the blob store (a `tree`). */
+export const INLINE_FILES_MAX = 64;
+/** Canonical, padded base64, decoded to its bytes as it is checked (protocol/base64.ts). */
 const base64 = z
   .string()
   .max(64 << 20)
-  .refine((s) => s.length % 4 === 0 && /^[A-Za-z0-9+/]*={0,2}$/.test(s), 'must be valid padded base64');
+  .transform((s, ctx) => {
+    const bytes = decodeBase64(s);
+    if (bytes) return bytes;
+    ctx.issues.push({ code: 'custom', message: 'must be valid padded base64', input: s });
+    return z.NEVER;
+  });
 
 /** Bytes argv and env take on a command line (each string with its NUL, env as NAME=value). */
 export function argvEnvBytes(argv: readonly string[], env: Record<string, string>): number {
@@ -136,75 +148,109 @@ export function argvEnvBytes(argv: readonly string[], env: Record<string, string
   return n;
 }
 
-/** `POST /api/v1/jobs` body. Unknown fields are rejected. */
 /** The sandbox profile of a job that names none. */
 export const DEFAULT_PROFILE = 'default';
 
-export const jobSpecSchema = z
-  .object({
-    platform: z.enum(PLATFORMS).default('linux-x86_64'),
-    /** A toolchain preset (`name@platform`) or digest; absent: the builder's host tools (read-only). */
-    toolchain: z.string().min(1).max(200).optional(),
-    argv: z.array(argString).min(1).max(10_000),
-    env: envSchema.default({}),
-    /** Working directory, relative to the job directory. @default "." */
-    cwd: z.union([z.literal('.'), relativePath]).default('.'),
-    /** The input tree: a tar (optionally gzip) blob already uploaded. */
-    input: z
-      .object({ digest, size: z.number().int().min(0) })
-      .strict()
-      .optional(),
-    /** The input tree as a manifest blob (protocol/manifest.ts) whose file blobs are uploaded. */
-    tree: z
-      .object({
-        digest,
-        size: z
-          .number()
-          .int()
-          .min(0)
-          .max(256 << 20),
-      })
-      .strict()
-      .optional(),
-    /** Small files sent inside the request (the one-round-trip fast path), written after the tree. */
-    inline: z
-      .array(
-        z
-          .object({
-            path: relativePath,
-            data: base64,
-            executable: z.boolean().default(false),
-          })
-          .strict(),
-      )
-      .max(64)
-      .optional(),
-    /** Answer from the action cache when possible and store a successful result there. @default false */
-    cache: z.boolean().default(false),
-    /** Return stdout, stderr and the declared output files inside the job view (small results only). @default false */
-    inlineResult: z.boolean().default(false),
-    /** Paths (files or directories) under the job directory to bring back. */
-    outputs: z.array(relativePath).max(1000).default([]),
-    /** Asked limits; the gateway grants them within its policy (gateway/limits-policy.ts). */
-    limits: limitsRequestSchema.default({}),
-    /** The sandbox profile name. @default "default" */
-    profile: z
-      .string()
-      .regex(/^[a-z0-9][a-z0-9-]{0,63}$/)
-      .default(DEFAULT_PROFILE),
-  })
-  .strict()
-  .refine((s) => !(s.input && s.tree), {
-    message: 'give either input (a tar) or tree (a manifest), not both',
-    path: ['tree'],
-  })
-  .refine((s) => argvEnvBytes(s.argv, s.env) <= ARGV_ENV_MAX_BYTES, {
-    message: `argv and env together must be at most ${ARGV_ENV_MAX_BYTES} bytes`,
-    path: ['argv'],
-  });
+/** The fields of a job spec but `inline`, whose form depends on the body that carries it. */
+const specFields = {
+  platform: z.enum(PLATFORMS).default('linux-x86_64'),
+  /** A toolchain preset (`name@platform`) or digest; absent: the builder's host tools (read-only). */
+  toolchain: z.string().min(1).max(200).optional(),
+  argv: z.array(argString).min(1).max(10_000),
+  env: envSchema.default({}),
+  /** Working directory, relative to the job directory. @default "." */
+  cwd: z.union([z.literal('.'), relativePath]).default('.'),
+  /** The input tree: a tar (optionally gzip) blob already uploaded. */
+  input: z
+    .object({ digest, size: z.number().int().min(0) })
+    .strict()
+    .optional(),
+  /** The input tree as a manifest blob (protocol/manifest.ts) whose file blobs are uploaded. */
+  tree: z
+    .object({
+      digest,
+      size: z
+        .number()
+        .int()
+        .min(0)
+        .max(256 << 20),
+    })
+    .strict()
+    .optional(),
+  /** Answer from the action cache when possible and store a successful result there. @default false */
+  cache: z.boolean().default(false),
+  /** Return stdout, stderr and the declared output files inside the job view (small results only). @default false */
+  inlineResult: z.boolean().default(false),
+  /** Paths (files or directories) under the job directory to bring back. */
+  outputs: z.array(relativePath).max(1000).default([]),
+  /** Asked limits; the gateway grants them within its policy (gateway/limits-policy.ts). */
+  limits: limitsRequestSchema.default({}),
+  /** The sandbox profile name. @default "default" */
+  profile: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{0,63}$/)
+    .default(DEFAULT_PROFILE),
+};
+
+/** A job spec's schema with `inline` entries of the given form. Unknown fields are rejected. */
+function specSchema<E extends z.ZodType>(inlineEntry: E) {
+  return z
+    .object({
+      ...specFields,
+      /** Small files sent inside the request (the one-round-trip fast path), written after the tree. */
+      inline: z.array(inlineEntry).max(INLINE_FILES_MAX).optional(),
+    })
+    .strict()
+    .refine((s) => !(s.input && s.tree), {
+      message: 'give either input (a tar) or tree (a manifest), not both',
+      path: ['tree'],
+    })
+    .refine((s) => argvEnvBytes(s.argv, s.env) <= ARGV_ENV_MAX_BYTES, {
+      message: `argv and env together must be at most ${ARGV_ENV_MAX_BYTES} bytes`,
+      path: ['argv'],
+    });
+}
+
+/** `POST /api/v1/jobs` JSON body: inline files carry their bytes as base64 `data`. */
+export const jobSpecSchema = specSchema(
+  z
+    .object({
+      path: relativePath,
+      data: base64,
+      executable: z.boolean().default(false),
+    })
+    .strict(),
+);
+
+/**
+ * The spec inside a binary job body (protocol/job-body.ts): each inline file is named by its size
+ * and SHA-256, and its bytes follow the spec in the body.
+ */
+export const framedSpecSchema = specSchema(
+  z
+    .object({
+      path: relativePath,
+      size: z.number().int().min(0).max(INLINE_FILE_MAX_BYTES),
+      digest,
+      executable: z.boolean().default(false),
+    })
+    .strict(),
+);
+export type FramedSpec = z.infer<typeof framedSpecSchema>;
+
 export type JobSpecInput = z.input<typeof jobSpecSchema>;
-/** A job spec as asked (limits: any subset). */
-export type JobSpec = z.infer<typeof jobSpecSchema>;
+
+/** An inline file as the farm carries it once received: its bytes, never their base64. */
+export interface InlineInput {
+  path: string;
+  data: Uint8Array;
+  executable: boolean;
+  /** The SHA-256 of `data`, when the body named it (and it was checked). */
+  digest?: string;
+}
+
+/** A job spec as asked (limits: any subset), inline files as bytes, whichever body carried it. */
+export type JobSpec = Omit<z.infer<typeof jobSpecSchema>, 'inline'> & { inline?: InlineInput[] };
 /** A job spec as stored and run: the limits are the ones the gateway granted. */
 export type GrantedJobSpec = Omit<JobSpec, 'limits'> & { limits: Limits };
 

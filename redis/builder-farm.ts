@@ -6,7 +6,7 @@ import { defineScripts } from './scripts.ts';
 import { createRegistry } from './registry.ts';
 import { KilnError } from '../protocol/errors.ts';
 import { checkReply, SCRIPT_DONE } from './codes.ts';
-import { parseJobHash, resultPairs } from './job-hash.ts';
+import { bufferHash, parseJobHash, resultPairs } from './job-hash.ts';
 import { decodeControl } from './control.ts';
 import { recordSigner, renewSigner } from './signers.ts';
 import { BUILDER_KEY_TTL_SEC, FINISHED_TTL_SEC } from './ttl.ts';
@@ -106,15 +106,15 @@ export function createRedisBuilderFarm(
     },
 
     async readJob(jobId) {
-      return parseJobHash(await redis.hgetall(keys.job(jobId)));
+      const { fields, inlineData } = bufferHash(await redis.hgetallBuffer(keys.job(jobId)));
+      return parseJobHash(fields, inlineData);
     },
 
     async claim(jobId, attempt, bid) {
-      const r = await scripts.startJob(keys.job(jobId), attempt, bid, new Date().toISOString());
-      const flat = checkReply(r, { job: jobId }) as string[];
-      const h: Record<string, string> = {};
-      for (let i = 0; i + 1 < flat.length; i += 2) h[flat[i]!] = flat[i + 1]!;
-      const rec = parseJobHash(h);
+      // Bytes, not text: the hash's inlineData (the inline files) is binary.
+      const r = await scripts.startJobBuffer(keys.job(jobId), attempt, bid, new Date().toISOString());
+      const { fields, inlineData } = bufferHash(checkReply(r, { job: jobId }) as Buffer[]);
+      const rec = parseJobHash(fields, inlineData);
       if (!rec) throw new KilnError('ERR_JOB_NOT_FOUND', `no job ${jobId}`);
       return rec;
     },

@@ -1,16 +1,43 @@
-/** Conversion between a job's Redis hash and {@link JobRecord}. */
+/**
+ * Conversion between a job's Redis hash and {@link JobRecord}. Inline files are kept as bytes:
+ * `inline` lists them (path, size, executable) and `inlineData` holds their bytes one after the
+ * other, a binary field written and read with ioredis' Buffer commands (never base64, never JSON).
+ */
 import type { JobRecord, JobResultFields, NewJob } from '../protocol/farm.ts';
-import type { JobState } from '../protocol/job.ts';
+import type { InlineInput, JobState } from '../protocol/job.ts';
 
-/** The hash fields of a new job. */
-export function newJobFields(rec: NewJob): Record<string, string> {
-  const extra: Record<string, string> = {};
+/** How `inline` lists a file whose bytes are in `inlineData`. */
+interface InlineEntry {
+  path: string;
+  size: number;
+  executable: boolean;
+  /** Jobs written by gateways before `inlineData` carried the bytes here, as base64. */
+  data?: string;
+}
+
+/** The bytes of `parts` as one Buffer (no copy for a single part). */
+function joined(parts: Uint8Array[]): Buffer {
+  if (parts.length === 1) return Buffer.from(parts[0]!.buffer, parts[0]!.byteOffset, parts[0]!.byteLength);
+  return Buffer.concat(parts);
+}
+
+/** The hash fields of a new job (`inlineData` binary). */
+export function newJobFields(rec: NewJob): Record<string, string | Buffer> {
+  const extra: Record<string, string | Buffer> = {};
   if (rec.action) extra.action = rec.action;
   if (rec.cacheScope) extra.cacheScope = rec.cacheScope;
-  // Inline files (the fast path's preprocessed source) live in their own field: only the builder
+  // Inline files (the fast path's preprocessed source) live in their own fields: only the builder
   // reads them, and every status read of the gateway skips them.
   const { inline, ...spec } = rec.spec;
-  if (inline) extra.inline = JSON.stringify(inline);
+  if (inline) {
+    const entries: InlineEntry[] = inline.map((f) => ({
+      path: f.path,
+      size: f.data.byteLength,
+      executable: f.executable,
+    }));
+    extra.inline = JSON.stringify(entries);
+    extra.inlineData = joined(inline.map((f) => f.data));
+  }
   return {
     ...extra,
     id: rec.id,
@@ -29,7 +56,7 @@ function json<T>(raw: string | undefined, fallback: T): T {
   return JSON.parse(raw) as T;
 }
 
-/** Every field but `inline`: what status reads fetch. */
+/** Every field but `inline` and `inlineData`: what status reads fetch. */
 export const STATUS_FIELDS = [
   'id',
   'spec',
@@ -65,14 +92,29 @@ export function statusHash(values: (string | null)[]): Record<string, string> {
   return h;
 }
 
-/** Parses a job hash; null for an empty (missing) hash. With an `inline` field, the spec gets its inline files back. */
-export function parseJobHash(h: Record<string, string>): JobRecord | null {
+/** The inline files of a hash: views into `data` (or decoded base64 of an older gateway's job). */
+function inlineFiles(list: string, data: Buffer | undefined): InlineInput[] {
+  let at = 0;
+  return (JSON.parse(list) as InlineEntry[]).map((e) => {
+    const bytes =
+      e.data !== undefined
+        ? Buffer.from(e.data, 'base64')
+        : (data ?? Buffer.alloc(0)).subarray(at, (at += e.size));
+    return { path: e.path, data: bytes, executable: e.executable };
+  });
+}
+
+/**
+ * Parses a job hash; null for an empty (missing) hash. With an `inline` field, the spec gets its
+ * inline files back, their bytes from `inlineData` (read as a Buffer: see {@link bufferHash}).
+ */
+export function parseJobHash(h: Record<string, string>, inlineData?: Buffer): JobRecord | null {
   if (!h.id || !h.spec || !h.state) return null;
+  const spec = JSON.parse(h.spec) as JobRecord['spec'];
+  if (h.inline) spec.inline = inlineFiles(h.inline, inlineData);
   return {
     id: h.id,
-    spec: (h.inline
-      ? { ...JSON.parse(h.spec), inline: JSON.parse(h.inline) }
-      : JSON.parse(h.spec)) as JobRecord['spec'],
+    spec,
     state: h.state as JobState,
     attempt: Number(h.attempt ?? 1),
     bid: h.bid ?? '',
@@ -94,6 +136,26 @@ export function parseJobHash(h: Record<string, string>): JobRecord | null {
     result: json(h.result, null),
     signature: json(h.signature, null),
   };
+}
+
+/**
+ * A hash read with a Buffer command (HGETALL's field, value, … or its object form) as text fields
+ * and the binary `inlineData`, for {@link parseJobHash}.
+ */
+export function bufferHash(reply: Buffer[] | Record<string, Buffer>): {
+  fields: Record<string, string>;
+  inlineData: Buffer | undefined;
+} {
+  const fields: Record<string, string> = {};
+  let inlineData: Buffer | undefined;
+  const put = (k: string, v: Buffer): void => {
+    if (k === 'inlineData') inlineData = v;
+    else fields[k] = v.toString('utf8');
+  };
+  if (Array.isArray(reply))
+    for (let i = 0; i + 1 < reply.length; i += 2) put(reply[i]!.toString(), reply[i + 1]!);
+  else for (const [k, v] of Object.entries(reply)) put(k, v);
+  return { fields, inlineData };
 }
 
 /** Flattens result fields into field/value pairs for complete-job-2.lua. */

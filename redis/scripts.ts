@@ -27,6 +27,10 @@ function withIncludes(file: string, lua: string): string {
 
 type Reply = string | number | null | Reply[];
 type ScriptFn = (...args: (string | number)[]) => Promise<Reply>;
+/** A reply whose bulk strings stay bytes (EVALSHA through ioredis' Buffer variant). */
+export type BufferReply = Buffer | number | null | BufferReply[];
+type BufferScriptFn = (...args: (string | number)[]) => Promise<BufferReply>;
+type EvalShaBuffer = (sha: string, keys: number, ...args: (string | number)[]) => Promise<BufferReply>;
 
 /** The scripts, by camel-cased name; arguments are KEYS then ARGV, flat. */
 export interface Scripts {
@@ -41,6 +45,8 @@ export interface Scripts {
   drainBuilder: ScriptFn;
   casPreset: ScriptFn;
   admitJob: ScriptFn;
+  /** start-job-1.lua answering the job hash as bytes: its `inlineData` is binary. */
+  startJobBuffer: BufferScriptFn;
 }
 
 /** One script file as loaded: its command name, key count, source (preamble included) and SHA1. */
@@ -92,23 +98,28 @@ function refused(err: unknown, s: ScriptSource): unknown {
 export function defineScripts(redis: RedisConn): Scripts {
   const known = defined.get(redis);
   if (known) return known;
-  const out: Record<string, ScriptFn> = {};
+  const out: Record<string, ScriptFn | BufferScriptFn> = {};
   for (const s of scriptSources()) {
-    const call = (args: (string | number)[]): Promise<Reply> =>
-      redis.evalsha(s.sha, s.keys, ...args) as Promise<Reply>;
-    out[s.name] = async (...args) => {
-      try {
-        return await call(args);
-      } catch (err) {
-        if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw refused(err, s);
-      }
-      try {
-        await load(redis, s.lua);
-        return await call(args);
-      } catch (err) {
-        throw refused(err, s);
-      }
-    };
+    const withLoad =
+      <T>(call: (args: (string | number)[]) => Promise<T>) =>
+      async (...args: (string | number)[]): Promise<T> => {
+        try {
+          return await call(args);
+        } catch (err) {
+          if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw refused(err, s);
+        }
+        try {
+          await load(redis, s.lua);
+          return await call(args);
+        } catch (err) {
+          throw refused(err, s);
+        }
+      };
+    out[s.name] = withLoad((args) => redis.evalsha(s.sha, s.keys, ...args) as Promise<Reply>);
+    // ioredis makes `evalshaBuffer` like every command's Buffer variant but leaves it out of its
+    // types (and callBuffer breaks under auto-pipelining).
+    const buffered = redis as unknown as { evalshaBuffer: EvalShaBuffer };
+    out[`${s.name}Buffer`] = withLoad((args) => buffered.evalshaBuffer(s.sha, s.keys, ...args));
   }
   const scripts = out as unknown as Scripts;
   defined.set(redis, scripts);

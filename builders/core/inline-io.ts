@@ -32,7 +32,7 @@ export async function writeInlineFiles(root: string, inline: NonNullable<JobSpec
   for (const f of inline) {
     await assertNoLinkOnPath(root, f.path);
     await mkdir(dirname(join(root, f.path)), { recursive: true });
-    await writeFile(join(root, f.path), Buffer.from(f.data, 'base64'), {
+    await writeFile(join(root, f.path), f.data, {
       mode: f.executable ? 0o755 : 0o644,
     });
   }

@@ -89,7 +89,7 @@ async function jobSpec(j: JobFiles, preset: string | undefined, s: CcSettings, a
   const input =
     size > INLINE_MAX || j.files.length > INLINE_FILES
       ? { tree: await uploadTextTree(api, j.files) }
-      : { inline: j.files.map(([path, data]) => ({ path, data: data.toString('base64') })) };
+      : { inline: j.files.map(([path, data]) => ({ path, data })) };
   return {
     argv: j.argv,
     cwd: j.cwd,

@@ -1,5 +1,7 @@
 /** One kiln cc job on the farm: create it (one round trip) and wait for it; farm failures are FarmErrors. */
+import { createHash } from 'node:crypto';
 import type { CreatedJob, JobView } from '../../protocol/job.ts';
+import { encodeJobBody, JOB_BODY_TYPE } from '../../protocol/job-body.ts';
 import { FarmError } from '../errors.ts';
 import { callJson, type Api } from '../http.ts';
 import type { CcSettings } from './settings.ts';
@@ -20,16 +22,32 @@ export function isSignatureRefusal(err: unknown): err is FarmError {
   return err instanceof FarmError && (err.code === 'ERR_BAD_SIGNATURE' || err.code === 'ERR_UNKNOWN_SIGNER');
 }
 
+/** A job to send: its spec, the inline files as bytes (sent in a binary job body, never as base64). */
+export type CcJobSpec = Record<string, unknown> & { inline?: { path: string; data: Uint8Array }[] };
+
+/** The request body of `spec`: JSON without inline files, else the binary job body (protocol/job-body.ts). */
+function bodyOf(spec: CcJobSpec): { body: Buffer; headers: Record<string, string> } {
+  const { inline, ...rest } = spec;
+  if (!inline)
+    return { body: Buffer.from(JSON.stringify(rest)), headers: { 'content-type': 'application/json' } };
+  const files = inline.map((f) => ({
+    path: f.path,
+    data: f.data,
+    digest: createHash('sha256').update(f.data).digest('hex'),
+  }));
+  return { body: Buffer.concat(encodeJobBody(rest, files)), headers: { 'content-type': JOB_BODY_TYPE } };
+}
+
 /** One job on the farm: the finished, signature-checked job view (a cache hit or a finished run) and its action key. */
 export async function runJob(
   api: Api,
-  spec: object,
+  spec: CcJobSpec,
   s: CcSettings,
 ): Promise<{ job: JobView; action: string | null }> {
   const deadline = Date.now() + s.timeoutSec * 1000;
   const created = await callJson<CreatedJob>(api, `/api/v1/jobs?wait=${Math.min(60, s.timeoutSec)}`, {
     method: 'POST',
-    json: spec,
+    ...bodyOf(spec),
     timeoutMs: s.timeoutSec * 1000,
   });
   const jobApi: Api = { ...api, token: created.token };

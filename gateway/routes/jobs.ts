@@ -1,7 +1,8 @@
 /** Job routes: create, status (long-poll), stop, delete, outputs. */
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { KilnError } from '../../protocol/errors.ts';
-import { jobSpecSchema } from '../../protocol/job.ts';
+import { jobSpecSchema, type JobSpec } from '../../protocol/job.ts';
+import { decodeJobBody, JOB_BODY_TYPE } from '../../protocol/job-body.ts';
 import { createJob } from '../create-job.ts';
 import { parseOrThrow } from '../../protocol/validate.ts';
 import type { GatewayDeps, GatewayEnv } from '../context.ts';
@@ -20,6 +21,13 @@ function waitParam(raw: string | undefined, max: number): number {
   return Math.min(n, max);
 }
 
+/** The job spec of a creation: a binary job body (protocol/job-body.ts) or JSON. */
+async function specOf(c: Context<GatewayEnv>): Promise<JobSpec> {
+  if (c.req.header('content-type')?.startsWith(JOB_BODY_TYPE))
+    return decodeJobBody(new Uint8Array(await c.req.arrayBuffer()));
+  return parseOrThrow(jobSpecSchema, await readJson(c), 'job spec');
+}
+
 /** Routes under /api/v1/jobs. */
 export function jobRoutes(deps: GatewayDeps): Hono<GatewayEnv> {
   const { farm, store, limits } = deps;
@@ -27,7 +35,7 @@ export function jobRoutes(deps: GatewayDeps): Hono<GatewayEnv> {
 
   app.post('/', async (c) => {
     const principal = await deps.authenticate(c.req.raw);
-    const spec = parseOrThrow(jobSpecSchema, await readJson(c), 'job spec');
+    const spec = await specOf(c);
     const wait = waitParam(c.req.query('wait'), limits.maxWaitSec);
     const key = c.req.header('idempotency-key');
     if (key !== undefined && !/^[A-Za-z0-9._:-]{1,128}$/.test(key))

@@ -9,6 +9,7 @@ import { useApiGateway } from '../helpers/api-gateway.ts';
 import { gatewayApiSuite } from './suite.ts';
 import { accessCases } from './access.cases.ts';
 import { validationCases, VALIDATION_LIMITS } from './validation.cases.ts';
+import { jobBodyCases } from './job-body.cases.ts';
 
 gatewayApiSuite('Deno', denoGatewayLauncher());
 
@@ -16,6 +17,7 @@ describe('API requests that need no builder, on Deno', { timeout: 120_000 }, () 
   const g = useApiGateway({ limits: VALIDATION_LIMITS, launcher: denoGatewayLauncher() });
   validationCases(g);
   accessCases(g);
+  jobBodyCases(g);
 });
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));

@@ -16,6 +16,7 @@ import { s3Storage, startS3rver, type S3rverHandle } from '../helpers/s3rver.ts'
 import { api, readLog, waitJob, type Client } from '../helpers/http.ts';
 import { farmRedis, openConn } from '../helpers/redis-mode.ts';
 import type { JobView } from '../../protocol/job.ts';
+import { encodeJobBody, JOB_BODY_TYPE } from '../../protocol/job-body.ts';
 import { verifyJobResult } from '../../client/verify-result.ts';
 
 function sha(b: Uint8Array): string {
@@ -96,6 +97,31 @@ export function gatewayApiSuite(label: string, launcher?: GatewayLauncher): void
         signers.filter((k) => k.builder === job.builder).map((k) => [k.key, k.live]),
         [[job.signature.key, true]],
       );
+    });
+
+    it('runs a binary job body: its inline files arrive byte for byte', async () => {
+      const files = [
+        { path: 'in/a.bin', data: randomBytes(70_000) },
+        { path: 'empty', data: Buffer.alloc(0) },
+        { path: 'run.sh', data: Buffer.from('#!/bin/sh\nsha256sum in/a.bin empty\n'), executable: true },
+      ];
+      const body = Buffer.concat(
+        encodeJobBody(
+          { argv: ['./run.sh'], inlineResult: true },
+          files.map((f) => ({ ...f, digest: sha(f.data) })),
+        ),
+      );
+      const r = await api(c, '/api/v1/jobs?wait=60', {
+        method: 'POST',
+        body,
+        headers: { 'Content-Type': JOB_BODY_TYPE },
+      });
+      assert.equal(r.status, 201, JSON.stringify(r.body));
+      const id = (r.body as { job: { id: string } }).job.id;
+      const job = (await waitJob(c, id)) as unknown as JobView;
+      assert.equal(job.state, 'succeeded', JSON.stringify(job));
+      const out = Buffer.from(job.result?.stdout ?? '', 'base64').toString();
+      assert.equal(out, `${sha(files[0]!.data)}  in/a.bin\n${sha(Buffer.alloc(0))}  empty\n`);
     });
 
     it('answers a URL over limits.maxUrlBytes with 414 and a JSON error body', async () => {

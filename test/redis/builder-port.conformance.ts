@@ -116,7 +116,11 @@ export function builderPortConformance(name: string, make: MakeFarm): void {
     });
 
     it('reads the whole job to run, inline files included', async () => {
-      const inline = [{ path: 'main.i', data: 'aW50IG1haW47', executable: false }];
+      const inline = [
+        { path: 'main.i', data: Buffer.from('int main;'), executable: false },
+        { path: 'empty', data: Buffer.alloc(0), executable: true },
+        { path: 'bin', data: Buffer.from([0, 255, 0xc3, 0x28, 10]), executable: false },
+      ];
       await g.createJob({ ...newJob('j', 'a', { inline }), action: 'act', cacheScope: 's' }, 600);
       const rec = await b.readJob('j');
       assert.deepEqual(rec?.spec.inline, inline);

@@ -41,9 +41,14 @@ export function builderInfo(id: string, over: Partial<BuilderInfo> = {}): Builde
 
 /** A new job record placed on `bid`. */
 export function newJob(id: string, bid: string, spec: Partial<JobSpec> = {}): NewJob {
+  // The inline files as bytes: what a gateway holds once it has read either body.
+  const { inline, ...rest } = spec;
   return {
     id,
-    spec: withDefaultLimits(jobSpecSchema.parse({ argv: ['true'], ...spec })),
+    spec: withDefaultLimits({
+      ...jobSpecSchema.parse({ argv: ['true'], ...rest }),
+      ...(inline ? { inline } : {}),
+    }),
     bid,
     sub: 'alice',
     tenant: 't1',

@@ -116,7 +116,9 @@ export function gatewayPortConformance(name: string, make: MakeFarm): void {
     });
 
     it('stores job records; status reads leave the inline files out; delete removes job and log', async () => {
-      const rec = newJob('j', 'b1', { inline: [{ path: 'a.c', data: 'aW50IGE7', executable: false }] });
+      const rec = newJob('j', 'b1', {
+        inline: [{ path: 'a.c', data: Buffer.from('int a;'), executable: false }],
+      });
       await g.createJob({ ...rec, action: 'act', cacheScope: 'scope' }, 600);
       const got = await g.getJob('j');
       assert.equal(got?.state, 'queued');

@@ -1,22 +1,21 @@
 /**
- * Starting one bubblewrap sandbox and seeing it through to its end, for bwrap-runner.ts.
+ * Starting one bubblewrap sandbox, for bwrap-runner.ts; seeing it through is bwrap-watch.ts.
  *
- * Start-up is race-free: a tiny shell, already running as the job's uid, waits on a pipe until
- * this process has moved it into the job's cgroup, then execs bwrap; so bwrap and everything it
- * starts is born inside the group. A stop (abort or time limit) sends SIGTERM to every process of
- * the job but bwrap's own monitor (whose death would SIGKILL the sandbox at once), waits
- * `limits.graceSec`, then kills the whole group. `watch` resolves once every process is gone
- * (the empty group is the caller's to remove).
+ * Start-up is race-free: the process that becomes bwrap waits at a gate until this process has
+ * moved it into the job's cgroup, so bwrap and everything it starts is born inside the group.
+ * Where it can, the sandbox launcher (builders/linux/launcher.ts: a small long-lived root
+ * process) starts it, with the job's output on FIFOs: then this large process does not fork per
+ * job. Otherwise (no Perl, no FIFOs) a tiny shell spawned from here, already running as the job's
+ * uid, is the gate, and then execs bwrap.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { constants as osConstants } from 'node:os';
 import { once } from 'node:events';
-import { setTimeout as sleep } from 'node:timers/promises';
-import type { Readable, Writable } from 'node:stream';
+import { Writable, type Readable } from 'node:stream';
 import { KilnError } from '../../protocol/errors.ts';
-import type { SandboxRequest, SandboxResult } from '../core/sandbox.ts';
+import type { SandboxRequest } from '../core/sandbox.ts';
 import type { JobGroup } from './cgroup.ts';
-import type { Fifo } from './fifo.ts';
+import { takeFifos, type Fifo } from './fifo.ts';
+import { launcher as sharedLauncher, type Launcher } from './launcher.ts';
 import { WAITER_FD } from './waiter.ts';
 
 /**
@@ -27,10 +26,6 @@ import { WAITER_FD } from './waiter.ts';
 export const FD = { gate: 3, status: 4, seccomp: 5, args: 6 } as const;
 /** Waits for "go" on the gate, then becomes bwrap (argv from "$@"). */
 const GATE = `IFS= read -r go <&${FD.gate} && [ "$go" = go ] || exit 125; exec ${FD.gate}<&-; exec "$@"`;
-const SIGNAL_NAMES = new Map<number, string>();
-for (const [name, n] of Object.entries(osConstants.signals))
-  if (!SIGNAL_NAMES.has(n)) SIGNAL_NAMES.set(n, name);
-
 /** What starting a sandbox needs. */
 export interface Launch {
   bwrapPath: string;
@@ -45,9 +40,11 @@ export interface Launch {
   fifos: Fifo[] | undefined;
   /** Also hand the sandbox the waiter's pipes (builders/linux/waiter.ts). */
   waiter?: boolean;
+  /** The sandbox launcher to use. @default this process's (null: spawn from here) */
+  launcher?: Launcher | null;
 }
 
-type Ended = { code: number | null; sig: NodeJS.Signals | null };
+export type Ended = { code: number | null; sig: NodeJS.Signals | null };
 type OnOutput = SandboxRequest['onOutput'];
 
 /** A started sandbox. */
@@ -59,7 +56,7 @@ export interface Launched {
   /** For a waiter: the pipe its job program is written to, and the one it answers on. */
   program?: Writable;
   back?: Readable;
-  /** Resolves when the output and status pipes have reached their end. */
+  /** Resolves when the output pipes (and a spawned gate's status pipe) have reached their end. */
   drained: Promise<unknown>;
   status(): string;
   errTail(): string;
@@ -78,8 +75,127 @@ export async function drain(s: Readable, onChunk: (c: Buffer) => unknown): Promi
   await once(s, 'close').catch(() => undefined);
 }
 
-/** Spawns the gate shell, moves it into `group`, hands it the seccomp program and lets it become bwrap. */
+/** Starts bwrap for `l` inside `group`: through the launcher where it can, else from here. */
 export async function launch(l: Launch, group: JobGroup): Promise<Launched> {
+  const via = l.launcher === undefined ? sharedLauncher() : l.launcher;
+  const [out, err] = l.fifos ?? [];
+  if (!via || !out || !err) return spawnGate(l, group);
+  const extra = l.waiter ? await takeFifos(2, l.uid, l.gid).catch(() => null) : [];
+  if (!extra) return spawnGate(l, group);
+  const [program, back] = extra;
+  const own = [out, err, ...extra];
+  let child;
+  try {
+    child = await via.start({
+      uid: l.uid,
+      gid: l.gid,
+      fds: [
+        [1, out.writeFd, '>'],
+        [2, err.writeFd, '>'],
+        ...(program && back
+          ? ([
+              [WAITER_FD.program, program.readFd, '<'],
+              [WAITER_FD.back, back.writeFd, '>'],
+            ] as const)
+          : []),
+      ],
+      statusFd: FD.status,
+      args: { fd: FD.args, data: options(l) },
+      ...(l.seccomp ? { seccomp: { fd: FD.seccomp, data: l.seccomp } } : {}),
+      argv: [l.bwrapPath, '--args', String(FD.args), ...l.command],
+    });
+  } catch (e) {
+    for (const f of extra) f.close();
+    throw new KilnError('ERR_INTERNAL', `cannot start the sandbox: ${(e as Error).message}`, { cause: e });
+  }
+  // The child has its own ends now: this process keeps only the ones it reads or writes.
+  out.closeWriteEnd();
+  err.closeWriteEnd();
+  program?.closeReadEnd();
+  back?.closeWriteEnd();
+  const startedAt = performance.now();
+  let status = '';
+  const exit = child.ended.then((e) => {
+    status = e.status;
+    return { code: e.code, sig: e.sig };
+  });
+  const o = output(out.reader(), err.reader());
+  try {
+    await group.add(child.pid);
+  } catch (e) {
+    child.cancel();
+    await exit;
+    for (const f of own) f.close();
+    throw new KilnError('ERR_INTERNAL', `cannot move the job into its cgroup: ${(e as Error).message}`, {
+      cause: e,
+    });
+  }
+  child.go();
+  return {
+    pid: child.pid,
+    exit,
+    attach: o.attach,
+    ...(program && back ? { program: heldOpen(program.writer(), exit), back: back.reader() } : {}),
+    drained: o.drained,
+    status: () => status,
+    errTail: o.errTail,
+    startedAt,
+  };
+}
+
+/**
+ * The program pipe of a waiter started by the launcher: what is written goes through at once, but
+ * the FIFO is closed only once the sandbox has ended. The waiter reopens it (/dev/fd/7), and a
+ * FIFO cannot be opened for reading while it has no writer: were it closed as soon as written, a
+ * waiter a moment late would wait forever. It runs the program without waiting for its end.
+ */
+function heldOpen(w: Writable, ended: Promise<unknown>): Writable {
+  w.on('error', () => undefined);
+  void ended.finally(() => w.destroy());
+  return new Writable({
+    write: (chunk, _enc, done) => void w.write(chunk, () => done()),
+    final: (done) => done(),
+  });
+}
+
+/** bwrap's options as `--args` reads them: each ends with a NUL. */
+const options = (l: Launch): Buffer => Buffer.from(l.options.map((o) => `${o}\0`).join(''));
+
+/** The job's output: handed to `attach`'s consumer (what came before it first), stderr's tail kept. */
+function output(
+  stdout: Readable,
+  stderr: Readable,
+  more: Promise<unknown>[] = [],
+): Pick<Launched, 'attach' | 'drained' | 'errTail'> {
+  let errTail = '';
+  let sink: OnOutput | null = null;
+  const early: ['stdout' | 'stderr', Buffer][] = [];
+  const emit = (stream: 'stdout' | 'stderr', chunk: Buffer): void | Promise<void> => {
+    if (stream === 'stderr') errTail = (errTail + chunk.toString('utf8')).slice(-4096);
+    if (!sink) return void early.push([stream, chunk]);
+    try {
+      // A promise asks to stop reading the job's output until it settles (the log's backlog).
+      return sink(stream, chunk);
+    } catch {
+      // the consumer's failure is not the job's
+    }
+  };
+  return {
+    attach(onOutput) {
+      sink = onOutput;
+      for (const [s, c] of early.splice(0)) void emit(s, c);
+    },
+    drained: Promise.all([
+      drain(stdout, (c) => emit('stdout', c)),
+      drain(stderr, (c) => emit('stderr', c)),
+      ...more,
+    ]),
+    errTail: () => errTail,
+  };
+}
+
+/** Spawns the gate shell, moves it into `group`, hands it the seccomp program and lets it become bwrap. */
+async function spawnGate(l: Launch, group: JobGroup): Promise<Launched> {
   const [out, err] = l.fifos ?? [];
   const stdio: ('ignore' | 'pipe' | number)[] = [
     'ignore',
@@ -118,23 +234,8 @@ export async function launch(l: Launch, group: JobGroup): Promise<Launched> {
   exit.catch(() => undefined);
   for (const i of [FD.gate, FD.status, FD.seccomp, FD.args, WAITER_FD.program, WAITER_FD.back])
     fds[i]?.on('error', () => undefined);
-  let errTail = '';
-  let sink: OnOutput | null = null;
-  const early: ['stdout' | 'stderr', Buffer][] = [];
-  const emit = (stream: 'stdout' | 'stderr', chunk: Buffer): void | Promise<void> => {
-    if (stream === 'stderr') errTail = (errTail + chunk.toString('utf8')).slice(-4096);
-    if (!sink) return void early.push([stream, chunk]);
-    try {
-      // A promise asks to stop reading the job's output until it settles (the log's backlog).
-      return sink(stream, chunk);
-    } catch {
-      // the consumer's failure is not the job's
-    }
-  };
   let status = '';
-  const drained = Promise.all([
-    drain(out?.reader() ?? (child.stdout as Readable), (c) => emit('stdout', c)),
-    drain(err?.reader() ?? (child.stderr as Readable), (c) => emit('stderr', c)),
+  const o = output(out?.reader() ?? (child.stdout as Readable), err?.reader() ?? (child.stderr as Readable), [
     drain(fds[FD.status] as Readable, (c) => (status += c.toString('utf8'))),
   ]);
   const pid = child.pid;
@@ -154,120 +255,19 @@ export async function launch(l: Launch, group: JobGroup): Promise<Launched> {
       cause: e,
     });
   }
-  (fds[FD.args] as Writable).end(Buffer.from(l.options.map((o) => `${o}\0`).join('')));
+  (fds[FD.args] as Writable).end(options(l));
   if (l.seccomp) (fds[FD.seccomp] as Writable).end(l.seccomp);
   (fds[FD.gate] as Writable).end('go\n');
   return {
     pid,
     exit,
-    attach(onOutput) {
-      sink = onOutput;
-      for (const [s, c] of early.splice(0)) void emit(s, c);
-    },
+    attach: o.attach,
     ...(l.waiter
       ? { program: fds[WAITER_FD.program] as Writable, back: fds[WAITER_FD.back] as Readable }
       : {}),
-    drained,
+    drained: o.drained,
     status: () => status,
-    errTail: () => errTail,
+    errTail: o.errTail,
     startedAt,
   };
-}
-
-/**
- * Sees a started sandbox through: the time limit and stops of `req`, then, once bwrap is gone,
- * the OOM verdict and the group emptied and removed, and the pipes read to their end.
- */
-export async function watch(
-  req: SandboxRequest,
-  group: JobGroup,
-  x: Launched,
-  lap: (step: string) => void,
-  log: (m: string) => void,
-): Promise<SandboxResult> {
-  let outcome: SandboxResult['outcome'] = 'exited';
-  let stopping: Promise<void> | undefined;
-  const graceOver = new AbortController();
-  const stop = (why: 'killed' | 'timed_out'): void => {
-    if (stopping) return;
-    outcome = why;
-    stopping = (async () => {
-      await group.signal('SIGTERM', new Set([x.pid]));
-      const late = await Promise.race([
-        x.exit.then(
-          () => false,
-          () => false,
-        ),
-        sleep(req.limits.graceSec * 1000, true, { signal: graceOver.signal }).catch(() => false),
-      ]);
-      if (late) await group.killAll();
-    })().catch((e: unknown) => log(`kiln: stopping job ${req.jobId}: ${(e as Error).message}`));
-  };
-  const timer = setTimeout(() => stop('timed_out'), req.limits.timeoutSec * 1000);
-  const onAbort = (): void => stop('killed');
-  req.signal.addEventListener('abort', onAbort, { once: true });
-  if (req.signal.aborted) onAbort();
-
-  let ended: Ended;
-  try {
-    ended = await x.exit;
-  } catch (e) {
-    throw new KilnError('ERR_INTERNAL', `cannot start the sandbox: ${(e as Error).message}`, { cause: e });
-  } finally {
-    clearTimeout(timer);
-    req.signal.removeEventListener('abort', onAbort);
-    graceOver.abort();
-  }
-  lap('run');
-  await stopping;
-  // bwrap is gone, and its pid-namespace init with it; anything still in the group is a straggler.
-  // The group itself is removed by the caller, after the answer (every process of it is gone).
-  const oomKilled = await group.oomKilled();
-  await group.settle().catch((e: unknown) => {
-    throw new KilnError('ERR_INTERNAL', `the job's processes did not go away: ${(e as Error).message}`, {
-      cause: e,
-    });
-  });
-  lap('settle');
-  // Every writer is dead now, so the pipes reach their end; a bound keeps a kernel oddity from hanging us.
-  const bound = new AbortController();
-  await Promise.race([x.drained, sleep(5000, undefined, { signal: bound.signal }).catch(() => undefined)]);
-  bound.abort();
-  lap('drain');
-  const durationMs = Math.round(performance.now() - x.startedAt);
-  return result(ended, { outcome, oomKilled, durationMs, status: x.status(), errTail: x.errTail() });
-}
-
-/** Turns bwrap's exit into a result; throws when bwrap failed before the command could start. */
-function result(
-  ended: Ended,
-  r: {
-    outcome: SandboxResult['outcome'];
-    oomKilled: boolean;
-    durationMs: number;
-    status: string;
-    errTail: string;
-  },
-): SandboxResult {
-  let exitCode = ended.code;
-  let signal: string | null = ended.sig;
-  const recorded = /"exit-code":\s*(\d+)/.exec(r.status);
-  if (!recorded && r.outcome === 'exited' && !r.oomKilled && ended.sig === null) {
-    const line = r.errTail.split('\n').findLast((s) => s.startsWith('bwrap: ')) ?? '';
-    if (line.startsWith('bwrap: execvp ')) {
-      exitCode = line.includes('No such file') ? 127 : 126; // the command itself is missing: the job's failure
-    } else {
-      const code = line.includes("Can't chdir") ? 'ERR_VALIDATION' : 'ERR_INTERNAL';
-      throw new KilnError(
-        code,
-        `the sandbox could not be set up: ${line || `bwrap exited with ${ended.code}`}`,
-      );
-    }
-  }
-  // bwrap reports a command killed by signal N as exit status 128+N, as a shell does.
-  if (exitCode !== null && exitCode > 128 && SIGNAL_NAMES.has(exitCode - 128)) {
-    signal = SIGNAL_NAMES.get(exitCode - 128) ?? null;
-    exitCode = null;
-  }
-  return { outcome: r.outcome, exitCode, signal, oomKilled: r.oomKilled, durationMs: r.durationMs };
 }

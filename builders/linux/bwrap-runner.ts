@@ -32,7 +32,8 @@ import type { SandboxRequest, SandboxResult, SandboxRunner } from '../core/sandb
 import { PLAIN_DISKS, type JobDisk, type JobDisks } from '../core/job-disk.ts';
 import { DEFAULT_PROFILE, LIMIT_DEFAULTS } from '../../protocol/job.ts';
 import { bwrapArgs, sandboxCwd, sandboxEnv } from './bwrap-args.ts';
-import { drain, FD, launch, watch } from './bwrap-launch.ts';
+import { drain, FD, launch } from './bwrap-launch.ts';
+import { watch } from './bwrap-watch.ts';
 import { createCgroupManager, type GroupLimits } from './cgroup.ts';
 import { takeFifos, type Fifo } from './fifo.ts';
 import { assertReachable, prepareJobDir, rootEntries } from './job-dir.ts';
@@ -57,6 +58,11 @@ export interface BwrapRunnerOptions {
   gid?: number;
   /** CPU bandwidth per job, in CPUs. @default undefined (no CPU limit) */
   cpus?: number;
+  /**
+   * Start sandboxes through the sandbox launcher (builders/linux/launcher.ts) where the system has
+   * Perl and FIFOs can be made; false: always spawn them from this process. @default true
+   */
+  launcher?: boolean;
   /** Where one-time notices go (cgroup fallback, no seccomp). @default console.warn */
   log?: (msg: string) => void;
   /**
@@ -120,6 +126,7 @@ export function createBwrapRunner(opts: BwrapRunnerOptions = {}): BwrapRunner {
   const bwrapPath = opts.bwrapPath ?? '/usr/bin/bwrap';
   const profilesDir = opts.profilesDir ?? DEFAULT_PROFILES_DIR;
   const log = opts.log ?? ((m: string) => console.warn(m));
+  const via = opts.launcher === false ? { launcher: null } : {};
   const cgroups = createCgroupManager({ root: opts.cgroupRoot, parent: opts.cgroupParent, log });
   const profiles = new Map<string, Promise<Profile>>();
   const noted = new Set<string>();
@@ -233,7 +240,7 @@ export function createBwrapRunner(opts: BwrapRunnerOptions = {}): BwrapRunner {
     try {
       fifos = await pipes(uid, gid);
       const launched = await launch(
-        { bwrapPath, uid, gid, ...splitArgs(args, command.argv), seccomp, fifos, waiter: true },
+        { ...via, bwrapPath, uid, gid, ...splitArgs(args, command.argv), seccomp, fifos, waiter: true },
         group,
       );
       let said = '';
@@ -476,7 +483,10 @@ export function createBwrapRunner(opts: BwrapRunnerOptions = {}): BwrapRunner {
     try {
       fifos = await pipes(uid, gid);
       clock.lap('pipes');
-      const x = await launch({ bwrapPath, uid, gid, ...splitArgs(args, req.argv), seccomp, fifos }, group);
+      const x = await launch(
+        { ...via, bwrapPath, uid, gid, ...splitArgs(args, req.argv), seccomp, fifos },
+        group,
+      );
       x.attach(req.onOutput);
       clock.lap('start');
       const r = await watch(req, group, x, clock.lap, log);

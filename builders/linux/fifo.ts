@@ -10,19 +10,28 @@ import { chown, mkdtemp, rm } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
-/** A pipe: the write end goes to the child, the read end stays here. */
+/**
+ * A pipe: one end goes to the child (in its `stdio`, or reopened by the sandbox launcher through
+ * /proc/<pid>/fd: builders/linux/launcher.ts), the other stays here.
+ */
 export interface Fifo {
-  /** Descriptor to put in the child's `stdio` (then call {@link Fifo.closeWriteEnd}). */
+  /** The write end, for a child that writes (then call {@link Fifo.closeWriteEnd}). */
   writeFd: number;
   /** Closes this process's copy of the write end, so `reader` ends when the child's copies close. */
   closeWriteEnd(): void;
   /** The read end as a stream (ends when every writer has closed). */
   reader(): Readable;
+  /** The read end, for a child that reads (then call {@link Fifo.closeReadEnd}). */
+  readFd: number;
+  /** Closes this process's copy of the read end (once the child has its own). */
+  closeReadEnd(): void;
+  /** The write end as a stream: the child reads to its end once it is ended. */
+  writer(): Writable;
   /** Closes whatever is still open. */
   close(): void;
 }
@@ -73,19 +82,30 @@ function fifo(readFd: number, writeFd: number): Fifo {
     if (w !== undefined) closeSync(w);
     w = undefined;
   };
+  const closeReadEnd = (): void => {
+    if (r !== undefined) closeSync(r);
+    r = undefined;
+  };
   return {
     writeFd,
+    readFd,
     closeWriteEnd,
+    closeReadEnd,
     reader() {
       if (r === undefined) throw new Error('fifo already read or closed');
       sock = new Socket({ fd: r, readable: true, writable: false });
       r = undefined; // the socket owns it now
       return sock;
     },
+    writer() {
+      if (w === undefined) throw new Error('fifo already written or closed');
+      sock = new Socket({ fd: w, readable: false, writable: true });
+      w = undefined; // the socket owns it now
+      return sock;
+    },
     close() {
       closeWriteEnd();
-      if (r !== undefined) closeSync(r);
-      r = undefined;
+      closeReadEnd();
       sock?.destroy();
     },
   };

@@ -5,6 +5,13 @@
  * cwd, set exactly its environment, close the pipes, exec its argv. Nothing of it is interpreted
  * but those quoted words, and it runs inside the sandbox as the job's own uid, under the same
  * namespaces, seccomp filter and cgroup, so a mistake in it could only do what the job may do.
+ * The program is one `{ ...; }` group, so one cut short (its writer died) runs nothing.
+ *
+ * When the program's pipe is a FIFO (a sandbox started by builders/linux/launcher.ts) the waiter
+ * sources it through /dev/fd: no process but the shell itself, and the job runs as soon as its
+ * program's closing `}` arrives (the FIFO stays open until the sandbox ends: bwrap-launch.ts). A
+ * socket (a gate spawned from the builder) cannot be reopened, so there it reads the program to
+ * its end with `cat` and evals it.
  */
 import { sandboxCwd } from './bwrap-args.ts';
 
@@ -19,6 +26,7 @@ export const READY = 'ready';
 /** The waiter: says it is ready, reads the program to its end (an empty one ends the sandbox), runs it. */
 export const WAITER =
   `echo ${READY} >&${WAITER_FD.back}; ` +
+  `if [ -p /dev/fd/${WAITER_FD.program} ]; then . /dev/fd/${WAITER_FD.program}; exit; fi; ` +
   `p=$(cat <&${WAITER_FD.program}) || exit 125; exec ${WAITER_FD.program}<&-; eval "$p"`;
 
 /** A shell word that stands for exactly `s`. */
@@ -33,11 +41,13 @@ export function quote(s: string): string {
  */
 export function jobProgram(argv: readonly string[], env: Record<string, string>, cwd: string): string {
   const lines = [
+    '{',
     `cd -- ${quote(sandboxCwd(cwd))} 2>/dev/null || { echo ${BAD_CWD} >&${WAITER_FD.back}; exit 125; }`,
     'unset PWD OLDPWD',
     ...Object.entries(env).map(([k, v]) => `export ${k}=${quote(v)}`),
-    `exec ${WAITER_FD.back}>&-`,
+    `exec ${WAITER_FD.program}<&- ${WAITER_FD.back}>&-`,
     `exec ${argv.map(quote).join(' ')}`,
+    '}',
   ];
-  return lines.join('\n');
+  return `${lines.join('\n')}\n`;
 }

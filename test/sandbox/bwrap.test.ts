@@ -58,8 +58,11 @@ const readyRunners: SandboxRunner[] = [];
  * A runner whose every job takes a sandbox made ready ahead: each run first waits until one of its
  * profile is ready (a job never finds the pool empty here, so the ready path is what is tested).
  */
-async function readyRunner(dir: string): Promise<SandboxRunner> {
-  const inner = makeRunner({ ready: { dir, count: 1 } });
+async function readyRunner(
+  dir: string,
+  extra: Parameters<typeof createBwrapRunner>[0] = {},
+): Promise<SandboxRunner> {
+  const inner = makeRunner({ ready: { dir, count: 1 }, ...extra });
   readyRunners.push(inner);
   return {
     name: inner.name,
@@ -92,6 +95,12 @@ describe('bwrap runner', { skip }, () => {
 
   sandboxConformance('bwrap', async () => makeRunner());
   sandboxConformance('bwrap, sandboxes made ready ahead', () => readyRunner(readyDir));
+  // Without the launcher (no Perl): every sandbox spawned from this process, a waiter reading its
+  // program from a socket.
+  sandboxConformance('bwrap, spawned from the builder', async () => makeRunner({ launcher: false }));
+  sandboxConformance('bwrap, made ready ahead, spawned from the builder', () =>
+    readyRunner(readyDir, { launcher: false }),
+  );
 
   describe('sandboxes made ready ahead', () => {
     let base: string;

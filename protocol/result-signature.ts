@@ -105,15 +105,18 @@ export function fromBase64(s: string): Uint8Array {
 
 /** Decodes standard base64; Node callers pass `Buffer.from(s, 'base64')`, several times faster. */
 export type Base64Decoder = (s: string) => Uint8Array;
+/** SHA-256 as 64 hex digits; Node callers pass node:crypto's (synchronous: no Web Crypto job per blob). */
+export type Sha256Hasher = (bytes: Uint8Array) => string | Promise<string>;
 
 /** The manifest of a result: inline data hashed, everything else as given. */
 export async function manifestOf(
   p: ResultParts,
   decode: Base64Decoder = fromBase64,
+  hash: Sha256Hasher = sha256Hex,
 ): Promise<ResultManifest> {
   const ref = async (b64: string): Promise<SignedBlob> => {
     const bytes = decode(b64);
-    return { digest: await sha256Hex(bytes), size: bytes.byteLength };
+    return { digest: await hash(bytes), size: bytes.byteLength };
   };
   const inline = p.inline;
   return {
@@ -179,15 +182,33 @@ function verifyKey(key: string): Promise<CryptoKey> {
 }
 
 /**
+ * Checks an Ed25519 signature over `data` by a raw public key (base64url, as signatures name it);
+ * may throw for a malformed key. Node callers pass node:crypto's (synchronous).
+ */
+export type Ed25519Verifier = (key: string, sig: Uint8Array, data: Uint8Array) => boolean | Promise<boolean>;
+
+/** Web Crypto's Ed25519 check. */
+async function webVerify(key: string, sig: Uint8Array, data: Uint8Array): Promise<boolean> {
+  return crypto.subtle.verify(
+    'Ed25519',
+    await verifyKey(key),
+    sig as Uint8Array<ArrayBuffer>,
+    data as Uint8Array<ArrayBuffer>,
+  );
+}
+
+/**
  * True when `s` is a valid Ed25519 signature by `s.key` over `m`, and `m` names the same job,
  * builder and key as `s`. False for anything else (a malformed block or key included).
  */
-export async function verifyResultSignature(s: ResultSignature, m: ResultManifest): Promise<boolean> {
+export async function verifyResultSignature(
+  s: ResultSignature,
+  m: ResultManifest,
+  verify: Ed25519Verifier = webVerify,
+): Promise<boolean> {
   if (!isResultSignature(s) || s.job !== m.job || s.builder !== m.builder || s.key !== m.key) return false;
   try {
-    const key = await verifyKey(s.key);
-    const sig = base64url.decode(s.sig) as Uint8Array<ArrayBuffer>;
-    return await crypto.subtle.verify('Ed25519', key, sig, manifestBytes(m) as Uint8Array<ArrayBuffer>);
+    return await verify(s.key, base64url.decode(s.sig), manifestBytes(m));
   } catch {
     return false;
   }

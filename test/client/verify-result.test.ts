@@ -7,10 +7,17 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createResultSigner } from '../../builders/core/result-signer.ts';
 import type { JobView } from '../../protocol/job.ts';
-import { manifestBytes, manifestOf, RESULT_SIGNATURE_PREFIX } from '../../protocol/result-signature.ts';
+import { createHash } from 'node:crypto';
+import {
+  manifestBytes,
+  manifestOf,
+  RESULT_SIGNATURE_PREFIX,
+  verifyResultSignature,
+} from '../../protocol/result-signature.ts';
 import { verifyAction, verifyJobResult, verifyOutputsTar } from '../../client/verify-result.ts';
 
 const signer = createResultSigner();
+const nodeSha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 const result = {
   stdout: Buffer.from('hi\n').toString('base64'),
   stderr: '',
@@ -67,6 +74,34 @@ describe('verifying a result before writing it', () => {
     const text = new TextDecoder().decode(manifestBytes(m));
     assert.ok(text.startsWith(RESULT_SIGNATURE_PREFIX));
     assert.equal(JSON.parse(text.slice(RESULT_SIGNATURE_PREFIX.length)).builder, 'b');
+  });
+
+  it("Web Crypto's check (the default) and the client's node:crypto one agree", async () => {
+    const job = await signedJob();
+    const parts = {
+      job: 'job-1',
+      action: null,
+      builder: 'b1-abcd',
+      key: signer.publicKey,
+      exitCode: 0,
+      signal: null,
+      outputs: job.outputs,
+      inline: result,
+      missing: ['gone.txt'],
+    };
+    const good = await manifestOf(parts);
+    const changed = await manifestOf({ ...parts, inline: { ...result, stdout: 'aGk=' } });
+    assert.deepEqual(await manifestOf(parts, (b) => Buffer.from(b, 'base64'), nodeSha256), good);
+    assert.equal(await verifyResultSignature(job.signature!, good), true);
+    assert.equal(await verifyResultSignature(job.signature!, changed), false);
+    // The client's path (verifyJobResult) refuses the changed bytes and accepts the genuine ones.
+    await verifyJobResult(job, { action: null }, false);
+    await assert.rejects(
+      verifyJobResult({ ...job, result: { ...result, stdout: 'aGk=' } }, { action: null }, false),
+      {
+        code: 'ERR_BAD_SIGNATURE',
+      },
+    );
   });
 
   it('a genuine result passes, with and without verifySigner', async () => {

@@ -13,6 +13,7 @@ import { encodeJobBody, JOB_BODY_TYPE } from '../../protocol/job-body.ts';
 import { redisKeys } from '../../protocol/keys.ts';
 import { createRedisBuilderFarm } from '../../redis/builder-farm.ts';
 import { VALIDATION_LIMITS } from './validation.cases.ts';
+import { scanAll } from '../helpers/redis-mode.ts';
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
@@ -45,7 +46,7 @@ export function jobBodyCases(g: ApiGateway): void {
       headers: { 'Content-Type': type },
     });
   const jobKeys = async (): Promise<string[]> =>
-    (await g.redis().keys(`${g.prefix}:{job:*`)).filter((k) => !k.endsWith(':log'));
+    (await scanAll(g.redis(), `${g.prefix}:{job:*`)).filter((k) => !k.endsWith(':log')).sort();
 
   /** Refused with `status` and `code`, and nothing of a job written. */
   const refused = async (body: Uint8Array, status: number, code: string, what: string): Promise<void> => {

@@ -16,6 +16,7 @@ import { COMMANDS } from '../../client/commands/index.ts';
 import { main } from '../../client/main.ts';
 import { Capture } from '../helpers/cli.ts';
 import { createResultSigner } from '../../builders/core/result-signer.ts';
+import { decodeJobBody, JOB_BODY_TYPE } from '../../protocol/job-body.ts';
 
 const OUT = Buffer.concat([
   Buffer.from('line one\r\nzwei: \xfc\xe9\r\n', 'latin1'),
@@ -51,7 +52,12 @@ describe('output bytes pass through unchanged', () => {
         // The compile's answer: its stdout, and the object at the output path the spec names
         // (kiln cc compiles locally when the farm's compile printed diagnostics on stderr).
         // A cache hit, signed as a builder signs it (the client refuses an unsigned result).
-        const spec = JSON.parse(Buffer.concat(chunks).toString()) as { outputs: string[] };
+        // kiln cc sends the binary job body (protocol/job-body.ts); kiln run sends JSON.
+        const body = Buffer.concat(chunks);
+        const spec =
+          req.headers['content-type'] === JOB_BODY_TYPE
+            ? await decodeJobBody(body)
+            : (JSON.parse(body.toString()) as { outputs: string[] });
         const result = {
           stdout: b64(OUT),
           stderr: '',

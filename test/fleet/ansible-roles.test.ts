@@ -4,6 +4,8 @@
  * host it cannot change (a Debian test host over SSH, ./helpers/ssh-host.ts: FreeBSD cannot run
  * here, so its pkg, sysrc, pot and service tasks are skipped there, while its files are rendered
  * and diffed), and that host is left exactly as it was.
+ *
+ * @timeout 420000 (slow under load: full toolchains / Ansible runs; 180 s timed out at load 10)
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';

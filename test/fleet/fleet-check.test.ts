@@ -9,6 +9,8 @@
  * address wrong. `kiln fleet check` must name each on its host and nothing on the healthy one; an
  * unknown host key is refused with the ssh-keyscan line that trusts it. Then drain, undrain,
  * restart and logs on the healthy host.
+ *
+ * @timeout 420000 (slow under load: full toolchains / Ansible runs; 180 s timed out at load 10)
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';

@@ -4,6 +4,8 @@
  * (no host /usr): it compiles and links, and the program runs on the host. Packaging is slow
  * (~300 MB of files), so the archives are made once, concurrently, in `before`, at gzip level 1.
  * Needs Linux, root (the sandbox runner), bwrap and gcc.
+ *
+ * @timeout 420000 (slow under load: full toolchains / Ansible runs; 180 s timed out at load 10)
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';

@@ -80,7 +80,7 @@ export async function launch(l: Launch, group: JobGroup): Promise<Launched> {
   const via = l.launcher === undefined ? sharedLauncher() : l.launcher;
   const [out, err] = l.fifos ?? [];
   if (!via || !out || !err) return spawnGate(l, group);
-  const extra = l.waiter ? await takeFifos(2, l.uid, l.gid).catch(() => null) : [];
+  const extra = l.waiter ? await takeFifos(2, l.uid, l.gid, via).catch(() => null) : [];
   if (!extra) return spawnGate(l, group);
   const [program, back] = extra;
   const own = [out, err, ...extra];

@@ -36,6 +36,7 @@ import { drain, FD, launch } from './bwrap-launch.ts';
 import { watch } from './bwrap-watch.ts';
 import { createCgroupManager, type GroupLimits } from './cgroup.ts';
 import { takeFifos, type Fifo } from './fifo.ts';
+import { launcher as sharedLauncher } from './launcher.ts';
 import { assertReachable, prepareJobDir, rootEntries } from './job-dir.ts';
 import { processTreeGroup } from './process-tree.ts';
 import { DEFAULT_PROFILES_DIR, loadProfile, type Profile } from './profile.ts';
@@ -168,7 +169,7 @@ export function createBwrapRunner(opts: BwrapRunnerOptions = {}): BwrapRunner {
     return seccomp;
   };
   const pipes = (uid: number, gid: number): Promise<Fifo[] | undefined> =>
-    takeFifos(2, uid, gid).catch((err: unknown) => {
+    takeFifos(2, uid, gid, opts.launcher === false ? null : sharedLauncher()).catch((err: unknown) => {
       noteOnce(
         'fifo',
         `kiln: cannot make FIFOs (${(err as Error).message}); job output goes through sockets`,

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { promisify } from 'node:util';
+import { launcher as sharedLauncher, type Launcher } from './launcher.ts';
 
 const run = promisify(execFile);
 
@@ -37,28 +38,39 @@ export interface Fifo {
 }
 
 /**
- * Creates `count` pipes whose write ends are owned by `uid:gid` (so the child may reopen them
- * through /proc/self/fd). Uses the `mkfifo` program (coreutils); rejects when it is missing.
+ * Creates `count` pipes whose write ends are owned by `uid:gid`, mode 0600 (so the child may
+ * reopen them through /proc/self/fd). The sandbox launcher (builders/linux/launcher.ts) makes
+ * them, which costs this process no fork; with `via` null, the `mkfifo` program (coreutils) does
+ * (rejects when it is missing). @default via: this process's launcher, where there is one
  */
-export async function createFifos(count: number, uid: number, gid: number): Promise<Fifo[]> {
-  return (await createFifoSets(count, 1, uid, gid))[0]!;
+export async function createFifos(
+  count: number,
+  uid: number,
+  gid: number,
+  via: Launcher | null = sharedLauncher(),
+): Promise<Fifo[]> {
+  return (await createFifoSets(count, 1, uid, gid, via))[0]!;
 }
 
-/** `sets` sets of `count` pipes each (as {@link createFifos}), from one run of `mkfifo`. */
+/** `sets` sets of `count` pipes each (as {@link createFifos}), from one request (or run of `mkfifo`). */
 export async function createFifoSets(
   count: number,
   sets: number,
   uid: number,
   gid: number,
+  via: Launcher | null = sharedLauncher(),
 ): Promise<Fifo[][]> {
   const dir = await mkdtemp(join(tmpdir(), 'kiln-fifo-'));
   const fds: number[] = [];
   try {
     const paths = Array.from({ length: count * sets }, (_, i) => join(dir, String(i)));
-    await run('mkfifo', ['-m', '600', ...paths]);
+    if (via) await via.fifos(dir, paths.length, uid, gid);
+    else {
+      await run('mkfifo', ['-m', '600', ...paths]);
+      for (const p of paths) await chown(p, uid, gid);
+    }
     const out: Fifo[] = [];
     for (const p of paths) {
-      await chown(p, uid, gid);
       const r = openSync(p, constants.O_RDONLY | constants.O_NONBLOCK);
       fds.push(r);
       const w = openSync(p, constants.O_WRONLY); // a reader exists, so this does not block
@@ -111,19 +123,25 @@ function fifo(readFd: number, writeFd: number): Fifo {
   };
 }
 
-/** Ready pipe sets per (count, uid, gid), made ahead of need so a job does not wait for mkfifo. */
+/** Ready pipe sets per (count, uid, gid, maker), made ahead of need so a job does not wait for them. */
 const pools = new Map<string, { ready: Fifo[][]; making: boolean }>();
 /**
- * Sets made by one `mkfifo` run: a process start costs the builder a fork of itself (tens of ms
- * of CPU on a busy machine), so one run serves this many jobs. A set holds 2 descriptors per pipe.
+ * Sets made by one request to the launcher (or one `mkfifo` run: a process start costs the
+ * builder a fork of itself, tens of ms of CPU on a busy machine), so one round trip serves this
+ * many jobs. A set holds 2 descriptors per pipe.
  */
 const BATCH = 16;
 /** A new batch is started when fewer sets than this are ready. */
 const LOW = 4;
 
 /** Like {@link createFifos}, from a pool that is topped up in the background, a batch at a time. */
-export async function takeFifos(count: number, uid: number, gid: number): Promise<Fifo[]> {
-  const key = `${count}:${uid}:${gid}`;
+export async function takeFifos(
+  count: number,
+  uid: number,
+  gid: number,
+  via: Launcher | null = sharedLauncher(),
+): Promise<Fifo[]> {
+  const key = `${count}:${uid}:${gid}:${via ? 'launcher' : 'mkfifo'}`;
   let pool = pools.get(key);
   if (!pool) {
     pool = { ready: [], making: false };
@@ -133,10 +151,10 @@ export async function takeFifos(count: number, uid: number, gid: number): Promis
   const p = pool;
   if (!p.making && p.ready.length < LOW) {
     p.making = true;
-    createFifoSets(count, BATCH, uid, gid)
+    createFifoSets(count, BATCH, uid, gid, via)
       .then((sets) => p.ready.push(...sets))
       .catch(() => undefined) // the next take makes its own and reports the error
       .finally(() => (p.making = false));
   }
-  return ready ?? createFifos(count, uid, gid);
+  return ready ?? createFifos(count, uid, gid, via);
 }

@@ -8,10 +8,14 @@
 #       writing (>). A seccomp length of 0: no seccomp descriptor.
 #   g <id>\n   the start may go on (the builder has moved it into the job's cgroup)
 #   k <id>\n   the start is cancelled (its child exits 125 without starting anything)
+#   f <id> <uid> <gid> <count> <dir>\n
+#              make FIFOs <dir>/0 .. <dir>/<count - 1>, mode 0600, owned by <uid>:<gid> (the
+#              builder opens both ends and removes them; the sandbox reopens its ends as that uid)
 #
 #   c <id> <pid>\n                once the child has its descriptors and waits for g or k
 #   x <id> e <code> <status>\n    once it ended: exit code (s <signal number> if killed), and
 #                                 what bwrap wrote on its status descriptor (on one line)
+#   f <id> ok\n                   the FIFOs are made (else f <id> <why>: none is left behind)
 #
 # Each start is a watcher process (which reports x) and its child, which becomes bwrap as the
 # job's uid and gid: no fork of the builder per job. At the end of its input (the builder is gone)
@@ -47,6 +51,22 @@ sub file_of {
   defined(syswrite($fh, $data)) or fail("cannot write a temporary file: $!");
   sysseek($fh, 0, 0) or fail("cannot rewind a temporary file: $!");
   return $fh;
+}
+
+# Makes the FIFOs of an f request; answers undef, or why not (then none is left).
+sub fifos {
+  my ($uid, $gid, $count, $dir) = @_;
+  my @made;
+  for my $i (0 .. $count - 1) {
+    my $p = "$dir/$i";
+    my $ok = POSIX::mkfifo($p, 0600) && chmod(0600, $p) && chown($uid, $gid, $p);
+    push @made, $p if $ok || -p $p;
+    next if $ok;
+    my $why = "cannot make FIFO $p: $!";
+    unlink @made;
+    return $why;
+  }
+  return undef;
 }
 
 # The child: takes its descriptors, says so, waits at the gate, drops to the job's ids, execs bwrap.
@@ -120,7 +140,13 @@ sub watcher {
 while (defined(my $line = <STDIN>)) {
   chomp $line;
   my ($op, $id, @f) = split / /, $line;
-  if ($op eq 'g' || $op eq 'k') {
+  if ($op eq 'f') {
+    my ($uid, $gid, $count) = @f[0 .. 2];
+    my $dir = join ' ', @f[3 .. $#f];
+    my $why = "$uid $gid $count" =~ /^\d+ \d+ \d+$/ && $dir ne '' ? fifos($uid, $gid, $count, $dir) : 'bad request';
+    $why =~ s/\s+/ /g if defined $why;
+    print 'f ', $id, ' ', $why // 'ok', "\n";
+  } elsif ($op eq 'g' || $op eq 'k') {
     my $w = delete $gate{$id};
     syswrite($w, "go\n") if $w && $op eq 'g';
   } elsif ($op eq 's') {

@@ -15,6 +15,10 @@
  * (that gid only) and uid, checks them, and execs bwrap. The watcher reports its exit and the
  * status once it is gone.
  *
+ * The launcher also makes the FIFOs of the sandboxes' output (builders/linux/fifo.ts): mkfifo,
+ * chmod and chown of each are three system calls there, where the `mkfifo` program cost this
+ * process a fork of itself per batch.
+ *
  * The launcher runs in a session of its own. At the end of its stdin (this process closed it, or
  * died) it SIGKILLs its process group: every bwrap it started, and through bwrap's
  * --die-with-parent every sandbox, as when bwrap was this process's own child. Should the
@@ -66,6 +70,12 @@ export interface LauncherChild {
 export interface Launcher {
   /** Resolves once the child waits at its gate; rejects when it could not get there. */
   start(s: LauncherStart): Promise<LauncherChild>;
+  /**
+   * Makes FIFOs `dir`/0 … `dir`/`count - 1` (mode 0600, owned by `uid`:`gid`, so the sandbox may
+   * reopen its ends through /proc/self/fd); `dir` is the caller's, who opens them and removes it.
+   * Rejects with the reason when one cannot be made (then none is left).
+   */
+  fifos(dir: string, count: number, uid: number, gid: number): Promise<void>;
 }
 
 interface Pending {
@@ -94,15 +104,24 @@ function createLauncher(): Launcher {
   let next = 1;
   let stderr = '';
   const pending = new Map<number, Pending>();
-  // The launcher keeps this process alive only while a start is under way.
+  const making = new Map<number, { made(): void; failed(e: Error): void }>();
+  // The launcher keeps this process alive only while a start or FIFOs are under way.
   const hold = (): void => {
     const out = proc?.stdout as Socket | undefined;
-    if (pending.size > 0) out?.ref();
+    if (pending.size > 0 || making.size > 0) out?.ref();
     else out?.unref();
   };
 
   const answer = (line: string): void => {
     const [what, id, a, b, ...status] = line.split(' ');
+    const f = what === 'f' ? making.get(Number(id)) : undefined;
+    if (f) {
+      making.delete(Number(id));
+      hold();
+      if (a === 'ok') f.made();
+      else f.failed(new Error(line.split(' ').slice(2).join(' ')));
+      return;
+    }
     const p = pending.get(Number(id));
     if (!p) return;
     if (what === 'c') {
@@ -131,6 +150,8 @@ function createLauncher(): Launcher {
       else p.ended({ code: null, sig: 'SIGKILL', status: '' });
     }
     pending.clear();
+    for (const f of making.values()) f.failed(new Error(`the launcher ended: ${stderr.trim()}`));
+    making.clear();
   };
 
   const up = (): ChildProcess => {
@@ -187,6 +208,17 @@ function createLauncher(): Launcher {
         const c = up();
         hold();
         c.stdin!.write(Buffer.concat([Buffer.from(head), s.args.data, seccomp, argv]));
+      });
+    },
+    fifos(dir, count, uid, gid) {
+      const id = next++;
+      if (![count, uid, gid].every((n) => Number.isSafeInteger(n) && n >= 0) || /[\n\0]/.test(dir) || !dir)
+        return Promise.reject(new Error('bad launcher request'));
+      return new Promise<void>((made, failed) => {
+        making.set(id, { made, failed });
+        const c = up();
+        hold();
+        c.stdin!.write(`f ${id} ${uid} ${gid} ${count} ${dir}\n`);
       });
     },
   };

@@ -2,16 +2,18 @@
  * The sandbox launcher (builders/linux/launcher.ts): bwrap is started by the small long-lived
  * launcher, not forked from the builder; the job gets exactly the job's uid, gid and no other
  * group, no capability, default signal dispositions; a start whose descriptors cannot be opened
- * fails with the launcher's reason; and a launcher that dies takes its sandboxes with it, the next
+ * fails with the launcher's reason; the FIFOs of a job's output are made by the launcher (mode
+ * 0600, owned by the job's uid and gid), not by a `mkfifo` child of the builder; and a launcher that dies takes its sandboxes with it, the next
  * job getting a new one. Needs root and bwrap; the builder's own death is test/faults/builder-restart-sweep.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { chmod, mkdtemp, readdir, rm, rmdir } from 'node:fs/promises';
+import { existsSync, fstatSync, readFileSync } from 'node:fs';
+import { chmod, mkdtemp, readdir, rm, rmdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createBwrapRunner } from '../../builders/linux/bwrap-runner.ts';
+import { createFifos } from '../../builders/linux/fifo.ts';
 import { launcher } from '../../builders/linux/launcher.ts';
 import { processesWith, runJob, sleepMarker } from './conformance.ts';
 
@@ -138,6 +140,37 @@ describe('sandbox launcher', { skip }, () => {
       }),
       /cannot open descriptor 999999/,
     );
+  });
+
+  it("makes FIFOs of mode 0600 owned by the job's uid and gid, or says why not", T, async () => {
+    const l = launcher();
+    assert.ok(l);
+    const dir = await mkdtemp(join(base, 'fifos '));
+    await l.fifos(dir, 3, 65534, 65533);
+    assert.deepEqual((await readdir(dir)).sort(), ['0', '1', '2']);
+    for (const name of ['0', '1', '2']) {
+      const st = await stat(join(dir, name));
+      assert.equal(st.isFIFO(), true);
+      assert.deepEqual([st.uid, st.gid, st.mode & 0o7777], [65534, 65533, 0o600]);
+    }
+    await assert.rejects(l.fifos(join(dir, 'missing'), 1, 65534, 65534), /cannot make FIFO .*missing\/0/);
+    await rm(dir, { recursive: true });
+  });
+
+  it("the builder's pipes come from the launcher: no mkfifo program is run", T, async () => {
+    const path = process.env.PATH;
+    process.env.PATH = '/nonexistent'; // a `mkfifo` child could not be found
+    let fifos;
+    try {
+      fifos = await createFifos(2, 65534, 65534);
+    } finally {
+      process.env.PATH = path;
+    }
+    for (const f of fifos) {
+      const st = fstatSync(f.writeFd);
+      assert.deepEqual([st.isFIFO(), st.uid, st.gid, st.mode & 0o7777], [true, 65534, 65534, 0o600]);
+      f.close();
+    }
   });
 
   it('a launcher that dies takes its sandboxes with it; the next job gets a new one', T, async () => {

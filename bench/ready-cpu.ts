@@ -4,7 +4,8 @@
  * the next one being made after it (builders/linux/ready-pool.ts). Per job, so per sandbox made
  * ready, it prints the CPU of this process (the builder's runner) and of the children it reaped
  * (a `mkfifo` run), and of the sandbox launcher (builders/linux/launcher.ts) itself and of what it
- * reaped (its watchers, bwrap and the sandboxes). Needs root and bwrap.
+ * reaped (its watchers, bwrap and the sandboxes), and the mean of the runner's steps (`settle`:
+ * the group emptied and the OOM verdict read, after bwrap's exit). Needs root and bwrap.
  *
  *   npx tsx bench/ready-cpu.ts [jobs]
  */
@@ -53,6 +54,7 @@ const base = await mkdtemp(join(tmpdir(), 'kiln-ready-cpu-'));
 await chmod(base, 0o711);
 const runner = createBwrapRunner({ ready: { dir: join(base, 'ready'), count: 1 }, log: () => undefined });
 try {
+  const steps = new Map<string, number>();
   const job = async (i: number): Promise<void> => {
     await runner.prepare!('default', LIMITS); // a ready sandbox waits
     const jobDir = await mkdtemp(join(base, `job-${i}-`));
@@ -68,9 +70,11 @@ try {
       onOutput: () => undefined,
     });
     if (r.exitCode !== 0) throw new Error(`job ${i}: ${JSON.stringify(r)}`);
+    for (const [k, ms] of Object.entries(r.steps ?? {})) steps.set(k, (steps.get(k) ?? 0) + ms);
     await rm(jobDir, { recursive: true, force: true });
   };
   for (let i = 0; i < 5; i++) await job(i); // warm-up: the launcher, profiles, FIFO pool
+  steps.clear();
   const l = launcherPid();
   const load = loadavg()[0]!;
   const cpu0 = process.cpuUsage();
@@ -91,6 +95,7 @@ try {
   console.log(`${`launcher itself${l ? '' : ' (none)'}`.padEnd(44)} ${per(l1 - l0)}`);
   console.log(`${"launcher's reaped children (bwrap, sandbox)".padEnd(44)} ${per(lc1 - lc0)}`);
   console.log(`${'wall'.padEnd(44)} ${per(wall)}`);
+  for (const [k, ms] of steps) console.log(`${`  step ${k} (wall)`.padEnd(44)} ${per(ms)}`);
 } finally {
   await runner.close?.();
   await rm(base, { recursive: true, force: true });

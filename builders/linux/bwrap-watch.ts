@@ -66,12 +66,7 @@ export async function watch(
   await stopping;
   // bwrap is gone, and its pid-namespace init with it; anything still in the group is a straggler.
   // The group itself is removed by the caller, after the answer (every process of it is gone).
-  const oomKilled = await group.oomKilled();
-  await group.settle().catch((e: unknown) => {
-    throw new KilnError('ERR_INTERNAL', `the job's processes did not go away: ${(e as Error).message}`, {
-      cause: e,
-    });
-  });
+  const oomKilled = await settleWithVerdict(group);
   lap('settle');
   // Every writer is dead now, so the pipes reach their end; a bound keeps a kernel oddity from hanging us.
   const bound = new AbortController();
@@ -80,6 +75,22 @@ export async function watch(
   lap('drain');
   const durationMs = Math.round(performance.now() - x.startedAt);
   return result(ended, { outcome, oomKilled, durationMs, status: x.status(), errTail: x.errTail() });
+}
+
+/**
+ * Waits until `group` is empty (killing stragglers) and answers whether the kernel's OOM killer
+ * killed a process of it. The verdict (memory.oom_control, memory.events) is read while the group
+ * settles, not after: it is final once bwrap is gone, since whatever the OOM killer took made
+ * bwrap's exit, and the job's end waits for one step less.
+ */
+export async function settleWithVerdict(group: JobGroup): Promise<boolean> {
+  const settled = group.settle().catch((e: unknown) => {
+    throw new KilnError('ERR_INTERNAL', `the job's processes did not go away: ${(e as Error).message}`, {
+      cause: e,
+    });
+  });
+  const [oomKilled] = await Promise.all([group.oomKilled(), settled]);
+  return oomKilled;
 }
 
 /** Turns bwrap's exit into a result; throws when bwrap failed before the command could start. */

@@ -3,10 +3,12 @@
  * tree), then the same build through kiln against a fresh local farm (1 builder × N slots, no
  * cache), sampled by `perf record` on the farm's processes and everything they start (the
  * builder agent, Redis, the kiln cc daemon, and this process: the in-process gateway and make).
- * Each sample is charged to the process it ran in, under the farm process that started it, so
- * the table shows, per compile, what the builder burns itself, what its children cost (bwrap,
- * mkfs, mount, …: "node fork" is a child between fork and exec), and the same for the client
- * daemon and the gateway. Kernel threads (loop devices, namespace teardown) are not in it.
+ * Each sample is charged to the process it ran in, under the farm process that started it
+ * (bench/profile/perf-split.ts), so the table shows, per compile, what the builder burns itself,
+ * what its children cost (mkfs, mount, …: "node fork" is a child between fork and exec), its
+ * sandbox launcher and everything under it (the launcher itself, its forks, bwrap, the job's
+ * cc1 and as: folded into "builder", each on its own line), and the same for the client daemon
+ * and the gateway. Kernel threads (loop devices, namespace teardown) are not in it.
  *
  *   npm run bench:farm-cpu -- [--jobs N] [--no-local] [--warm] [--cpu-profile DIR]
  *
@@ -21,6 +23,7 @@
  * machine's load, which is printed beside them: compare before/after back to back.
  */
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { readdir, readFile, rm, mkdir, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -30,6 +33,7 @@ import { debianSource } from './cc/debian-source.ts';
 import { WORK, kilnCompiler, kilnEnv, readKilnStats } from './cc/kiln.ts';
 import { LUA_STD } from './cc/lua.ts';
 import { baseEnv, machineCpuMs, must, run, timed } from './cc/proc.ts';
+import { NODE_FORK, processTree, splitSamples, type Root } from './profile/perf-split.ts';
 import { summarize, type Window } from './profile/summary.ts';
 
 const HZ = 999;
@@ -42,6 +46,12 @@ const PROFILE_DIR = profileAt > 0 ? resolve(process.argv[profileAt + 1] ?? '') :
 const monoUs = (): number => Number(process.hrtime.bigint() / 1000n);
 const WARM = process.argv.includes('--warm');
 const PRELOAD = fileURLToPath(new URL('./profile/preload.mjs', import.meta.url));
+/** The launcher's watcher and each sandbox's gate: forks of the launcher until the gate execs bwrap. */
+const LAUNCHER_FORK = ['perl', 'launcher fork (watcher, gate)'] as const;
+const LEGEND = [
+  "(builder: the agent with its sandbox launcher's whole tree folded in, each on its own line: the launcher",
+  " itself, its forks before exec, bwrap, the jobs' processes (cc1, as, sh, ...); lines under 0.5 ms/compile not shown)",
+].join('\n');
 
 /** A Lua build in a fresh copy of `tree`, or (`again`) in the last one after a clean, as bench:cc's kiln warm. */
 async function buildLua(tree: string, cc: string, env: NodeJS.ProcessEnv, again = false): Promise<string> {
@@ -72,30 +82,12 @@ async function pidsWithEnv(needle: string): Promise<number[]> {
   return out;
 }
 
-/** ms of samples per (root, what), from `perf script --show-task-events -F pid,tid,comm`. */
-function split(script: string, roots: Map<number, string>): Map<string, Map<string, number>> {
-  const parent = new Map<number, number>();
-  const out = new Map<string, Map<string, number>>();
-  for (const line of script.split('\n')) {
-    const fork = /PERF_RECORD_FORK\((\d+):(\d+)\):\((\d+):(\d+)\)/.exec(line);
-    if (fork) {
-      const [c, ct, p] = [Number(fork[1]), Number(fork[2]), Number(fork[3])];
-      if (c === ct && c !== p) parent.set(c, p);
-      continue;
-    }
-    if (line.includes('PERF_RECORD')) continue;
-    const m = /^\s*(.+?)\s+(\d+)\/\d+\s*$/.exec(line);
-    if (!m) continue;
-    const comm = m[1]!;
-    const pid = Number(m[2]);
-    let root: string | undefined;
-    for (let p: number | undefined = pid; p !== undefined && !root; p = parent.get(p)) root = roots.get(p);
-    const what = roots.has(pid) ? '(itself)' : comm === 'node' ? 'node fork, before exec' : comm;
-    const r = out.get(root ?? 'other') ?? new Map<string, number>();
-    out.set(root ?? 'other', r);
-    r.set(what, (r.get(what) ?? 0) + 1000 / HZ);
-  }
-  return out;
+/** The sandbox launcher of builder `pid` (builders/linux/launcher.ts: its Perl child), if it runs. */
+async function launcherOf(pid: number, tree: ReadonlyMap<number, number>): Promise<number | undefined> {
+  for (const [c, p] of tree)
+    if (p === pid && (await readFile(`/proc/${c}/cmdline`, 'utf8').catch(() => '')).includes('launcher.pl'))
+      return c;
+  return undefined;
 }
 
 async function main(): Promise<void> {
@@ -138,12 +130,24 @@ async function main(): Promise<void> {
     gatewayProfile = PROFILE_DIR ? await startProfile() : undefined;
     await run(k.launcher[0] ?? k.cc, [...k.launcher.slice(1), k.cc, '--version'], { env }); // starts the daemon
     const daemons = await pidsWithEnv(env.KILN_CC_SOCKET!);
-    const roots = new Map<number, string>([[process.pid, 'gateway, make']]);
-    for (const b of farm.builders) if (b.pid) roots.set(b.pid, 'builder');
-    if (farm.redis.child.pid) roots.set(farm.redis.child.pid, 'redis');
-    for (const d of daemons) roots.set(d, 'kiln cc daemon');
+    const roots = new Map<number, Root>([[process.pid, { root: 'gateway, make', fork: NODE_FORK }]]);
+    // The builder's sandboxes are children of its launcher, which (with the sandboxes made ready
+    // ahead) runs before perf attaches: perf follows only what forks later, so the processes
+    // already under the builder are attached by pid and their parents taken from /proc.
+    const parents = new Map<number, number>();
+    for (const b of farm.builders) {
+      if (!b.pid) continue;
+      roots.set(b.pid, { root: 'builder', fork: NODE_FORK });
+      const tree = await processTree(b.pid);
+      for (const [c, p] of tree) parents.set(c, p);
+      const l = await launcherOf(b.pid, tree);
+      if (l) roots.set(l, { root: 'builder', self: 'launcher (itself)', fork: LAUNCHER_FORK });
+    }
+    if (farm.redis.child.pid) roots.set(farm.redis.child.pid, { root: 'redis' });
+    for (const d of daemons) roots.set(d, { root: 'kiln cc daemon', fork: NODE_FORK });
     const data = join(DIR, 'perf.data');
-    const perf = spawn('perf', ['record', '-F', String(HZ), '-o', data, '-p', [...roots.keys()].join(',')], {
+    const attach = [...new Set([...roots.keys(), ...parents.keys()])].filter((p) => existsSync(`/proc/${p}`));
+    const perf = spawn('perf', ['record', '-F', String(HZ), '-o', data, '-p', attach.join(',')], {
       stdio: 'ignore',
     });
     await new Promise((r) => setTimeout(r, 1500)); // perf attached
@@ -157,10 +161,11 @@ async function main(): Promise<void> {
     const hits = WARM ? `, ${(await readKilnStats(env.KILN_STATS_FILE!)).cacheHits} hits` : '';
     console.log(`kiln ${WARM ? 'warm' : 'cold'}: ${line}; ${compiles} compiles${hits}`);
     const s = await run('perf', ['script', '-i', data, '--show-task-events', '-F', 'pid,tid,comm']);
-    const t = split(s.stdout, roots);
+    const t = splitSamples(s.stdout, roots, 1000 / HZ, parents);
     console.log(
       `\n${'CPU sampled (perf, ' + HZ + ' Hz)'.padEnd(40)} ${'total ms'.padStart(9)} ${'ms/compile'.padStart(11)}`,
     );
+    console.log(LEGEND);
     const total = (m: Map<string, number>): number => [...m.values()].reduce((a, b) => a + b, 0);
     for (const [root, m] of [...t].sort((a, b) => total(b[1]) - total(a[1]))) {
       console.log(

@@ -38,7 +38,7 @@ export interface ReadyPool {
   refill(profile: string): void;
   /** Starts keeping sandboxes of `profile` ready; resolves once one is (or making one failed). */
   prepare(profile: string): Promise<void>;
-  /** Ends every sandbox not taken. */
+  /** Ends every sandbox not taken, and those still being made (once they are): none is left when it resolves. */
   close(): Promise<void>;
 }
 
@@ -55,6 +55,8 @@ export function createReadyPool(
   const idle = new Map<string, ReadySandbox[]>();
   const making = new Map<string, number>();
   const waiting = new Map<string, (() => void)[]>();
+  /** Makes under way (each settles once its sandbox is kept, or disposed of after a close). */
+  const inFlight = new Set<Promise<void>>();
   let closed = false;
   const wake = (profile: string): void => {
     for (const w of waiting.get(profile)?.splice(0) ?? []) w();
@@ -67,7 +69,7 @@ export function createReadyPool(
     if (closed || (making.get(profile) ?? 0) > 0 || list.length >= count) return;
     making.set(profile, 1);
     let made = false;
-    make(profile)
+    const done = make(profile)
       .then((s) => {
         made = true;
         if (closed) return dispose(s);
@@ -88,7 +90,9 @@ export function createReadyPool(
         if (!made) wake(profile);
         // After a failure the next job's take tries again; never a loop of failures.
         if (made && list.length < count && !closed) setImmediate(() => fill(profile));
+        inFlight.delete(done);
       });
+    inFlight.add(done);
   };
 
   return {
@@ -110,7 +114,8 @@ export function createReadyPool(
       closed = true;
       for (const p of waiting.keys()) wake(p);
       const all = [...idle.values()].flatMap((l) => l.splice(0));
-      await Promise.all(all.map((s) => dispose(s)));
+      // A sandbox still being made is disposed of once it is: wait for that too.
+      await Promise.all([...all.map((s) => dispose(s)), ...inFlight]);
     },
   };
 }

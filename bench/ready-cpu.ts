@@ -7,7 +7,7 @@
  * reaped (its watchers, bwrap and the sandboxes), and the mean of the runner's steps (`settle`:
  * the group emptied and the OOM verdict read, after bwrap's exit). Needs root and bwrap.
  *
- *   npx tsx bench/ready-cpu.ts [jobs]
+ *   npm run bench:ready-cpu -- [jobs]
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';

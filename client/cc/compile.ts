@@ -22,6 +22,7 @@ import { INLINE_FILES, INLINE_MAX, TEXT_MAX, uploadTextTree } from './big-input.
 import { directHit, place } from './direct.ts';
 import { FarmError } from '../errors.ts';
 import type { Api } from '../http.ts';
+import type { Front } from './front-steps.ts';
 import { fallbackReason, isSignatureRefusal, runJob } from './farm-job.ts';
 import { manifestDir, manifestKeys, recordManifest } from './manifest.ts';
 import { runLocal } from './local.ts';
@@ -51,6 +52,8 @@ export interface CcIo {
   env: NodeJS.ProcessEnv;
   stdout: Writable;
   stderr: Writable;
+  /** The native front, when it runs the commands (client/cc/front-steps.ts): preprocessing, local compiles. */
+  front?: Front;
 }
 
 /** Macros whose value the remote compile would take from the builder's clock or files. */
@@ -133,7 +136,7 @@ async function remoteText(
   io: CcIo,
   terminal: boolean,
 ): Promise<{ text: CppText; shown: Buffer; stderr: string }> {
-  const pre = await preprocess(plan.preprocessArgv, io.cwd, io.env);
+  const pre = await preprocess(plan.preprocessArgv, io.cwd, io.env, io.front);
   const { shown, rest } = splitShown(pre.stderr, plan.showIncludes === true);
   // Only clang's warnings about its options: the remote compile must print exactly these.
   const stderr = rest.toString('utf8');
@@ -283,12 +286,15 @@ export async function kilnCc(argv: string[], io: CcIo): Promise<number> {
   const s = ccSettings(io.cwd, io.env);
   const plan = analyzeCompile(argv, { cwd: io.cwd });
   if (s.verbose) io.stderr.write(`${describePlan(plan)}\n`);
+  // Run by the front, the compiler has the front's stderr (the terminal itself): no colour option.
+  const colour = io.front ? [] : colourArgs(argv, io.env);
   const local = (): Promise<number> =>
-    runLocal([argv[0]!, ...colourArgs(argv, io.env), ...argv.slice(1)], {
+    runLocal([argv[0]!, ...colour, ...argv.slice(1)], {
       cwd: io.cwd,
       stdout: io.stdout,
       stderr: io.stderr,
       env: io.env,
+      ...(io.front ? { front: io.front } : {}),
     });
   if (!plan.distributable) {
     recordEvent('local', plan.reason, { env: io.env });

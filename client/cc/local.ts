@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import type { Writable } from 'node:stream';
 import { spawnable } from './spawn-command.ts';
+import { errnoName, type Front } from './front-steps.ts';
 
 export interface RunLocalOptions {
   /** Working directory of the compiler. */
@@ -23,6 +24,12 @@ export interface RunLocalOptions {
   env?: NodeJS.ProcessEnv;
   /** Aborting sends SIGTERM to the compiler. */
   signal?: AbortSignal;
+  /**
+   * The native front (client/cc/front-steps.ts): when given, it runs the compiler with its own
+   * stdin, stdout and stderr (the terminal itself, colours as without kiln), and `stdout`,
+   * `stderr` get only kiln's own messages. Not with `signal`.
+   */
+  front?: Front;
 }
 
 function fdOf(s: Writable): number | null {
@@ -40,6 +47,7 @@ export function runLocal(argv: string[], opts: RunLocalOptions): Promise<number>
     opts.stderr.write('kiln cc: no compiler given\n');
     return Promise.resolve(127);
   }
+  if (opts.front && process.platform !== 'win32') return byFront(opts.front, argv, cmd, opts);
   const outFd = fdOf(opts.stdout);
   const errFd = fdOf(opts.stderr);
   return new Promise((resolve) => {
@@ -74,4 +82,23 @@ export function runLocal(argv: string[], opts: RunLocalOptions): Promise<number>
       else finish(128 + (signal ? (constants.signals[signal] ?? 0) : 0));
     });
   });
+}
+
+async function byFront(front: Front, argv: string[], cmd: string, opts: RunLocalOptions): Promise<number> {
+  const env = opts.env ?? process.env;
+  const st = await front.run({
+    argv,
+    cwd: opts.cwd,
+    env,
+    stdin: 'inherit',
+    stdout: 'inherit',
+    stderr: 'inherit',
+  });
+  if (st.kind === 'exit') return st.value;
+  if (st.kind === 'signal') return 128 + st.value;
+  const missing = st.value === constants.errno.ENOENT;
+  opts.stderr.write(
+    `kiln cc: ${cmd}: ${missing ? 'command not found' : `spawn ${cmd} ${errnoName(st.value)}`}\n`,
+  );
+  return missing ? 127 : 126;
 }

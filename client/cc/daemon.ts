@@ -49,7 +49,7 @@ export function parseRequest(body: Buffer): { cwd: string; argv: string[]; env: 
 }
 
 function serve(sock: Socket, scratchDir: string): void {
-  let buf = Buffer.alloc(0);
+  let buf: Buffer = Buffer.alloc(0);
   let started = false;
   const steps = socketFront(sock, scratchDir);
   sock.on('error', () => undefined);

@@ -28,6 +28,8 @@ export interface Build {
   /** distcc: jobs distccd completed. kiln: compiles the farm served (hits + misses). */
   remote?: number;
   hits?: number;
+  /** kiln: compiles answered from the local keep of compiles run here (client/cc/local-keep.ts). */
+  kept?: number;
   local?: number;
   fallbacks?: number;
   detail?: string;
@@ -50,6 +52,7 @@ export function line(b: Build, localMs: number | null): string {
   const counts = [
     b.remote !== undefined ? `remote ${b.remote}` : '',
     b.hits !== undefined ? `hits ${b.hits}` : '',
+    b.kept !== undefined ? `kept ${b.kept}` : '',
     b.local !== undefined ? `local ${b.local}` : '',
     b.fallbacks !== undefined ? `fallbacks ${b.fallbacks}` : '',
   ]
@@ -75,7 +78,7 @@ export function summary(project: string, builds: Build[], repeat: number, jobs: 
         .join(' '),
   );
   console.log(
-    `${'variant'.padEnd(11)} ${'wall s'.padStart(7)} ${'× local'.padStart(8)} ${'cpu s'.padStart(7)} ${'server'.padStart(7)} ${'machine'.padStart(7)}  ${'remote'.padStart(6)} ${'hits'.padStart(5)} ${'local'.padStart(5)} ${'fallb.'.padStart(6)} ${'objs=local'.padStart(10)} diag   load before`,
+    `${'variant'.padEnd(11)} ${'wall s'.padStart(7)} ${'× local'.padStart(8)} ${'cpu s'.padStart(7)} ${'server'.padStart(7)} ${'machine'.padStart(7)}  ${'remote'.padStart(6)} ${'hits'.padStart(5)} ${'kept'.padStart(5)} ${'local'.padStart(5)} ${'fallb.'.padStart(6)} ${'objs=local'.padStart(10)} diag   load before`,
   );
   const med: Partial<Record<Variant, number>> = {};
   for (const v of VARIANTS) {
@@ -98,7 +101,7 @@ export function summary(project: string, builds: Build[], repeat: number, jobs: 
         `${(bs[0]!.serverCpuMs === undefined ? '-' : secs(median(bs.map((b) => b.serverCpuMs ?? 0)))).padStart(7)} ` +
         `${secs(median(bs.map((b) => b.machineCpuMs))).padStart(7)}  ` +
         `${n((b) => b.remote).padStart(6)} ` +
-        `${n((b) => b.hits).padStart(5)} ${n((b) => b.local).padStart(5)} ${n((b) => b.fallbacks).padStart(6)} ` +
+        `${n((b) => b.hits).padStart(5)} ${n((b) => b.kept).padStart(5)} ${n((b) => b.local).padStart(5)} ${n((b) => b.fallbacks).padStart(6)} ` +
         `${same.padStart(10)} ${diag.padEnd(6)} ` +
         bs.map((b) => b.load.toFixed(2)).join(' '),
     );

@@ -105,6 +105,7 @@ async function kilnBuild(
     serverCpuMs,
     remote: s.remote,
     hits: s.cacheHits,
+    ...(s.keepHits !== undefined ? { kept: s.keepHits } : {}),
     local: s.local,
     fallbacks: s.fallbacks,
     ...(detail ? { detail } : {}),

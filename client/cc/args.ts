@@ -79,6 +79,12 @@ export interface RemotePlan {
    */
   preprocessArgv: string[];
   /**
+   * Run locally in `cwd` (the local keep, client/cc/local-keep.ts): a plain `-E` of the compile's
+   * preprocessor options, without its dependency options (it writes no depfile) and without
+   * `cppMode`, whose line markers name every file the compile reads. Absent for clang-cl.
+   */
+  listArgv?: string[];
+  /**
    * Run on the builder: argv[0] is the compiler's base name (replace it with the toolchain's
    * compiler), then the code-generation flags and `-x <lang> -c <sourceArg> -o out.o`, in a
    * directory laid out like the local one (client/cc/remote-layout.ts) where the file at
@@ -202,7 +208,8 @@ function extension(p: string): string {
 
 interface Item {
   args: string[];
-  role: 'pre' | 'both' | 'compile' | 'link' | 'drop' | 'source' | 'x';
+  /** `dep`: a dependency option (`-MD`, `-MF f`, `-Wp,-MD,f`, …): preprocessing only, and not in `listArgv`. */
+  role: 'pre' | 'dep' | 'both' | 'compile' | 'link' | 'drop' | 'source' | 'x';
 }
 
 /**
@@ -269,17 +276,17 @@ export function analyzeCompile(argv: string[], opts: AnalyzeOptions): CompilePla
     else if (a === '-M' || a === '-MM') mode.M = true;
     else if (a === '-MD' || a === '-MMD') {
       deps.md = true;
-      items.push({ args: [a], role: 'pre' });
+      items.push({ args: [a], role: 'dep' });
     } else if (a === '-MP' || a === '-MG') {
       if (a === '-MG') goLocal('-MG needs -M or -MM', a);
       deps.other.push(a);
-      items.push({ args: [a], role: 'pre' });
+      items.push({ args: [a], role: 'dep' });
     } else if (a.startsWith('-MF') || a.startsWith('-MT') || a.startsWith('-MQ')) {
       const v = value(a.slice(0, 3));
       if (a.startsWith('-MF')) deps.mf = v.value ?? null;
       else deps.targets = true;
       deps.other.push(a.slice(0, 3));
-      items.push({ args: v.args, role: 'pre' });
+      items.push({ args: v.args, role: 'dep' });
     } else if (a.startsWith('-o') && !a.startsWith('-objcmt')) {
       const v = value('-o');
       if (v.value !== undefined) outputs.push(v.value);
@@ -290,10 +297,10 @@ export function analyzeCompile(argv: string[], opts: AnalyzeOptions): CompilePla
       items.push({ args: v.args, role: 'x' });
     } else if (a.startsWith('-Wp,')) {
       const parts = a.slice(4).split(',');
-      if ((parts[0] === '-MD' || parts[0] === '-MMD') && parts.length === 2 && !deps.wp)
-        deps.wp = { kind: parts[0], file: parts[1]! };
+      const dep = (parts[0] === '-MD' || parts[0] === '-MMD') && parts.length === 2;
+      if (dep && !deps.wp) deps.wp = { kind: parts[0]!, file: parts[1]! };
       else if (parts.some((p) => p.startsWith('-M'))) goLocal('unsupported -Wp dependency option', a);
-      items.push({ args: [a], role: 'pre' });
+      items.push({ args: [a], role: dep ? 'dep' : 'pre' });
     } else if (a === '--sysroot' || a.startsWith('--sysroot=') || a.startsWith('-isysroot')) {
       const v = a === '--sysroot' ? value(a) : a.startsWith('-isysroot') ? value('-isysroot') : { args: [a] };
       items.push({ args: v.args, role: 'pre' });
@@ -383,12 +390,22 @@ export function analyzeCompile(argv: string[], opts: AnalyzeOptions): CompilePla
   const dropped: RemotePlan['dropped'] = [];
   const pre: string[] = [compiler];
   const comp: string[] = [name];
+  const list: string[] = [compiler];
   for (const it of items) {
     const arg = it.args.join(' ');
+    if (it.role !== 'dep' && it.role !== 'compile' && it.role !== 'drop') list.push(...it.args);
     switch (it.role) {
       case 'source':
       case 'x':
         pre.push(...it.args);
+        break;
+      case 'dep':
+        pre.push(...it.args);
+        dropped.push({
+          arg,
+          from: 'compile',
+          reason: 'preprocessor option, used by the local preprocessing',
+        });
         break;
       case 'pre':
         pre.push(...it.args);
@@ -421,6 +438,7 @@ export function analyzeCompile(argv: string[], opts: AnalyzeOptions): CompilePla
   }
   const cppMode = family === 'gcc' ? '-fdirectives-only' : '-frewrite-includes';
   pre.push('-E', cppMode, ...extra);
+  list.push('-E');
   // gcc's text carries the built-in definitions (removed before sending) but not stdc-predef.h's
   // guard, which the remote compile would otherwise include again.
   if (family === 'gcc') comp.push('-nostdinc');
@@ -434,6 +452,7 @@ export function analyzeCompile(argv: string[], opts: AnalyzeOptions): CompilePla
     output: path.resolve(opts.cwd, objectRel),
     depfile: depRel === null ? null : path.resolve(opts.cwd, depRel),
     preprocessArgv: pre,
+    listArgv: list,
     compileArgv: comp,
     sourceArg,
     cppMode,

@@ -8,7 +8,9 @@
  * Diagnostics are always the local compiler's: the farm's result is used only when neither the
  * preprocessing nor the remote compile printed anything and the compile succeeded; otherwise
  * the compile runs here, so warnings, errors, their source excerpts and colours are exactly a
- * local compile's (the distcc rule for failures, applied to every diagnostic).
+ * local compile's (the distcc rule for failures, applied to every diagnostic). A compile that
+ * runs here for such a reason is kept when it succeeds (client/cc/local-keep.ts), and the next
+ * identical one is answered from that keep before anything runs.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -26,6 +28,7 @@ import type { Front } from './front-steps.ts';
 import { fallbackReason, isSignatureRefusal, runJob } from './farm-job.ts';
 import { manifestDir, manifestKeys, recordManifest } from './manifest.ts';
 import { runLocal } from './local.ts';
+import { canCapture, keepFor, keepHit, runAndKeep } from './local-keep.ts';
 import { keepResult, resultOfJob, resultsDir } from './results.ts';
 import { onlyOptionWarnings } from './option-warnings.ts';
 import { preprocess } from './preprocess.ts';
@@ -73,8 +76,17 @@ function localeEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   return { LC_ALL: env.LC_ALL || env.LC_MESSAGES || env.LANG || 'C' };
 }
 
-/** Not a farm failure: this compile is one the farm cannot give exactly (a local reason for stats). */
-class CompileHere extends Error {}
+/**
+ * Not a farm failure: this compile is one the farm cannot give exactly (a local reason for stats).
+ * It runs here, and its outputs are kept (client/cc/local-keep.ts) unless `keepable` is false.
+ */
+class CompileHere extends Error {
+  readonly keepable: boolean;
+  constructor(reason: string, keepable = true) {
+    super(reason);
+    this.keepable = keepable;
+  }
+}
 
 const ON_A_TERMINAL = "clang's option warnings on a terminal (compiled here, in colour)";
 
@@ -151,7 +163,7 @@ async function remoteText(
   let text = cppText(pre.text);
   if (plan.family === 'gcc') text = stripGccPreamble(text);
   if (HOST_MACROS.some((m) => holds(text, m)))
-    throw new CompileHere('uses __DATE__, __TIME__ or __TIMESTAMP__');
+    throw new CompileHere('uses __DATE__, __TIME__ or __TIMESTAMP__', false);
   if (
     holds(text, '__COUNTER__') &&
     COUNTER_DIRECTIVE.test(text.bytes.toString('latin1').replace(/\\\r?\n/g, ' '))
@@ -286,6 +298,8 @@ export async function kilnCc(argv: string[], io: CcIo): Promise<number> {
   const s = ccSettings(io.cwd, io.env);
   const plan = analyzeCompile(argv, { cwd: io.cwd });
   if (s.verbose) io.stderr.write(`${describePlan(plan)}\n`);
+  // The keep runs the compile with its output captured: the colour option a terminal would get.
+  const runArgv = [argv[0]!, ...colourArgs(argv, io.env), ...argv.slice(1)];
   // Run by the front, the compiler has the front's stderr (the terminal itself): no colour option.
   const colour = io.front ? [] : colourArgs(argv, io.env);
   const local = (): Promise<number> =>
@@ -305,13 +319,18 @@ export async function kilnCc(argv: string[], io: CcIo): Promise<number> {
     if (s.verbose) io.stderr.write('kiln cc: no gateway configured (KILN_GATEWAY); compiling locally\n');
     return local();
   }
+  // A compile that ran here before (the same compiler, command line and files) is answered from the keep.
+  const keep = keepFor(plan, runArgv, io);
+  const terminal = colourArgs(argv, io.env).length > 0 || (io.stderr as { isTTY?: boolean }).isTTY === true;
+  if (keep && (await keepHit(plan, keep, io, terminal, s.verbose))) return 0;
   try {
     return await remote(plan, argv, s, { base: s.gateway, token: s.token }, io);
   } catch (err) {
     if (err instanceof CompileHere) {
       recordEvent('local', err.message, { env: io.env });
       if (s.verbose) io.stderr.write(`kiln cc: compiling locally: ${err.message}\n`);
-      const code = await local();
+      const kept = keep && err.keepable && canCapture(io) ? keep : null;
+      const code = kept ? await runAndKeep(plan, kept, io) : await local();
       if (code !== 0) recordEvent('error', undefined, { env: io.env });
       return code;
     }

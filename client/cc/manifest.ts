@@ -106,7 +106,8 @@ function resolveMark(p: string, root: string | null): string {
  * `here`: this folder's (the command line and working directory as they are). `portable`: paths
  * under `root` (the layout root R, client/cc/remote-layout.ts) in the command line and the
  * working directory written relative to it, so another checkout finds the same manifest; only
- * compiles whose farm result names no directory are recorded under it.
+ * compiles whose farm result names no directory are recorded under it. `gateway`: the farm's URL
+ * (the local keep's keys, client/cc/local-keep.ts, name `local` instead: never a farm's).
  */
 export function manifestKeys(
   argv: string[],
@@ -115,11 +116,13 @@ export function manifestKeys(
   source: string,
   gateway: string,
   root: string,
+  /** More environment variables the key covers (the local keep's: those that change diagnostics). */
+  moreEnv: readonly string[] = [],
 ): { portable: string | null; here: string | null } {
   const compiler = compilerId(argv[0]!, env);
   const src = fileDigest(source);
   if (!compiler || !src) return { portable: null, here: null };
-  const vars = ENV_KEYS.map((k) => [k, env[k] ?? null]);
+  const vars = [...ENV_KEYS, ...moreEnv].map((k) => [k, env[k] ?? null]);
   const key = (where: { argv: string[]; cwd: string }, portable: boolean): string =>
     sha256(JSON.stringify({ v: 1, compiler, ...where, vars, src, gateway, portable }));
   return {

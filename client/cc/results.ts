@@ -8,7 +8,9 @@
  *
  * Bounded by `KILN_CC_RESULTS_MB` (@default 1024; 0 keeps and reads none): past the bound the least
  * recently used results go (a hit renews a result's mtime) until a fifth of the room is free.
- * Files: `<manifests>/results/<2 hex>/<sha256(gateway, action)>.json`.
+ * Files: `<manifests>/results/<2 hex>/<sha256(gateway, action)>.json`. The local keep
+ * (client/cc/local-keep.ts) stores the outputs of compiles that ran here in the same store, under
+ * the gateway name `local` (no URL), by the digest of their contents, checked on every hit.
  */
 import {
   mkdirSync,

@@ -32,8 +32,11 @@ import {
 import { basename, dirname, join } from 'node:path';
 import { cacheDir } from '../dirs.ts';
 
-/** One outcome per `kiln cc` (`hit`, `miss`, `local` or `fallback`), plus `error` when the compiler failed. */
-export type EventKind = 'hit' | 'miss' | 'local' | 'fallback' | 'error';
+/**
+ * One outcome per `kiln cc` (`hit`, `miss`, `local`, `fallback`, or `keep`: answered from the local
+ * keep of compiles that ran here, client/cc/local-keep.ts), plus `error` when the compiler failed.
+ */
+export type EventKind = 'hit' | 'miss' | 'local' | 'fallback' | 'keep' | 'error';
 /** Why a farm compile fell back to a local one. */
 export type FallbackReason = 'unreachable' | '5xx' | 'no capacity' | 'timeout' | 'other';
 /** Every {@link FallbackReason}, in the order `kiln stats` documents them. */
@@ -61,15 +64,17 @@ export interface StatsOptions {
 }
 
 export interface Stats {
-  /** hits + misses + local + fallbacks */
+  /** hits + misses + local + fallbacks + keep hits */
   compiles: number;
   cacheHits: number;
   /** Compiled on a builder. */
   cacheMisses: number;
   /** Served by the farm: hits + misses. */
   remote: number;
-  /** Not distributable. */
+  /** Not distributable, or compiled here for a reason of kiln cc's (localReasons). */
   local: number;
+  /** Compiles that ran here before, answered from the local keep without running the compiler. */
+  keepHits: number;
   fallbacks: number;
   /** Compiles that failed (the user's errors, wherever they ran). */
   errors: number;
@@ -98,7 +103,11 @@ export function statsFile(opts: StatsOptions = {}): string {
 }
 
 /** Appends one event. Never throws: statistics must not break a build. Returns false if it was lost. */
-export function recordEvent(kind: 'hit' | 'miss' | 'error', reason?: undefined, opts?: StatsOptions): boolean;
+export function recordEvent(
+  kind: 'hit' | 'miss' | 'keep' | 'error',
+  reason?: undefined,
+  opts?: StatsOptions,
+): boolean;
 export function recordEvent(kind: 'local', reason: string, opts?: StatsOptions): boolean;
 export function recordEvent(kind: 'fallback', reason: FallbackReason, opts?: StatsOptions): boolean;
 export function recordEvent(kind: EventKind, reason?: string, opts: StatsOptions = {}): boolean {
@@ -166,7 +175,7 @@ function emptySummary(): Summary {
   return {
     version: 1,
     since: null,
-    counts: { hit: 0, miss: 0, local: 0, fallback: 0, error: 0 },
+    counts: { hit: 0, miss: 0, local: 0, fallback: 0, keep: 0, error: 0 },
     local: {},
     fallback: {},
     folded: [],
@@ -224,11 +233,12 @@ function addEvents(s: Summary, path: string): void {
 function toStats(s: Summary, file: string): Stats {
   const c = s.counts;
   return {
-    compiles: c.hit + c.miss + c.local + c.fallback,
+    compiles: c.hit + c.miss + c.local + c.fallback + c.keep,
     cacheHits: c.hit,
     cacheMisses: c.miss,
     remote: c.hit + c.miss,
     local: c.local,
+    keepHits: c.keep,
     fallbacks: c.fallback,
     errors: c.error,
     localReasons: { ...s.local },

@@ -25,6 +25,7 @@ export function formatStats(s: Stats): string {
     row('  Cache hits', s.cacheHits),
     row('  Cache misses (compiled on the farm)', s.cacheMisses),
     row('  Local (not distributable)', s.local),
+    row('  Local keep hits (compiled here before)', s.keepHits),
     row('  Fallbacks to local (farm failed)', s.fallbacks),
     row('Remote (hits + misses)', s.remote),
     row('Compile errors', s.errors),

@@ -87,16 +87,18 @@ describe('kiln cc stats', () => {
     recordEvent('local', 'linking (no -c)', opts);
     recordEvent('local', '-S writes assembly', opts);
     recordEvent('fallback', 'no capacity', opts);
+    recordEvent('keep', undefined, opts);
     recordEvent('error', undefined, opts);
     const s = readStats(opts);
     assert.deepEqual(
       { ...s, file: undefined },
       {
-        compiles: 7,
+        compiles: 8,
         cacheHits: 2,
         cacheMisses: 1,
         remote: 3,
         local: 3,
+        keepHits: 1,
         fallbacks: 1,
         errors: 1,
         localReasons: { 'linking (no -c)': 2, '-S writes assembly': 1 },
@@ -191,15 +193,18 @@ describe('kiln cc stats', () => {
     for (let i = 0; i < 12; i++) recordEvent('local', `reason ${String(i).padStart(2, '0')}`, { env });
     recordEvent('local', 'reason 05', { env });
     recordEvent('fallback', 'unreachable', { env });
+    recordEvent('keep', undefined, { env });
+    recordEvent('keep', undefined, { env });
 
     const table = await kiln(['stats'], { env });
     assert.equal(table.code, 0, table.stderr);
     assert.equal(table.stderr, '');
     const text = table.stdout;
-    assert.match(text, /^Compile requests +18$/m);
+    assert.match(text, /^Compile requests +20$/m);
     assert.match(text, /^ {2}Cache hits +3$/m);
     assert.match(text, /^ {2}Cache misses \(compiled on the farm\) +1$/m);
     assert.match(text, /^ {2}Local \(not distributable\) +13$/m);
+    assert.match(text, /^ {2}Local keep hits \(compiled here before\) +2$/m);
     assert.match(text, /^ {2}Fallbacks to local \(farm failed\) +1$/m);
     assert.match(text, /^Cache hit rate +75\.00 %$/m);
     assert.match(text, /^Compiled locally because\n {2}reason 05 +2\n {2}reason 00 +1$/m);
@@ -209,7 +214,7 @@ describe('kiln cc stats', () => {
 
     const json = await kiln(['stats', '--json'], { env });
     const parsed = JSON.parse(json.stdout) as { compiles: number; localReasons: Record<string, number> };
-    assert.equal(parsed.compiles, 18);
+    assert.equal(parsed.compiles, 20);
     assert.equal(Object.keys(parsed.localReasons).length, 12);
 
     const reset = await kiln(['stats', '--reset'], { env });

@@ -97,6 +97,7 @@ describe('kiln cc: one cache for every checkout', { timeout: 900_000 }, () => {
       KILN_GATEWAY: farm.url,
       KILN_TOKEN: farm.token,
       KILN_CC_SOCKET: join(work, 'cc.sock'),
+      KILN_CC_MANIFESTS: join(work, 'manifests'), // this run's own direct mode and local keep
       KILN_CC_DAEMON_IDLE_MS: '5000',
     };
   });

@@ -88,6 +88,7 @@ describe("kiln cc: the local compiler's diagnostics and objects", { timeout: 300
       KILN_TOKEN: farm.token,
       KILN_STATS_FILE: join(dir, 'stats.json'),
       KILN_CC_SOCKET: join(dir, 'cc.sock'),
+      KILN_CC_MANIFESTS: join(dir, 'manifests'), // this run's own direct mode and local keep
       KILN_CC_DAEMON_IDLE_MS: '5000',
       LC_ALL: 'C',
     };

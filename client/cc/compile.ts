@@ -321,8 +321,9 @@ export async function kilnCc(argv: string[], io: CcIo): Promise<number> {
   }
   // A compile that ran here before (the same compiler, command line and files) is answered from the keep.
   const keep = keepFor(plan, runArgv, io);
-  const terminal = colourArgs(argv, io.env).length > 0 || (io.stderr as { isTTY?: boolean }).isTTY === true;
-  if (keep && (await keepHit(plan, keep, io, terminal, s.verbose))) return 0;
+  // The native front's colour option is in the keep's key; a terminal here would colour by itself.
+  const tty = (io.stderr as { isTTY?: boolean }).isTTY === true;
+  if (keep && (await keepHit(plan, keep, io, tty, s.verbose))) return 0;
   try {
     return await remote(plan, argv, s, { base: s.gateway, token: s.token }, io);
   } catch (err) {

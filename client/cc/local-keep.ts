@@ -106,7 +106,11 @@ export async function keepHit(
   plan: RemotePlan,
   keep: Keep,
   io: { env: NodeJS.ProcessEnv; stdout: Writable; stderr: Writable },
-  /** The local compile would colour its diagnostics: an entry with any is no hit. */
+  /**
+   * stderr is a terminal, where the compiler colours by itself: an entry with diagnostics is no
+   * hit. (Behind the native front the colour option it adds is in the key, and the entry's
+   * diagnostics are coloured as the compile's.)
+   */
   terminal: boolean,
   verbose: boolean,
 ): Promise<boolean> {

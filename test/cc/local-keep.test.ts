@@ -158,6 +158,22 @@ describe('kiln cc local keep', { timeout: 120_000 }, () => {
     assert.ok((await readFile(join(dir, 'tree', 'warn.o'))).equals(want.obj));
   });
 
+  it("behind the native front on a terminal: coloured diagnostics, kept as the compile's", async () => {
+    const args = ['-O2', '-Wall', '-c', 'src/warn.c', '-o', 'warn.o'];
+    const saved = env;
+    env = { ...env, KILN_CC_STDERR_TTY: '1', TERM: 'xterm' }; // what kiln-cc says for a terminal
+    try {
+      const first = await kiln(args);
+      const n = (await calls()).length;
+      const second = await kiln(args);
+      assert.equal((await calls()).length, n, 'kept');
+      assert.ok(first.stderr.includes('\u001b['), 'coloured');
+      assert.deepEqual(second, first);
+    } finally {
+      env = saved;
+    }
+  });
+
   it('a compile that uses the time, or fails, is never kept', async () => {
     const before = readStats({ env }).keepHits;
     for (const file of ['date', 'time', 'pasted', 'bad']) {

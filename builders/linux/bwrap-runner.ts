@@ -176,8 +176,8 @@ export function createBwrapRunner(opts: BwrapRunnerOptions = {}): BwrapRunner {
       );
       return undefined;
     });
-  const newGroup = async (name: string, limits: GroupLimits) =>
-    (await cgroups.create(name, limits).catch((err: unknown) => {
+  const newGroup = async (limits: GroupLimits) =>
+    (await cgroups.create(limits).catch((err: unknown) => {
       throw new KilnError('ERR_INTERNAL', `cannot create the job's cgroup: ${(err as Error).message}`, {
         cause: err,
       });
@@ -236,7 +236,7 @@ export function createBwrapRunner(opts: BwrapRunnerOptions = {}): BwrapRunner {
       tmpfsMaxMiB: limits.memoryBytes / (1024 * 1024),
       ...(disk?.tmp !== undefined ? { tmpDir: disk.tmp } : {}),
     });
-    const group = await newGroup(`ready-${randomBytes(6).toString('hex')}`, limits);
+    const group = await newGroup(limits);
     let fifos: Fifo[] | undefined;
     try {
       fifos = await pipes(uid, gid);
@@ -477,7 +477,7 @@ export function createBwrapRunner(opts: BwrapRunnerOptions = {}): BwrapRunner {
     clock.lap('prepare');
     const limits = jobLimits(req);
     lastLimits.set(req.profile, limits);
-    const group = await newGroup(req.jobId, limits);
+    const group = await newGroup(limits);
     clock.lap('cgroup');
     let fifos: Fifo[] | undefined;
     let emptied = false;
@@ -518,6 +518,9 @@ export function createBwrapRunner(opts: BwrapRunnerOptions = {}): BwrapRunner {
       const disk = opts.ready?.disks ? `@${lastDisk.get(name) ?? LIMIT_DEFAULTS.diskMiB}` : '';
       await pool?.prepare(`${name}${disk}#${memOf(name)}`);
     },
-    close: async () => pool?.close(),
+    close: async () => {
+      await pool?.close();
+      await cgroups.close();
+    },
   };
 }

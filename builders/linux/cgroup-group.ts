@@ -1,6 +1,8 @@
 /**
  * One job's cgroup, v1 or v2: limits, moving a process in, listing, signalling and killing every
- * process, the OOM-kill count, removal. builders/linux/cgroup.ts detects the version and makes them.
+ * process, the OOM-kill count, removal. builders/linux/cgroup.ts detects the version, makes them
+ * and hands each to one job at a time ({@link leaseOf}): a group emptied after its job is kept for
+ * the next one instead of being removed and made again.
  */
 import { readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -33,8 +35,17 @@ export interface JobGroup {
   oomKilled(): Promise<boolean>;
   /** Kills what is left and waits until the group is empty (it stays, for `remove`). */
   settle(): Promise<void>;
-  /** Kills what is left, waits until the group is empty, and deletes it. */
+  /**
+   * Kills what is left, waits until the group is empty, and deletes it (a group the manager
+   * handed out goes back to it instead, for the next job: then this group is inert).
+   */
   remove(): Promise<void>;
+}
+
+/** A cgroup as the manager holds it across jobs: a {@link JobGroup} with its OOM-kill counter. */
+export interface HeldGroup extends JobGroup {
+  /** How many processes the kernel's OOM killer killed in the group since it was made. */
+  oomKills(): Promise<number>;
 }
 
 const CPU_PERIOD_US = 100_000;
@@ -155,8 +166,8 @@ async function removeDirs(g: JobGroup, dirs: readonly string[]): Promise<void> {
 }
 
 /** The v2 group at `dir`. */
-export function v2Group(dir: string): JobGroup {
-  const g: JobGroup = {
+export function v2Group(dir: string): HeldGroup {
+  const g: HeldGroup = {
     mode: 'v2',
     limit: (l) => limitV2(new Map([['', dir]]), l),
     async add(pid) {
@@ -175,9 +186,10 @@ export function v2Group(dir: string): JobGroup {
       killEach(await g.pids(), 'SIGKILL');
       await tryWrite(join(dir, 'cgroup.freeze'), '0');
     },
-    async oomKilled() {
-      return (field(await readText(join(dir, 'memory.events')), 'oom_kill') ?? 0) > 0;
+    async oomKills() {
+      return field(await readText(join(dir, 'memory.events')), 'oom_kill') ?? 0;
     },
+    oomKilled: async () => (await g.oomKills()) > 0,
     settle: () => settleGroup(g),
     remove: () => removeDirs(g, [dir]),
   };
@@ -185,10 +197,10 @@ export function v2Group(dir: string): JobGroup {
 }
 
 /** The v1 group with one directory per controller. */
-export function v1Group(paths: Map<string, string>): JobGroup {
+export function v1Group(paths: Map<string, string>): HeldGroup {
   const procs = join(paths.get('pids') as string, 'cgroup.procs');
   const freezer = paths.get('freezer');
-  const g: JobGroup = {
+  const g: HeldGroup = {
     mode: 'v1',
     limit: (l) => limitV1(paths, l),
     async add(pid) {
@@ -211,14 +223,40 @@ export function v1Group(paths: Map<string, string>): JobGroup {
       killEach(await g.pids(), 'SIGKILL');
       await tryWrite(state, 'THAWED');
     },
-    async oomKilled() {
+    async oomKills() {
       const mem = paths.get('memory') as string;
       const kills = field(await readText(join(mem, 'memory.oom_control')), 'oom_kill');
-      if (kills !== undefined) return kills > 0;
-      return Number((await readText(join(mem, 'memory.failcnt'))).trim() || 0) > 0; // kernels < 4.13
+      if (kills !== undefined) return kills;
+      return Number((await readText(join(mem, 'memory.failcnt'))).trim() || 0); // kernels < 4.13
     },
+    oomKilled: async () => (await g.oomKills()) > 0,
     settle: () => settleGroup(g),
     remove: () => removeDirs(g, [...paths.values()]),
   };
   return g;
+}
+
+/**
+ * One job's use of the held group `g`: OOM kills counted from `oomBase` (the counter when the job
+ * got it), and `remove` gives the group back (`giveBack`, once) instead of deleting it. Once given
+ * back it is inert: it signals nothing and lists no process, so a late stop of this job can never
+ * reach the next job's processes.
+ */
+export function leaseOf(g: HeldGroup, oomBase: number, giveBack: (g: HeldGroup) => Promise<void>): JobGroup {
+  let back: Promise<void> | undefined;
+  const live = (): boolean => back === undefined;
+  return {
+    mode: g.mode,
+    async add(pid) {
+      if (!live()) throw new Error('the job group was given back');
+      await g.add(pid);
+    },
+    limit: (l) => (live() ? g.limit(l) : Promise.resolve()),
+    pids: () => (live() ? g.pids() : Promise.resolve([])),
+    signal: (sig, except) => (live() ? g.signal(sig, except) : Promise.resolve(0)),
+    killAll: () => (live() ? g.killAll() : Promise.resolve()),
+    oomKilled: async () => (await g.oomKills()) > oomBase,
+    settle: () => (live() ? g.settle() : Promise.resolve()),
+    remove: () => (back ??= giveBack(g)),
+  };
 }

@@ -1,20 +1,27 @@
 /**
- * A small cgroup manager for job sandboxes: detects cgroup v2 or v1 at runtime, creates one group
- * per job under a parent (limits: memory, pids, optionally CPU), lists, signals and kills every
- * process in it, reads whether the OOM killer acted, and removes it. When neither hierarchy is
- * usable (no permission, not mounted) `create` answers null and the caller falls back to
+ * A small cgroup manager for job sandboxes: detects cgroup v2 or v1 at runtime and hands each job
+ * a group under a parent (limits: memory, pids, optionally CPU) in which it lists, signals and
+ * kills every process and reads whether the OOM killer acted. When neither hierarchy is usable
+ * (no permission, not mounted) `create` answers null and the caller falls back to
  * builders/linux/process-tree.ts; the manager says so once through `log`.
+ *
+ * Groups are reused: one whose job is over goes back to a short free list once it is empty, and
+ * the next job gets it with its own limits written, instead of a mkdir and rmdir per controller
+ * per job (v1 has four). Its OOM kills are counted per job (the counter when it was handed out is
+ * the job's zero). A group that cannot be emptied is removed, never handed out again.
  */
-import { createHash } from 'node:crypto';
-import { access, mkdir, readdir, readFile, rmdir, stat, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { access, chmod, mkdir, readdir, readFile, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  leaseOf,
   limitV1,
   limitV2,
   v1Group,
   v2Group,
   type CgroupMode,
   type GroupLimits,
+  type HeldGroup,
   type JobGroup,
 } from './cgroup-group.ts';
 
@@ -29,13 +36,20 @@ export interface CgroupManagerOptions {
   staleAfterMs?: number;
   /** Where the one-time fallback notice goes. @default console.warn */
   log?: (msg: string) => void;
+  /** Emptied groups kept for the next jobs. @default 4 */
+  keepFree?: number;
 }
 
 export interface CgroupManager {
   /** Detects (once) which cgroup version is usable, preparing the parent group. */
   detect(): Promise<CgroupMode>;
-  /** A new group for `jobId` with `limits`, or null when cgroups are not usable. */
-  create(jobId: string, limits: GroupLimits): Promise<JobGroup | null>;
+  /**
+   * A group of its own for one job, with `limits`, or null when cgroups are not usable. Its
+   * `remove` gives it back (for the next job once it is empty).
+   */
+  create(limits: GroupLimits): Promise<JobGroup | null>;
+  /** Removes the free groups; groups given back later are removed, not kept. */
+  close(): Promise<void>;
 }
 
 const V2_REQUIRED = ['memory', 'pids'];
@@ -55,11 +69,16 @@ const rmdirOk = (p: string): Promise<boolean> =>
 const readText = (p: string): Promise<string> => readFile(p, 'utf8').catch(() => '');
 const words = async (p: string): Promise<string[]> => (await readText(p)).split(/\s+/);
 
-/** A cgroup directory name for a job id: the id itself when safe, else a hash of it. */
-export function groupName(jobId: string): string {
-  if (/^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/.test(jobId)) return jobId;
-  return `job-${createHash('sha256').update(jobId).digest('hex').slice(0, 32)}`;
+/** An emptied group waiting for a job: its directories, its OOM-kill count and limits now. */
+interface FreeGroup {
+  group: HeldGroup;
+  dirs: string[];
+  oomKills: number;
+  limits: GroupLimits;
 }
+
+const sameLimits = (a: GroupLimits, b: GroupLimits): boolean =>
+  a.memoryBytes === b.memoryBytes && a.pids === b.pids && a.cpus === b.cpus;
 
 /** Builds a cgroup manager (see the module comment). */
 export function createCgroupManager(opts: CgroupManagerOptions = {}): CgroupManager {
@@ -67,6 +86,7 @@ export function createCgroupManager(opts: CgroupManagerOptions = {}): CgroupMana
   const parent = opts.parent ?? 'kiln';
   const log = opts.log ?? ((m: string) => console.warn(m));
   const staleAfterMs = opts.staleAfterMs ?? 60_000;
+  const keepFree = opts.keepFree ?? 4;
   if (parent.split('/').some((s) => s === '..' || s === '.') || parent.startsWith('/')) {
     throw new Error(`cgroup parent must be a relative path without . or ..: ${parent}`);
   }
@@ -168,31 +188,85 @@ export function createCgroupManager(opts: CgroupManagerOptions = {}): CgroupMana
     return detected;
   }
 
-  return {
-    detect,
-    async create(jobId, limits) {
-      const mode = await detect();
-      if (mode === 'none') return null;
-      const name = groupName(jobId);
-      const paths = new Map([...dirs].map(([c, d]) => [c, join(d, parent, name)]));
-      const group = mode === 'v2' ? v2Group(paths.get('') as string) : v1Group(paths);
-      const made = await Promise.all(
-        [...paths.values()].map((p) =>
-          mkdir(p).then(
-            () => true,
-            (err: NodeJS.ErrnoException) => {
-              if (err.code === 'EEXIST') return false;
-              throw err;
-            },
-          ),
-        ),
-      );
-      if (made.includes(false)) {
-        await group.remove(); // left over from an earlier run of this job: empty it and start clean
-        for (const p of paths.values()) await mkdir(p);
+  const free: FreeGroup[] = [];
+  let closed = false;
+
+  /** A new group `g-<random>` with `limits`. */
+  async function make(mode: 'v1' | 'v2', limits: GroupLimits): Promise<FreeGroup> {
+    const name = `g-${randomBytes(6).toString('hex')}`;
+    const paths = new Map([...dirs].map(([c, d]) => [c, join(d, parent, name)]));
+    const group = mode === 'v2' ? v2Group(paths.get('') as string) : v1Group(paths);
+    const made: string[] = [];
+    try {
+      for (const p of paths.values()) {
+        await mkdir(p);
+        made.push(p);
       }
       await (mode === 'v2' ? limitV2 : limitV1)(paths, limits);
-      return group;
+    } catch (err) {
+      for (const p of made) await rmdir(p).catch(() => undefined);
+      throw err;
+    }
+    return { group, dirs: made, oomKills: 0, limits };
+  }
+
+  /**
+   * A free group with `limits` written, or null when none is left. Its directories are touched
+   * (chmod): another builder's sweep of stale empty groups under a shared parent goes by their
+   * ctime, and must not take one just handed out. One that is gone (swept) is dropped.
+   */
+  async function reuse(limits: GroupLimits): Promise<FreeGroup | null> {
+    for (let f = free.pop(); f; f = free.pop()) {
+      try {
+        for (const d of f.dirs) await chmod(d, 0o755);
+        if (!sameLimits(f.limits, limits)) await f.group.limit(limits);
+        return { ...f, limits };
+      } catch {
+        await f.group.remove().catch(() => undefined);
+      }
+    }
+    return null;
+  }
+
+  /** Takes a job's group back: kept for the next job once empty (when there is room), else removed. */
+  async function giveBack(f: FreeGroup): Promise<void> {
+    try {
+      await f.group.settle();
+    } catch (err) {
+      await f.group.remove(); // never reused: it could not be emptied
+      throw err;
+    }
+    if (closed || free.length >= keepFree) return f.group.remove();
+    // Taken now, with no process left to be killed: the next job's OOM kills are those above it.
+    free.push({ ...f, oomKills: await f.group.oomKills() });
+  }
+
+  /** The job's view of `f`; the limits it has when given back are what the next job compares with. */
+  const lease = (f: FreeGroup): JobGroup => {
+    let current = f.limits;
+    const job = leaseOf(f.group, f.oomKills, () => giveBack({ ...f, limits: current }));
+    return {
+      ...job,
+      async limit(l) {
+        current = { memoryBytes: -1, pids: -1 }; // unknown until every write landed
+        await job.limit(l);
+        current = l;
+      },
+    };
+  };
+
+  return {
+    detect,
+    async create(limits) {
+      const mode = await detect();
+      if (mode === 'none') return null;
+      const f = (await reuse(limits)) ?? (await make(mode, limits));
+      return lease(f);
+    },
+    async close() {
+      closed = true;
+      const left = free.splice(0);
+      await Promise.all(left.map((f) => f.group.remove()));
     },
   };
 }

@@ -53,12 +53,13 @@ describe('the end of a job', { skip: process.getuid?.() !== 0 ? 'needs root' : f
   const parent = `kiln-watchtest-${process.pid}`;
   const m = createCgroupManager({ parent, log: () => undefined });
   after(async () => {
+    await m.close();
     for (const c of ['', ...(await readdir('/sys/fs/cgroup').catch(() => [] as string[]))])
       await rmdir(join('/sys/fs/cgroup', c, parent)).catch(() => undefined);
   });
 
   it('reads an OOM kill while the group settles, stragglers and all', T, async () => {
-    const g = await m.create('oom', { memoryBytes: 32 * MiB, pids: 20 });
+    const g = await m.create({ memoryBytes: 32 * MiB, pids: 20 });
     assert.ok(g, 'a cgroup');
     // The pipe's reader outgrows the limit and is OOM-killed; the shell and its sleep stay.
     await inGroup(g, 'sleep 600 & head -c 300m /dev/zero | tail > /dev/null; wait');
@@ -72,7 +73,7 @@ describe('the end of a job', { skip: process.getuid?.() !== 0 ? 'needs root' : f
   });
 
   it('answers no OOM kill for a group within its limit', T, async () => {
-    const g = await m.create('fits', { memoryBytes: 64 * MiB, pids: 20 });
+    const g = await m.create({ memoryBytes: 64 * MiB, pids: 20 });
     assert.ok(g, 'a cgroup');
     await inGroup(g, 'head -c 10m /dev/zero | tail > /dev/null; sleep 600');
     while ((await g.pids()).length < 2) await new Promise((r) => setTimeout(r, 10));

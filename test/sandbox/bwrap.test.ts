@@ -47,12 +47,14 @@ function readProc(pid: number, file: string): string {
   }
 }
 
-function makeRunner(extra: Parameters<typeof createBwrapRunner>[0] = {}): SandboxRunner {
-  return createBwrapRunner({ cgroupParent: CGROUP_PARENT, log: (m) => notices.push(m), ...extra });
-}
+/** Every runner made here, closed when the file is done (their free cgroups go with them). */
+const runners: SandboxRunner[] = [];
 
-/** Runners with sandboxes made ready ahead, closed when the file is done. */
-const readyRunners: SandboxRunner[] = [];
+function makeRunner(extra: Parameters<typeof createBwrapRunner>[0] = {}): SandboxRunner {
+  const r = createBwrapRunner({ cgroupParent: CGROUP_PARENT, log: (m) => notices.push(m), ...extra });
+  runners.push(r);
+  return r;
+}
 
 /**
  * A runner whose every job takes a sandbox made ready ahead: each run first waits until one of its
@@ -63,7 +65,6 @@ async function readyRunner(
   extra: Parameters<typeof createBwrapRunner>[0] = {},
 ): Promise<SandboxRunner> {
   const inner = makeRunner({ ready: { dir, count: 1 }, ...extra });
-  readyRunners.push(inner);
   return {
     name: inner.name,
     async run(req) {
@@ -88,7 +89,7 @@ describe('bwrap runner', { skip }, () => {
     await chmod(readyDir, 0o711);
   });
   after(async () => {
-    await Promise.all(readyRunners.map((r) => r.close?.()));
+    await Promise.all(runners.map((r) => r.close?.()));
     await rm(readyDir, { recursive: true, force: true });
     await removeCgroupParent();
   });
@@ -235,9 +236,9 @@ describe('bwrap runner', { skip }, () => {
         );
         assert.equal(r.outcome, 'killed');
         const cgroups = await seen;
-        // A sandbox made ready ahead has its group from before its job had an id.
-        const named = mode === 'cold' ? 'conf-' : 'ready-';
-        assert.match(cgroups ?? '', new RegExp(`/${CGROUP_PARENT}/${named}`));
+        // One group, of this job alone while it runs (groups are reused from job to job).
+        const groups = new Set(cgroups?.match(new RegExp(`/${CGROUP_PARENT}/g-[0-9a-f]+$`, 'gm')));
+        assert.equal(groups.size, 1, cgroups);
         assert.deepEqual(
           notices.filter((n) => /cgroup/.test(n)),
           [],

@@ -11,7 +11,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, writeFile } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { createCgroupManager, groupName } from '../../builders/linux/cgroup.ts';
+import { createCgroupManager } from '../../builders/linux/cgroup.ts';
 import { processTree, processTreeGroup } from '../../builders/linux/process-tree.ts';
 
 const T = { timeout: 30_000 };
@@ -33,6 +33,12 @@ const alive = (pid: number): boolean => {
 };
 const exited = (c: ChildProcess): Promise<unknown> =>
   c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : once(c, 'exit');
+/** The job groups (`g-*`) under `parent` of the hierarchy at `dir`. */
+const groupsIn = (dir: string, parent: string): Promise<string[]> =>
+  readdir(join(dir, parent)).then(
+    (n) => n.filter((e) => e.startsWith('g-')).sort(),
+    () => [],
+  );
 
 describe('cgroup manager on this host', { skip: process.getuid?.() !== 0 ? 'needs root' : false }, () => {
   const parent = `kiln-cgtest-${process.pid}`;
@@ -42,42 +48,116 @@ describe('cgroup manager on this host', { skip: process.getuid?.() !== 0 ? 'need
     }
   });
 
-  it('detects a usable version, groups, limits, kills and removes', T, async () => {
-    const notices: string[] = [];
-    const m = createCgroupManager({ parent, log: (n) => notices.push(n) });
-    const mode = await m.detect();
-    assert.ok(mode === 'v1' || mode === 'v2', `mode ${mode}: ${notices.join('; ')}`);
-    const g = await m.create('job.1', { memoryBytes: 64 * MiB, pids: 20 });
-    assert.ok(g);
-    const memDir =
-      mode === 'v2'
-        ? join('/sys/fs/cgroup', parent, 'job.1')
-        : join('/sys/fs/cgroup/memory', parent, 'job.1');
-    const memFile = mode === 'v2' ? 'memory.max' : 'memory.limit_in_bytes';
-    assert.equal((await readFile(join(memDir, memFile), 'utf8')).trim(), String(64 * MiB));
+  it(
+    'detects a usable version, groups, limits, kills, keeps the emptied group and removes it on close',
+    T,
+    async () => {
+      const notices: string[] = [];
+      const m = createCgroupManager({ parent, log: (n) => notices.push(n) });
+      const mode = await m.detect();
+      assert.ok(mode === 'v1' || mode === 'v2', `mode ${mode}: ${notices.join('; ')}`);
+      const g = await m.create({ memoryBytes: 64 * MiB, pids: 20 });
+      assert.ok(g);
+      const memRoot = mode === 'v2' ? '/sys/fs/cgroup' : '/sys/fs/cgroup/memory';
+      const names = await groupsIn(memRoot, parent);
+      assert.equal(names.length, 1);
+      const memDir = join(memRoot, parent, names[0]!);
+      const memFile = mode === 'v2' ? 'memory.max' : 'memory.limit_in_bytes';
+      assert.equal((await readFile(join(memDir, memFile), 'utf8')).trim(), String(64 * MiB));
 
-    const child = sleeper('sleep 30 & sleep 30 & wait');
-    await g.add(child.pid as number);
-    go(child);
-    // The children are forked after the move; wait until the group holds all three.
-    while ((await g.pids()).length < 3) await new Promise((r) => setTimeout(r, 5));
-    const pids = await g.pids();
-    assert.ok(pids.includes(child.pid as number));
-    assert.equal(await g.oomKilled(), false);
-    await g.killAll();
-    await exited(child);
-    assert.equal(child.signalCode, 'SIGKILL');
-    await g.remove();
-    assert.ok(
-      pids.every((p) => !alive(p)),
-      'every process of the group is gone',
-    );
-    assert.ok(!existsSync(memDir), 'the group is removed');
+      const child = sleeper('sleep 30 & sleep 30 & wait');
+      await g.add(child.pid as number);
+      go(child);
+      // The children are forked after the move; wait until the group holds all three.
+      while ((await g.pids()).length < 3) await new Promise((r) => setTimeout(r, 5));
+      const pids = await g.pids();
+      assert.ok(pids.includes(child.pid as number));
+      assert.equal(await g.oomKilled(), false);
+      await g.killAll();
+      await exited(child);
+      assert.equal(child.signalCode, 'SIGKILL');
+      await g.remove();
+      assert.ok(
+        pids.every((p) => !alive(p)),
+        'every process of the group is gone',
+      );
+      assert.ok(existsSync(memDir), 'the emptied group is kept for the next job');
+      assert.equal((await readFile(join(memDir, 'cgroup.procs'), 'utf8')).trim(), '');
+      await m.close();
+      assert.ok(!existsSync(memDir), 'close removes the free groups');
+    },
+  );
+
+  it("reuses an emptied group: the OOM kill and the limits are each job's own", T, async () => {
+    const own = `${parent}-reuse`;
+    const m = createCgroupManager({ parent: own, log: () => undefined });
+    const mode = await m.detect();
+    const memRoot = mode === 'v2' ? '/sys/fs/cgroup' : '/sys/fs/cgroup/memory';
+    const pidsRoot = mode === 'v2' ? '/sys/fs/cgroup' : '/sys/fs/cgroup/pids';
+    const memFile = mode === 'v2' ? 'memory.max' : 'memory.limit_in_bytes';
+    try {
+      const g1 = await m.create({ memoryBytes: 32 * MiB, pids: 20 });
+      assert.ok(g1);
+      // tail keeps every byte of a stream without newlines: it grows until the OOM killer takes it.
+      const hog = sleeper('head -c 400000000 /dev/zero | tail');
+      await g1.add(hog.pid as number);
+      go(hog);
+      await exited(hog);
+      assert.notEqual(hog.exitCode, 0);
+      assert.equal(await g1.oomKilled(), true, 'job 1 was killed for memory');
+      await g1.remove();
+      const first = await groupsIn(memRoot, own);
+      assert.equal(first.length, 1);
+
+      const g2 = await m.create({ memoryBytes: 48 * MiB, pids: 30 });
+      assert.ok(g2);
+      assert.deepEqual(await groupsIn(memRoot, own), first, 'job 2 got the same group');
+      const dir = (root: string): string => join(root, own, first[0]!);
+      assert.equal((await readFile(join(dir(memRoot), memFile), 'utf8')).trim(), String(48 * MiB));
+      assert.equal((await readFile(join(dir(pidsRoot), 'pids.max'), 'utf8')).trim(), '30');
+      assert.equal(await g2.oomKilled(), false, "job 1's OOM kill is not job 2's");
+      const job = sleeper('sleep 30');
+      await g2.add(job.pid as number);
+      // Job 1's view of the group is inert: it reaches none of job 2's processes.
+      assert.deepEqual(await g1.pids(), []);
+      assert.equal(await g1.signal('SIGKILL'), 0);
+      await g1.remove();
+      assert.deepEqual(await g2.pids(), [job.pid]);
+      go(job);
+      await g2.killAll();
+      await exited(job);
+      assert.equal(await g2.oomKilled(), false);
+      await g2.remove();
+      assert.deepEqual(await groupsIn(memRoot, own), first, 'given back once');
+    } finally {
+      await m.close();
+      for (const r of [memRoot, pidsRoot]) assert.deepEqual(await groupsIn(r, own), []);
+      for (const c of ['', ...(await readdir('/sys/fs/cgroup').catch(() => [] as string[]))])
+        await rmdir(join('/sys/fs/cgroup', c, own)).catch(() => undefined);
+    }
+  });
+
+  it('keeps at most `keepFree` emptied groups and removes the rest', T, async () => {
+    const own = `${parent}-keep`;
+    const m = createCgroupManager({ parent: own, keepFree: 2, log: () => undefined });
+    const mode = await m.detect();
+    const memRoot = mode === 'v2' ? '/sys/fs/cgroup' : '/sys/fs/cgroup/memory';
+    try {
+      const groups = await Promise.all([1, 2, 3].map(() => m.create({ memoryBytes: 64 * MiB, pids: 20 })));
+      assert.equal((await groupsIn(memRoot, own)).length, 3);
+      for (const g of groups) await g?.remove();
+      assert.equal((await groupsIn(memRoot, own)).length, 2);
+    } finally {
+      await m.close();
+      assert.deepEqual(await groupsIn(memRoot, own), []);
+      for (const c of ['', ...(await readdir('/sys/fs/cgroup').catch(() => [] as string[]))])
+        await rmdir(join('/sys/fs/cgroup', c, own)).catch(() => undefined);
+    }
   });
 
   it('signals every process but the excepted ones', T, async () => {
     const m = createCgroupManager({ parent, log: () => undefined });
-    const g = await m.create('job.2', { memoryBytes: 64 * MiB, pids: 20 });
+    const g = await m.create({ memoryBytes: 64 * MiB, pids: 20 });
     assert.ok(g);
     const a = sleeper();
     const b = sleeper();
@@ -90,6 +170,7 @@ describe('cgroup manager on this host', { skip: process.getuid?.() !== 0 ? 'need
     await g.remove();
     await exited(b);
     assert.equal(b.signalCode, 'SIGKILL');
+    await m.close();
   });
 
   // Regression (issue 15, item 5): two builders sharing a parent with stale empty groups swept the
@@ -117,11 +198,12 @@ describe('cgroup manager on this host', { skip: process.getuid?.() !== 0 ? 'need
         for (const s of stale)
           assert.ok(!existsSync(join(h, shared, s)), `${s} swept; ${notices.join('; ')}`);
       const groups = await Promise.all([
-        a.create('job.a', { memoryBytes: 64 * MiB, pids: 20 }),
-        b.create('job.b', { memoryBytes: 64 * MiB, pids: 20 }),
+        a.create({ memoryBytes: 64 * MiB, pids: 20 }),
+        b.create({ memoryBytes: 64 * MiB, pids: 20 }),
       ]);
       assert.ok(groups[0] && groups[1], 'both builders still create job groups');
       await Promise.all(groups.map((g) => g?.remove()));
+      await Promise.all([a.close(), b.close()]);
       assert.ok(!notices.some((n) => /not usable|WITHOUT/.test(n)), notices.join('; '));
     } finally {
       for (const h of hierarchies) {
@@ -149,9 +231,10 @@ describe('cgroup v2 file protocol (a fake hierarchy in a temp dir)', () => {
   it('writes limits, moves, lists, signals, kills, reads OOM kills', T, async () => {
     const m = createCgroupManager({ root, log: () => undefined });
     assert.equal(await m.detect(), 'v2');
-    const g = await m.create('j', { memoryBytes: 64 * MiB, pids: 50, cpus: 1.5 });
+    const g = await m.create({ memoryBytes: 64 * MiB, pids: 50, cpus: 1.5 });
     assert.ok(g);
-    const dir = join(root, 'kiln', 'j');
+    const [name = ''] = await groupsIn(root, 'kiln');
+    const dir = join(root, 'kiln', name);
     const read = async (f: string): Promise<string> => (await readFile(join(dir, f), 'utf8')).trim();
     assert.equal(await read('memory.max'), String(64 * MiB));
     assert.equal(await read('memory.swap.max'), '0');
@@ -177,6 +260,8 @@ describe('cgroup v2 file protocol (a fake hierarchy in a temp dir)', () => {
     // A real cgroup directory can be removed with its files; a plain one must be emptied first.
     for (const f of await readdir(dir)) await rm(join(dir, f));
     await g.remove();
+    assert.ok(existsSync(dir), 'kept for the next job');
+    await m.close();
     assert.ok(!existsSync(dir));
   });
 
@@ -207,8 +292,8 @@ describe('cgroup v2 file protocol (a fake hierarchy in a temp dir)', () => {
       const notices: string[] = [];
       const m = createCgroupManager({ root: bare, log: (n) => notices.push(n) });
       assert.equal(await m.detect(), 'none');
-      assert.equal(await m.create('j', { memoryBytes: MiB, pids: 8 }), null);
-      assert.equal(await m.create('k', { memoryBytes: MiB, pids: 8 }), null);
+      assert.equal(await m.create({ memoryBytes: MiB, pids: 8 }), null);
+      assert.equal(await m.create({ memoryBytes: MiB, pids: 8 }), null);
       assert.equal(notices.length, 1, 'the fallback is reported once');
       assert.match(notices[0] ?? '', /WITHOUT memory\/pids limits/);
     } finally {
@@ -218,13 +303,6 @@ describe('cgroup v2 file protocol (a fake hierarchy in a temp dir)', () => {
 });
 
 describe('cgroup helpers', () => {
-  it('names groups after safe job ids, and hashes the others', () => {
-    assert.equal(groupName('01J9Z.2'), '01J9Z.2');
-    assert.match(groupName('../../etc'), /^job-[0-9a-f]{32}$/);
-    assert.match(groupName('.hidden'), /^job-[0-9a-f]{32}$/);
-    assert.notEqual(groupName('a/b'), groupName('a/c'));
-  });
-
   it('refuses a parent that climbs out of the hierarchy', () => {
     assert.throws(() => createCgroupManager({ parent: '../x' }), /relative path/);
     assert.throws(() => createCgroupManager({ parent: '/abs' }), /relative path/);

@@ -65,6 +65,7 @@ describe('sandbox launcher', { skip }, () => {
     await chmod(base, 0o711);
   });
   after(async () => {
+    await runner.close?.();
     await rm(base, { recursive: true, force: true });
     for (const c of await readdir('/sys/fs/cgroup').catch(() => [] as string[]))
       await rmdir(join('/sys/fs/cgroup', c, CGROUP_PARENT)).catch(() => undefined);

@@ -80,6 +80,11 @@ export interface BuilderFarm {
   /** Acknowledges a pulled message: the LAST step of handling a job. */
   ack(bid: string, ackId: string): Promise<void>;
   /**
+   * {@link releaseSlot} then {@link ack}, the end of every job the builder took: in one round
+   * trip where the farm can keep their order without waiting between them. Answers the release's.
+   */
+  finish(jobId: string, bid: string, ackId: string): Promise<boolean>;
+  /**
    * Delivers the control messages sent to `bid` (stop requests) until the returned function is
    * called; resolves once listening.
    */

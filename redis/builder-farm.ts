@@ -62,6 +62,13 @@ export function createRedisBuilderFarm(
   const scripts = defineScripts(redis);
 
   const registry = createRegistry(redis, scripts, keys);
+  // A Cluster client (ioredis `Cluster`, passed where a Redis is typed) runs no transaction or
+  // ordered pipeline over keys of several slots.
+  const cluster = (redis as { isCluster?: boolean }).isCluster === true;
+  const ack = async (bid: string, ackId: string): Promise<void> => {
+    const stream = keys.builderStream(bid);
+    await redis.multi().xack(stream, STREAM_GROUP, ackId).xdel(stream, ackId).exec();
+  };
 
   return {
     async register(info, key, leaseMs) {
@@ -166,9 +173,26 @@ export function createRedisBuilderFarm(
       await redis.sadd(keys.registry(platform).replace, jobId);
     },
 
-    async ack(bid, ackId) {
+    ack: (bid, ackId) => ack(bid, ackId),
+
+    async finish(jobId, bid, ackId) {
+      // The slot and the stream live on different shards: the ack goes once the release is in.
+      if (cluster) {
+        const released = await registry.release(jobId, bid);
+        await ack(bid, ackId);
+        return released;
+      }
+      // One server, one connection: commands sent together run in the order sent, so the ack
+      // follows the release without waiting for its reply (as the gateway's createAndEnqueue).
+      // XACK and XDEL go as plain commands, not MULTI: auto-pipelining batches those with the
+      // release's EVALSHA in order, where a transaction would be written ahead of the batch.
       const stream = keys.builderStream(bid);
-      await redis.multi().xack(stream, STREAM_GROUP, ackId).xdel(stream, ackId).exec();
+      const [released] = await Promise.all([
+        registry.release(jobId, bid),
+        redis.xack(stream, STREAM_GROUP, ackId),
+        redis.xdel(stream, ackId),
+      ]);
+      return released;
     },
 
     watchControl: (bid, onMessage) => watchChannel(c.sub, keys.builderControl(bid), onMessage),

@@ -23,7 +23,10 @@ export interface RemovedBuilder {
 export interface Registry {
   /** Reserves a slot for `jobId` on the best builder of `platform` (and its creation guard, when `guardDueAt` is given); throws ERR_NO_CAPACITY. */
   place(jobId: string, platform: string, toolchain: string, guardDueAt?: number): Promise<string>;
-  /** Gives back the slot `jobId` holds on `bid`, once; false when it held none there. */
+  /**
+   * Gives back the slot `jobId` holds on `bid`, once; false when it held none there. For a builder
+   * whose platform is known here the script is sent before this returns.
+   */
   release(jobId: string, bid: string): Promise<boolean>;
   /** Registers (`new`) or renews a lease and what the builder advertises; throws ERR_CONFLICT when a renewal came too late. */
   lease(info: BuilderInfo, leaseMs: number, mode: 'new' | 'renew'): Promise<void>;
@@ -106,12 +109,17 @@ export function createRegistry(redis: RedisConn, scripts: Scripts, keys: Keys): 
       return String(checkReply(await scripts.placeJob(...core(r), ...args), { job: jobId, platform }));
     },
 
-    async release(jobId, bid) {
-      const platform = await resolve(bid);
-      if (!platform) return false;
-      const r = keys.registry(platform);
-      const args = [r.assign, jobId, bid, Date.now(), r.warmPrefix, r.jobsPrefix];
-      return (await scripts.releaseSlot(...core(r), ...args)) === SCRIPT_DONE;
+    release(jobId, bid) {
+      const releaseOn = async (platform: string | null): Promise<boolean> => {
+        if (!platform) return false;
+        const r = keys.registry(platform);
+        const args = [r.assign, jobId, bid, Date.now(), r.warmPrefix, r.jobsPrefix];
+        return (await scripts.releaseSlot(...core(r), ...args)) === SCRIPT_DONE;
+      };
+      // A known builder's script is sent before this returns: a command the caller sends next
+      // on the same connection runs after it (builder-farm.ts `finish`).
+      const known = platformOf.get(bid);
+      return known ? releaseOn(known) : resolve(bid).then(releaseOn);
     },
 
     async lease(info, leaseMs, mode) {

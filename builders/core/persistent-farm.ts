@@ -18,6 +18,7 @@ const PERSISTENT = new Set<keyof BuilderFarm>([
   'releaseSlot',
   'handBack',
   'ack',
+  'finish',
 ]);
 
 /** Wraps `farm` so {@link PERSISTENT} operations retry transient failures; others pass through. */

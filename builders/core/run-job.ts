@@ -4,7 +4,8 @@
  * slot, acknowledge the message last.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError } from '../../protocol/errors.ts';
 import { verifyJobToken } from '../../protocol/token.ts';
@@ -140,7 +141,7 @@ async function execute(ctx: JobContext, a: Attempt): Promise<JobResultFields> {
   stopAsked.catch(() => undefined);
   try {
     if (spec.toolchain) toolchain = await ctx.toolchains.acquire(spec.toolchain);
-    await mkdir(a.dir, { recursive: true });
+    mkdirSync(a.dir, { recursive: true });
     disk = await (ctx.disks ?? PLAIN_DISKS).create(a.dir, spec.limits.diskMiB);
     const root = disk.root;
     try {
@@ -281,9 +282,9 @@ function report(ctx: JobContext, a: Attempt, result: JobResultFields): void {
 export async function runJob(ctx: JobContext, msg: PulledJob): Promise<void> {
   const { farm, bid } = ctx;
   const pulled = stamp();
+  // The slot goes back, then the message is acknowledged (last), in one round trip.
   const finish = async (): Promise<void> => {
-    await farm.releaseSlot(msg.jobId, bid);
-    await farm.ack(bid, msg.ackId);
+    await farm.finish(msg.jobId, bid, msg.ackId);
   };
   const rec = await admit(ctx, msg);
   if (rec === 'refused') return farm.ack(bid, msg.ackId);

@@ -210,6 +210,22 @@ export function builderPortConformance(name: string, make: MakeFarm): void {
       assert.equal(await g.placeJob('k', X86, ''), 'a', 'the slot is free again');
     });
 
+    it('finishes a job: its slot back and its message acknowledged, in one call', async () => {
+      await b.register(info('a', { slots: 1 }), KEY, LONG_LEASE_MS);
+      await g.placeJob('j', X86, '');
+      await g.enqueue('a', { jobId: 'j', attempt: 1, token: 't' });
+      const [msg] = await b.pull('a', 1, 10);
+      await assert.rejects(g.placeJob('k', X86, ''), { code: 'ERR_NO_CAPACITY' });
+      assert.equal(await sut.unacked('a'), 1);
+      assert.equal(await b.finish('j', 'a', msg!.ackId), true);
+      assert.equal(await sut.unacked('a'), 0);
+      assert.equal(await g.placeJob('k', X86, ''), 'a', 'the slot is free again');
+      // Again (a retry after a lost reply): nothing more to give back, the ack is a no-op.
+      assert.equal(await b.finish('j', 'a', msg!.ackId), false);
+      assert.deepEqual(await b.reclaim('a', 0, 10), [], 'an acknowledged message is never reclaimed');
+      assert.equal(await sut.unacked('a'), 0);
+    });
+
     it('sees a stop request as a flag and as a control message, until it stops watching', async () => {
       await g.createJob(newJob('j', 'b1'), 600);
       await b.claim('j', 1, 'b1');

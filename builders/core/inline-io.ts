@@ -2,8 +2,19 @@
  * The fast path's inline files: small inputs written into the job directory, and small results
  * (stdout, stderr, declared output files) read back without a separate blob round trip.
  */
-import { constants } from 'node:fs';
-import { lstat, mkdir, open, realpath, writeFile } from 'node:fs/promises';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readSync,
+  realpathSync,
+  writeFileSync,
+  type Stats,
+} from 'node:fs';
+import { open, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { KilnError } from '../../protocol/errors.ts';
 import type { InlineResult, JobSpec } from '../../protocol/job.ts';
@@ -12,17 +23,25 @@ import { resolveOutput, unsupportedKind, type RejectedOutput } from './output-pa
 /** Largest total of inline result files and output. @default 4 MiB */
 export const INLINE_RESULT_MAX = 4 << 20;
 
+/**
+ * Files up to this size are written and read with synchronous calls: for a small file the
+ * thread-pool round trips (open, write or read, close) cost more than the copy itself.
+ */
+const SYNC_MAX = 1 << 20;
+
+const lstatOrNull = (p: string): Stats | null => lstatSync(p, { throwIfNoEntry: false }) ?? null;
+
 /** Throws unless every parent of `rel` under `root` is a real directory (never write through a link). */
-async function assertNoLinkOnPath(root: string, rel: string): Promise<void> {
+function assertNoLinkOnPath(root: string, rel: string): void {
   const parts = rel.split('/');
   let cur = root;
   for (const p of parts.slice(0, -1)) {
     cur = join(cur, p);
-    const st = await lstat(cur).catch(() => null);
+    const st = lstatOrNull(cur);
     if (st && !st.isDirectory())
       throw new KilnError('ERR_ARCHIVE_INVALID', `inline file ${rel} would be written through ${p}`);
   }
-  const leaf = await lstat(join(root, rel)).catch(() => null);
+  const leaf = lstatOrNull(join(root, rel));
   if (leaf && !leaf.isFile())
     throw new KilnError('ERR_ARCHIVE_INVALID', `inline file ${rel} would replace a non-file`);
 }
@@ -30,11 +49,11 @@ async function assertNoLinkOnPath(root: string, rel: string): Promise<void> {
 /** Writes the spec's inline files into the job directory. */
 export async function writeInlineFiles(root: string, inline: NonNullable<JobSpec['inline']>): Promise<void> {
   for (const f of inline) {
-    await assertNoLinkOnPath(root, f.path);
-    await mkdir(dirname(join(root, f.path)), { recursive: true });
-    await writeFile(join(root, f.path), f.data, {
-      mode: f.executable ? 0o755 : 0o644,
-    });
+    assertNoLinkOnPath(root, f.path);
+    mkdirSync(dirname(join(root, f.path)), { recursive: true });
+    const opts = { mode: f.executable ? 0o755 : 0o644 };
+    if (f.data.byteLength <= SYNC_MAX) writeFileSync(join(root, f.path), f.data, opts);
+    else await writeFile(join(root, f.path), f.data, opts);
   }
 }
 
@@ -76,7 +95,7 @@ export async function readInlineResult(
   const files: InlineResult['files'] = [];
   const missing: string[] = [];
   const rejected: RejectedOutput[] = [];
-  const realRoot = await realpath(root);
+  const realRoot = realpathSync(root);
   for (const rel of outputs) {
     const r = await resolveOutput(realRoot, rel);
     if (r.kind === 'missing') missing.push(rel);
@@ -100,6 +119,7 @@ export async function readInlineResult(
 
 /** The bytes of a regular file opened without following a link, or null when it is not `size` bytes. */
 async function readRegular(abs: string, size: number): Promise<Buffer | null> {
+  if (size <= SYNC_MAX) return readRegularSync(abs, size);
   const fh = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   try {
     const st = await fh.stat();
@@ -109,5 +129,18 @@ async function readRegular(abs: string, size: number): Promise<Buffer | null> {
     return bytesRead === size ? buf : null;
   } finally {
     await fh.close();
+  }
+}
+
+/** {@link readRegular} with synchronous calls, for a small file. */
+function readRegularSync(abs: string, size: number): Buffer | null {
+  const fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile() || st.size !== size) return null;
+    const buf = Buffer.alloc(size);
+    return readSync(fd, buf, 0, size, 0) === size ? buf : null;
+  } finally {
+    closeSync(fd);
   }
 }

@@ -11,8 +11,7 @@
  * Outputs are resolved after every process of the job is gone (the runner removes its
  * cgroup first), so the tree cannot change between these checks and the read that follows.
  */
-import type { Stats } from 'node:fs';
-import { lstat, realpath } from 'node:fs/promises';
+import { lstatSync, realpathSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { checkEntryPath } from '../../archive/entry-path.ts';
 
@@ -25,7 +24,27 @@ export interface RejectedOutput {
   reason: string;
 }
 
-/** Resolves `rel` under `root` (an absolute, real directory). */
+/** `lstat` of `p`, or null when it cannot be read (missing, or a file used as a directory). */
+function lstatOrNull(p: string): Stats | null {
+  try {
+    return lstatSync(p);
+  } catch {
+    return null;
+  }
+}
+
+function realpathOrNull(p: string): string | null {
+  try {
+    return realpathSync(p);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Resolves `rel` under `root` (an absolute, real directory). Synchronous calls: a few `lstat`s of
+ * a settled tree cost less than a thread-pool round trip each.
+ */
 export async function resolveOutput(root: string, rel: string): Promise<ResolvedOutput> {
   const checked = checkEntryPath(rel);
   if (checked.problem !== undefined) return { kind: 'rejected', reason: checked.problem };
@@ -33,15 +52,14 @@ export async function resolveOutput(root: string, rel: string): Promise<Resolved
   let cur = root;
   for (const seg of segs.slice(0, -1)) {
     cur = join(cur, seg);
-    const st = await lstat(cur).catch(() => null);
+    const st = lstatOrNull(cur);
     if (!st) return { kind: 'missing' };
     if (st.isSymbolicLink()) return { kind: 'rejected', reason: 'is behind a symbolic link' };
     if (!st.isDirectory()) return { kind: 'missing' };
   }
-  if ((await realpath(cur).catch(() => null)) !== cur)
-    return { kind: 'rejected', reason: 'is behind a symbolic link' };
+  if (realpathOrNull(cur) !== cur) return { kind: 'rejected', reason: 'is behind a symbolic link' };
   const abs = join(root, ...segs);
-  const st = await lstat(abs).catch(() => null);
+  const st = lstatOrNull(abs);
   if (!st) return { kind: 'missing' };
   return { kind: 'ok', abs, st };
 }

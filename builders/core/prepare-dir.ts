@@ -1,5 +1,5 @@
 /** Fills a job directory: the input tree (manifest or tar), then the inline files. */
-import { mkdir } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { JobSpec } from '../../protocol/job.ts';
 import { blobKey } from '../../protocol/store-keys.ts';
@@ -17,10 +17,11 @@ export async function prepareJobRoot(
   dir: string,
   root: string,
 ): Promise<void> {
-  await mkdir(dir, { recursive: true });
+  // Synchronous: making a directory or two costs less than a thread-pool round trip each.
+  mkdirSync(dir, { recursive: true });
   if (spec.tree) await materializeTree(store, blobs, tenant, spec.tree, root);
   else if (spec.input)
     await fetchInput(store, blobKey(tenant, spec.input.digest), spec.input, join(dir, 'input.tar'), root);
-  else await mkdir(root, { recursive: true }); // it may exist, empty: made ready ahead (JobDisk.root)
+  else mkdirSync(root, { recursive: true }); // it may exist, empty: made ready ahead (JobDisk.root)
   if (spec.inline) await writeInlineFiles(root, spec.inline);
 }

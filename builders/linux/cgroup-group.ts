@@ -4,7 +4,8 @@
  * and hands each to one job at a time ({@link leaseOf}): a group emptied after its job is kept for
  * the next one instead of being removed and made again.
  */
-import { readFile, rmdir, writeFile } from 'node:fs/promises';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -50,12 +51,23 @@ export interface HeldGroup extends JobGroup {
 
 const CPU_PERIOD_US = 100_000;
 
-const readText = (p: string): Promise<string> => readFile(p, 'utf8').catch(() => '');
-const tryWrite = (p: string, v: string): Promise<boolean> =>
-  writeFile(p, v).then(
-    () => true,
-    () => false,
-  );
+// cgroup files are the kernel's, in memory: read and written synchronously, which costs less than
+// a thread-pool round trip each (several per job: limits, moves, process lists, the OOM count).
+const readText = async (p: string): Promise<string> => {
+  try {
+    return readFileSync(p, 'utf8');
+  } catch {
+    return '';
+  }
+};
+const tryWrite = async (p: string, v: string): Promise<boolean> => {
+  try {
+    writeFileSync(p, v);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 /** A numeric field ("oom_kill 3") of a flat-keyed cgroup file, or undefined. */
 function field(text: string, key: string): number | undefined {
@@ -71,7 +83,7 @@ function parsePids(text: string): number[] {
 }
 
 async function mustWrite(p: string, v: string): Promise<void> {
-  await writeFile(p, v);
+  writeFileSync(p, v);
 }
 
 /** Writes `l` into a v2 group (`paths.get('')`). */
@@ -171,7 +183,7 @@ export function v2Group(dir: string): HeldGroup {
     mode: 'v2',
     limit: (l) => limitV2(new Map([['', dir]]), l),
     async add(pid) {
-      await writeFile(join(dir, 'cgroup.procs'), String(pid));
+      writeFileSync(join(dir, 'cgroup.procs'), String(pid));
     },
     async pids() {
       return parsePids(await readText(join(dir, 'cgroup.procs')));
@@ -204,7 +216,7 @@ export function v1Group(paths: Map<string, string>): HeldGroup {
     mode: 'v1',
     limit: (l) => limitV1(paths, l),
     async add(pid) {
-      for (const p of paths.values()) await writeFile(join(p, 'cgroup.procs'), String(pid));
+      for (const p of paths.values()) writeFileSync(join(p, 'cgroup.procs'), String(pid));
     },
     async pids() {
       return parsePids(await readText(procs));

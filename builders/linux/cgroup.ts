@@ -48,7 +48,10 @@ export interface CgroupManager {
    * `remove` gives it back (for the next job once it is empty).
    */
   create(limits: GroupLimits): Promise<JobGroup | null>;
-  /** Removes the free groups; groups given back later are removed, not kept. */
+  /**
+   * Removes the free groups, once those being given back are in; groups given back later are
+   * removed, not kept.
+   */
   close(): Promise<void>;
 }
 
@@ -189,6 +192,8 @@ export function createCgroupManager(opts: CgroupManagerOptions = {}): CgroupMana
   }
 
   const free: FreeGroup[] = [];
+  /** Groups being given back (a job's answer does not wait for that): close waits for them. */
+  const returning = new Set<Promise<void>>();
   let closed = false;
 
   /** A new group `g-<random>` with `limits`. */
@@ -244,7 +249,12 @@ export function createCgroupManager(opts: CgroupManagerOptions = {}): CgroupMana
   /** The job's view of `f`; the limits it has when given back are what the next job compares with. */
   const lease = (f: FreeGroup): JobGroup => {
     let current = f.limits;
-    const job = leaseOf(f.group, f.oomKills, () => giveBack({ ...f, limits: current }));
+    const job = leaseOf(f.group, f.oomKills, () => {
+      const p = giveBack({ ...f, limits: current });
+      returning.add(p);
+      void p.catch(() => undefined).finally(() => returning.delete(p));
+      return p;
+    });
     return {
       ...job,
       async limit(l) {
@@ -265,6 +275,7 @@ export function createCgroupManager(opts: CgroupManagerOptions = {}): CgroupMana
     },
     async close() {
       closed = true;
+      await Promise.allSettled([...returning]);
       const left = free.splice(0);
       await Promise.all(left.map((f) => f.group.remove()));
     },

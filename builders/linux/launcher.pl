@@ -16,6 +16,8 @@
 #   x <id> e <code> <status>\n    once it ended: exit code (s <signal number> if killed), and
 #                                 what bwrap wrote on its status descriptor (on one line)
 #   f <id> ok\n                   the FIFOs are made (else f <id> <why>: none is left behind)
+#   w <id> <why>\n                a child that could not start says why, before its x (the same
+#                                 pipe, so the reason is there when the builder reads the x)
 #
 # Each start is a watcher process (which reports x) and its child, which becomes bwrap as the
 # job's uid and gid: no fork of the builder per job. At the end of its input (the builder is gone)
@@ -31,7 +33,14 @@ binmode STDIN;
 binmode STDOUT;
 $| = 1;
 
-sub fail { print STDERR "kiln launcher: $_[0]\n"; POSIX::_exit(125) }
+my $child_id;    # in a start's child: its id, so that a failure is told on stdout too
+
+sub fail {
+  my ($why) = @_;
+  print STDERR "kiln launcher: $why\n";
+  if (defined $child_id) { $why =~ s/\s+/ /g; print STDOUT "w $child_id $why\n" }
+  POSIX::_exit(125);
+}
 
 # Exactly $n bytes of stdin, or undef at its end.
 sub bytes {
@@ -72,6 +81,7 @@ sub fifos {
 # The child: takes its descriptors, says so, waits at the gate, drops to the job's ids, execs bwrap.
 sub child {
   my ($id, $uid, $gid, $fds, $status_fd, $status_w, $args, $seccomp, $argv, $gate) = @_;
+  $child_id = $id;
   my @kept;    # filehandles whose descriptors were moved (kept open until the moves are done)
   my @moves;
   # First at 20 + n, so that no descriptor overwrites another one still to be moved.

@@ -83,6 +83,8 @@ interface Pending {
   ended(e: LauncherEnd): void;
   failed(e: Error): void;
   pid?: number;
+  /** Why its child could not start (its w line). */
+  why?: string;
 }
 
 let shared: Launcher | null | undefined;
@@ -124,7 +126,9 @@ function createLauncher(): Launcher {
     }
     const p = pending.get(Number(id));
     if (!p) return;
-    if (what === 'c') {
+    if (what === 'w') {
+      p.why = line.split(' ').slice(2).join(' ');
+    } else if (what === 'c') {
       p.pid = Number(a);
       p.opened(p.pid);
     } else if (what === 'x') {
@@ -132,7 +136,10 @@ function createLauncher(): Launcher {
       hold();
       const n = Number(b);
       const end = { code: a === 'e' ? n : null, sig: a === 's' ? (SIGNALS.get(n) ?? null) : null };
-      if (p.pid === undefined) p.failed(new Error(stderr.trim().split('\n').at(-1) || `exit ${n}`));
+      if (p.pid === undefined)
+        p.failed(
+          new Error(p.why ? `kiln launcher: ${p.why}` : stderr.trim().split('\n').at(-1) || `exit ${n}`),
+        );
       else p.ended({ ...end, status: status.join(' ') });
     }
   };

@@ -21,7 +21,7 @@ import {
 } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { KilnError } from '../../protocol/errors.ts';
 import type { SandboxRunner } from '../../builders/core/sandbox.ts';
@@ -154,10 +154,12 @@ describe('bwrap runner', { skip }, () => {
       await r.prepare!('default', { ...TEST_LIMITS, diskMiB: LIMIT_DEFAULTS.diskMiB });
       const [made] = await readdir(own);
       // bwrap's options come on a descriptor: a waiting sandbox is found by its waiter, whose
-      // mounts name the directory it binds.
+      // mounts name the directory it binds. By the directory's unique name, not its path: mountinfo
+      // gives a bind mount's source relative to its file system (/tmp a tmpfs: no /tmp in it).
       const waiting = async (): Promise<number> =>
-        (await processesWith(WAITER.slice(0, 24))).filter((pid) => readProc(pid, 'mountinfo').includes(own))
-          .length;
+        (await processesWith(WAITER.slice(0, 24))).filter((pid) =>
+          readProc(pid, 'mountinfo').includes(basename(own)),
+        ).length;
       assert.ok(made, 'a sandbox directory is made');
       assert.ok((await waiting()) > 0, 'a sandbox waits');
       await r.close!();

@@ -19,6 +19,10 @@
  * (the gateway) with V8's profiler (bench/profile/preload.mjs) and prints, per compile, where each
  * one's busy time goes (bench/profile/summary.ts); the .cpuprofile files stay in DIR for DevTools.
  *
+ * The build's "machine CPU" line counts every busy CPU, perf's own sampling included (shown apart:
+ * perf attached to a few dozen processes costs seconds), so compare a local build's machine CPU with
+ * the kiln build's minus perf's.
+ *
  * Needs root (the builder's sandboxes and job disks) and `perf` (linux-perf). Figures move with the
  * machine's load, which is printed beside them: compare before/after back to back.
  */
@@ -32,7 +36,7 @@ import { startDevFarm } from '../wiring/dev-farm.ts';
 import { debianSource } from './cc/debian-source.ts';
 import { WORK, kilnCompiler, kilnEnv, readKilnStats } from './cc/kiln.ts';
 import { LUA_STD } from './cc/lua.ts';
-import { baseEnv, machineCpuMs, must, run, timed } from './cc/proc.ts';
+import { baseEnv, machineCpuMs, must, procCpuMs, run, timed } from './cc/proc.ts';
 import { NODE_FORK, processTree, splitSamples, type Root } from './profile/perf-split.ts';
 import { summarize, type Window } from './profile/summary.ts';
 
@@ -54,7 +58,13 @@ const LEGEND = [
 ].join('\n');
 
 /** A Lua build in a fresh copy of `tree`, or (`again`) in the last one after a clean, as bench:cc's kiln warm. */
-async function buildLua(tree: string, cc: string, env: NodeJS.ProcessEnv, again = false): Promise<string> {
+async function buildLua(
+  tree: string,
+  cc: string,
+  env: NodeJS.ProcessEnv,
+  again = false,
+  perfPid?: number,
+): Promise<string> {
   const dir = join(DIR, 'tree');
   if (again) await must('make', ['-C', 'src', 'clean'], { cwd: dir, env });
   else {
@@ -62,12 +72,14 @@ async function buildLua(tree: string, cc: string, env: NodeJS.ProcessEnv, again 
     await must('cp', ['-a', tree, dir]);
   }
   const load = loadavg()[0]!;
-  const m0 = await machineCpuMs();
+  const [m0, p0] = [await machineCpuMs(), perfPid ? await procCpuMs([perfPid]) : 0];
   const args = ['-C', 'src', `-j${JOBS}`, `CC=${cc} ${LUA_STD}`, 'linux'];
   const r = await timed('make', args, { cwd: dir, env, log: join(DIR, 'build.log') });
-  const m1 = await machineCpuMs();
+  const [m1, p1] = [await machineCpuMs(), perfPid ? await procCpuMs([perfPid]) : 0];
   if (r.code !== 0) throw new Error(`make failed: ${await readFile(join(DIR, 'build.log'), 'utf8')}`);
-  return `wall ${(r.wallMs / 1000).toFixed(2)} s, machine CPU ${((m1 - m0) / 1000).toFixed(2)} s, load ${load.toFixed(2)}`;
+  // perf's own sampling is machine CPU too, and not the build's: shown apart.
+  const perf = perfPid ? ` (of which perf itself ${((p1 - p0) / 1000).toFixed(2)} s)` : '';
+  return `wall ${(r.wallMs / 1000).toFixed(2)} s, machine CPU ${((m1 - m0) / 1000).toFixed(2)} s${perf}, load ${load.toFixed(2)}`;
 }
 
 /** Processes whose environment names `needle` (this bench's kiln cc daemon, by its socket). */
@@ -152,7 +164,7 @@ async function main(): Promise<void> {
     });
     await new Promise((r) => setTimeout(r, 1500)); // perf attached
     const fromUs = monoUs();
-    const line = await buildLua(tree, [...k.launcher, k.cc].join(' '), env, WARM);
+    const line = await buildLua(tree, [...k.launcher, k.cc].join(' '), env, WARM, perf.pid);
     if (WARM) sampled = { fromUs, toUs: monoUs() };
     perf.kill('SIGINT');
     await new Promise((r) => perf.once('exit', r));

@@ -33,6 +33,9 @@ export async function waitForJob(
       const left = deadline - Date.now();
       if (left <= 0 || signal?.aborted) return current;
       await listener.next(left, signal);
+      // The completion's event carries the finished job: no read of the record for it.
+      const done = listener.finished(rec.spec);
+      if (done && isFinished(done)) return done;
     }
   } finally {
     listener.close();

@@ -160,5 +160,11 @@ export interface JobMessage {
 /** Wake-ups for one job; `next` resolves true on an event (or one that came since the last call). */
 export interface EventListener {
   next(timeoutMs: number, signal?: AbortSignal): Promise<boolean>;
+  /**
+   * The job as its completion published it, once that event has come (the status fields read in
+   * the same step as the result was written; `spec`, which never changes, is the caller's); null
+   * before, or when the event carried no status (a cancel, the sweeper): then read the record.
+   */
+  finished(spec: JobRecord['spec']): JobRecord | null;
   close(): void;
 }

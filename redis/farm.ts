@@ -6,7 +6,7 @@ import { redisKeys } from '../protocol/keys.ts';
 import { defineScripts } from './scripts.ts';
 import { createRegistry } from './registry.ts';
 import { checkReply, isScriptError, SCRIPT_ERRORS } from './codes.ts';
-import { newJobFields, parseJobHash, STATUS_FIELDS, statusHash } from './job-hash.ts';
+import { newJobFields, parseDoneStatus, parseJobHash, STATUS_FIELDS, statusHash } from './job-hash.ts';
 import { appendMarker, readLogEntries } from './log-stream.ts';
 import { createJobEvents, type JobEvents } from './events.ts';
 import { encodeControl } from './control.ts';
@@ -167,8 +167,19 @@ export function createRedisFarm(
     async publishDone(id) {
       await redis.publish(keys.jobEvents(id), 'done');
     },
-    listenJob(id) {
-      return events.listen(keys.jobEvents(id));
+    async listenJob(id) {
+      const l = await events.listen(keys.jobEvents(id));
+      return {
+        next: (timeoutMs, signal) => l.next(timeoutMs, signal),
+        finished(spec) {
+          const status = l.doneStatus();
+          if (status === null) return null;
+          // The spec as a status read gives it: without the inline files (only builders read those).
+          const { inline: _inline, ...rest } = spec;
+          return parseDoneStatus(status, rest);
+        },
+        close: () => l.close(),
+      };
     },
     listBuilders: () => registry.list(),
     drainBuilder: (name, mark) => registry.drain(name, mark),

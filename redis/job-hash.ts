@@ -82,6 +82,38 @@ export const STATUS_FIELDS = [
   'signature',
 ] as const;
 
+/**
+ * The status fields a job's completion publishes with its `done` event (complete-job-2.lua, as the
+ * Lua table `DONE_FIELDS`): all but the spec, which never changes and which every waiter has.
+ */
+export const DONE_FIELDS = STATUS_FIELDS.filter((f) => f !== 'spec');
+
+/** The Lua line that defines `DONE_FIELDS` in front of every script (redis/scripts.ts). */
+export function luaDoneFields(): string {
+  return `local DONE_FIELDS = { ${DONE_FIELDS.map((f) => `'${f}'`).join(', ')} } `;
+}
+
+/**
+ * The record of a finished job from the status its `done` event carried (the JSON array of
+ * {@link DONE_FIELDS}' values, false for a missing one) and the job's spec; null when the text is
+ * not such an array or names no finished job.
+ */
+export function parseDoneStatus(text: string, spec: JobRecord['spec']): JobRecord | null {
+  let values: unknown;
+  try {
+    values = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (!Array.isArray(values) || values.length !== DONE_FIELDS.length) return null;
+  const h: Record<string, string> = {};
+  DONE_FIELDS.forEach((f, i) => {
+    const v: unknown = values[i];
+    if (typeof v === 'string') h[f] = v;
+  });
+  return fromHash(h, spec);
+}
+
 /** HMGET values of {@link STATUS_FIELDS} as a hash object (missing fields left out). */
 export function statusHash(values: (string | null)[]): Record<string, string> {
   const h: Record<string, string> = {};
@@ -112,6 +144,12 @@ export function parseJobHash(h: Record<string, string>, inlineData?: Buffer): Jo
   if (!h.id || !h.spec || !h.state) return null;
   const spec = JSON.parse(h.spec) as JobRecord['spec'];
   if (h.inline) spec.inline = inlineFiles(h.inline, inlineData);
+  return fromHash(h, spec);
+}
+
+/** A job record from its hash fields and its (parsed) spec; null without an id or state. */
+function fromHash(h: Record<string, string>, spec: JobRecord['spec']): JobRecord | null {
+  if (!h.id || !h.state) return null;
   return {
     id: h.id,
     spec,

@@ -1,7 +1,8 @@
 /**
  * The ONE loader of the Lua scripts in redis/scripts/: each is called with EVALSHA, and on
  * NOSCRIPT loaded with SCRIPT LOAD (on every master of a cluster) and called again, with the
- * error table of codes.ts in front of it as `E`. Never EVAL: a Redis user can then be allowed
+ * error table of codes.ts in front of it as `E` and the status fields a `done` event carries as
+ * `DONE_FIELDS` (redis/job-hash.ts), both on the script's first line. Never EVAL: a Redis user can then be allowed
  * exactly the scripts of its role (`+evalsha|<sha1>`, redis/acl.ts) and no Lua of its own. The file name carries the key count: `place-job-8.lua` → command `placeJob`, 8 keys.
  * A line `-- @include NAME` is replaced by redis/scripts/include/NAME.lua (Lua shared by several
  * scripts, such as the registry's free-slot bookkeeping), so no script repeats another's code.
@@ -11,6 +12,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import type { RedisConn } from './connect.ts';
 import { KilnError } from '../protocol/errors.ts';
 import { luaErrorTable } from './codes.ts';
+import { luaDoneFields } from './job-hash.ts';
 
 const DIR = new URL('./scripts/', import.meta.url);
 const INCLUDE = /^-- @include ([a-z-]+)$/gm;
@@ -68,7 +70,8 @@ export function scriptSources(): ScriptSource[] {
       const m = /^(.+)-(\d+)\.lua$/.exec(file);
       if (!m) throw new Error(`Lua script name must end in -<numkeys>.lua: ${file}`);
       const name = m[1]!.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
-      const lua = luaErrorTable() + withIncludes(file, readFileSync(new URL(file, DIR), 'utf8'));
+      const lua =
+        luaErrorTable() + luaDoneFields() + withIncludes(file, readFileSync(new URL(file, DIR), 'utf8'));
       const sha = createHash('sha1').update(lua).digest('hex');
       return { name, file, keys: Number(m[2]), lua, sha };
     });

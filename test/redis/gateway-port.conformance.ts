@@ -296,6 +296,35 @@ export function gatewayPortConformance(name: string, make: MakeFarm): void {
       }
     });
 
+    it("a completion's done event carries the finished job, as a read gives it; a bare done carries none", async () => {
+      await register('b1');
+      const job = newJob('j', 'b1', {
+        inline: [{ path: 'a.c', data: new Uint8Array([1, 2]), executable: false }],
+        inlineResult: true,
+      });
+      await g.createJob(job, 600);
+      const l = await g.listenJob('j');
+      try {
+        const bare = l.next(10_000);
+        await g.publishDone('j');
+        assert.equal(await bare, true);
+        assert.equal(l.finished(job.spec), null, 'a done without status says nothing of the job');
+        await b.claim('j', 1, 'b1');
+        const woken = l.next(10_000);
+        const result = { stdout: 'aGk=', stderr: '', files: [] };
+        await b.complete('j', 1, 'b1', succeeded({ exitCode: 3, state: 'failed', result }));
+        assert.equal(await woken, true);
+        const pushed = l.finished(job.spec);
+        assert.ok(pushed, 'the completion carried the job');
+        assert.equal(pushed.state, 'failed');
+        assert.equal(pushed.exitCode, 3);
+        assert.deepEqual(pushed.result, result);
+        assert.deepEqual(pushed, await g.getJob('j'), 'the same record a status read gives');
+      } finally {
+        l.close();
+      }
+    });
+
     it('cancel kills a queued job, flags a running one for its builder, and leaves a finished one', async () => {
       await g.createJob(newJob('q', 'b1'), 600);
       assert.equal(await g.cancelJob('q'), 'killed');

@@ -7,7 +7,7 @@ import { actionDigest } from '../protocol/action.ts';
 import { sha256Hex } from '../protocol/digest.ts';
 import { KilnError } from '../protocol/errors.ts';
 import type { CreatedJob, GrantedJobSpec, JobSpec, JobView } from '../protocol/job.ts';
-import { admitJob } from './admit.ts';
+import { admitAndPlaceJob, admitJob } from './admit.ts';
 import { createLimitsPolicy } from './limits-policy.ts';
 
 const DEFAULT_POLICY = createLimitsPolicy();
@@ -91,9 +91,21 @@ export async function createJob(
   const granted: GrantedJobSpec = { ...asked, limits: policy.grant(tenant, asked.limits) };
   const id = crypto.randomUUID();
   const { maxAttempts, placementWaitMs } = limits;
-  await admitJob(farm, tenant, id, policy.tenant(tenant), maxAttempts, placementWaitMs);
+  // A job with nothing to do before its placement (no inputs to check, toolchain to resolve, cache
+  // to ask or key to claim) is admitted by its first placement, in the same round trip.
+  const direct =
+    !granted.input && !granted.tree && !granted.toolchain && !granted.cache && idempotencyKey === undefined;
+  const admitPlace = direct
+    ? (guardDueAt: number): Promise<string> =>
+        admitAndPlaceJob(farm, tenant, id, policy.tenant(tenant), maxAttempts, placementWaitMs, {
+          platform: granted.platform,
+          toolchain: '',
+          guardDueAt,
+        })
+    : undefined;
+  if (!direct) await admitJob(farm, tenant, id, policy.tenant(tenant), maxAttempts, placementWaitMs);
   try {
-    const r = await createAdmitted(deps, principal, granted, id, waitSec, signal, idempotencyKey);
+    const r = await createAdmitted(deps, principal, granted, id, waitSec, signal, idempotencyKey, admitPlace);
     if (r.body.job.id !== id) await farm.releaseInFlight(tenant, [id]);
     return r;
   } catch (err) {
@@ -102,7 +114,10 @@ export async function createJob(
   }
 }
 
-/** Everything after admission: inputs, toolchain, the action cache, placement, the record. */
+/**
+ * Everything after admission: inputs, toolchain, the action cache, placement, the record. With
+ * `admitPlace`, the job is not admitted yet: that places it first, admitting it in the same step.
+ */
 async function createAdmitted(
   deps: GatewayDeps,
   principal: Principal,
@@ -111,6 +126,7 @@ async function createAdmitted(
   waitSec: number,
   signal?: AbortSignal,
   idempotencyKey?: string,
+  admitPlace?: (guardDueAt: number) => Promise<string>,
 ): Promise<{ status: 200 | 201; body: CreatedJob }> {
   const { farm, limits } = deps;
   await checkInputs(deps, principal.tenant, asked);
@@ -169,7 +185,8 @@ async function createAdmitted(
   try {
     const placing = Date.now();
     const wait = limits.placementWaitMs;
-    const bid = await placeWithWait(farm, id, spec.platform, toolchain, wait, guardDueAt).catch(
+    const first = admitPlace && (() => admitPlace(guardDueAt));
+    const bid = await placeWithWait(farm, id, spec.platform, toolchain, wait, guardDueAt, first).catch(
       (err: unknown) => {
         if (err instanceof KilnError && err.code === 'ERR_NO_CAPACITY')
           deps.metrics?.inc('kiln_placement_failures_total', {

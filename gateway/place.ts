@@ -2,7 +2,11 @@
 import { KilnError } from '../protocol/errors.ts';
 import type { FarmState } from '../protocol/gateway-port.ts';
 
-/** Reserves a slot for `jobId`; waits up to `waitMs` for capacity. */
+/**
+ * Reserves a slot for `jobId`; waits up to `waitMs` for capacity. `first` makes the first try
+ * (one that admits the job in the same step: gateway/admit.ts admitAndPlaceJob); the retries
+ * are FarmState.placeJob.
+ */
 export async function placeWithWait(
   farm: FarmState,
   jobId: string,
@@ -11,12 +15,16 @@ export async function placeWithWait(
   waitMs: number,
   /** The creation guard's due time (ms), set with the slot (FarmState.placeJob). */
   guardDueAt?: number,
+  first?: () => Promise<string>,
 ): Promise<string> {
   const deadline = Date.now() + waitMs;
   let delay = 25;
+  let attempt = first;
   for (;;) {
     try {
-      return await farm.placeJob(jobId, platform, toolchain, guardDueAt);
+      const placing = attempt ?? (() => farm.placeJob(jobId, platform, toolchain, guardDueAt));
+      attempt = undefined;
+      return await placing();
     } catch (err) {
       if (!(err instanceof KilnError) || err.code !== 'ERR_NO_CAPACITY' || Date.now() + delay > deadline)
         throw err;

@@ -107,6 +107,20 @@ export interface FarmState {
     quota: { createPerSec: number; jobsInFlight: number },
     untilMs: number,
   ): Promise<void>;
+  /**
+   * {@link admitJob}, then (once admitted) {@link placeJob}, in one step where the farm can (one
+   * Redis server; on a cluster one after the other). Throws as admitJob does (nothing placed), or
+   * as placeJob does (the job then stays admitted: place it again, or release it).
+   */
+  admitAndPlace(
+    tenant: string,
+    jobId: string,
+    quota: { createPerSec: number; jobsInFlight: number },
+    untilMs: number,
+    platform: string,
+    toolchain: string,
+    guardDueAt?: number,
+  ): Promise<string>;
   /** The jobs counting against a tenant's jobs in flight, with the time (ms) each stops counting by itself. */
   inFlight(tenant: string): Promise<{ id: string; untilMs: number }[]>;
   /** Stops counting jobs against the tenant's jobs in flight. */

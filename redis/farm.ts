@@ -46,6 +46,27 @@ export function createRedisFarm(
   // over keys of several slots.
   const cluster = (redis as { isCluster?: boolean }).isCluster === true;
   let noted = 0;
+  /** admit-job-2.lua's KEYS and ARGV for one creation. */
+  const admission = (
+    tenant: string,
+    jobId: string,
+    quota: { createPerSec: number; jobsInFlight: number },
+    untilMs: number,
+  ): { keys: [string, string]; args: (string | number)[] } => {
+    const rate = quota.createPerSec;
+    return {
+      keys: [keys.tenantBucket(tenant), keys.tenantInFlight(tenant)],
+      args: [Date.now(), rate, Math.max(1, 2 * rate), quota.jobsInFlight, jobId, untilMs],
+    };
+  };
+  /** Throws the coded refusal of an admission reply (`{1, 0}` passes). */
+  const admitted = (
+    [code, value]: [number, number],
+    tenant: string,
+    quota: { jobsInFlight: number },
+  ): void => {
+    checkReply(code, { tenant, retryAfterMs: value, cap: quota.jobsInFlight });
+  };
   const createRecord = async (rec: NewJob, ttlSec: number): Promise<void> => {
     await redis.multi().hset(keys.job(rec.id), newJobFields(rec)).expire(keys.job(rec.id), ttlSec).exec();
   };
@@ -198,19 +219,20 @@ export function createRedisFarm(
       else await redis.del(k);
     },
     async admitJob(tenant, jobId, quota, untilMs) {
-      const rate = quota.createPerSec;
-      const reply = (await scripts.admitJob(
-        keys.tenantBucket(tenant),
-        keys.tenantInFlight(tenant),
-        Date.now(),
-        rate,
-        Math.max(1, 2 * rate),
-        quota.jobsInFlight,
-        jobId,
-        untilMs,
-      )) as [number, number];
-      const [code, value] = reply;
-      checkReply(code, { tenant, retryAfterMs: value, cap: quota.jobsInFlight });
+      const a = admission(tenant, jobId, quota, untilMs);
+      admitted((await scripts.admitJob(...a.keys, ...a.args)) as [number, number], tenant, quota);
+    },
+    async admitAndPlace(tenant, jobId, quota, untilMs, platform, toolchain, guardDueAt) {
+      const a = admission(tenant, jobId, quota, untilMs);
+      if (cluster) {
+        // The tenant's keys and the platform's registry live in different slots: two steps.
+        admitted((await scripts.admitJob(...a.keys, ...a.args)) as [number, number], tenant, quota);
+        return registry.place(jobId, platform, toolchain, guardDueAt);
+      }
+      const r = await registry.placeAdmitted(jobId, platform, toolchain, guardDueAt, a);
+      if (typeof r === 'string') return r;
+      admitted(r, tenant, quota);
+      throw new Error(`admit-place-job-12.lua answered ${JSON.stringify(r)} for an admitted job`);
     },
     async inFlight(tenant) {
       const flat = await redis.zrange(keys.tenantInFlight(tenant), '0', '-1', 'WITHSCORES');

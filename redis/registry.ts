@@ -24,6 +24,19 @@ export interface Registry {
   /** Reserves a slot for `jobId` on the best builder of `platform` (and its creation guard, when `guardDueAt` is given); throws ERR_NO_CAPACITY. */
   place(jobId: string, platform: string, toolchain: string, guardDueAt?: number): Promise<string>;
   /**
+   * {@link place} once admit-job-2.lua, run with `admission` (its KEYS and ARGV) in the same step,
+   * admitted the job (admit-place-job-12.lua; one server only: the keys are in several slots).
+   * Answers admit-job-2.lua's reply when it did not admit (nothing placed); throws as `place` does
+   * (the job then stays admitted).
+   */
+  placeAdmitted(
+    jobId: string,
+    platform: string,
+    toolchain: string,
+    guardDueAt: number | undefined,
+    admission: { keys: [string, string]; args: (string | number)[] },
+  ): Promise<string | [number, number]>;
+  /**
    * Gives back the slot `jobId` holds on `bid`, once; false when it held none there. For a builder
    * whose platform is known here the script is sent before this returns.
    */
@@ -107,6 +120,21 @@ export function createRegistry(redis: RedisConn, scripts: Scripts, keys: Keys): 
       const guard = guardDueAt === undefined ? '' : guardDueAt;
       const args = [r.assign, r.creating, Date.now(), toolchain, jobId, r.warmPrefix, r.jobsPrefix, guard];
       return String(checkReply(await scripts.placeJob(...core(r), ...args), { job: jobId, platform }));
+    },
+
+    async placeAdmitted(jobId, platform, toolchain, guardDueAt, admission) {
+      const r = keys.registry(platform);
+      const guard = guardDueAt === undefined ? '' : guardDueAt;
+      const args = [r.assign, r.creating, Date.now(), toolchain, jobId, r.warmPrefix, r.jobsPrefix, guard];
+      const reply = await scripts.admitPlaceJob(
+        ...core(r),
+        ...args.slice(0, 2),
+        ...admission.keys,
+        ...args.slice(2),
+        ...admission.args,
+      );
+      if (Array.isArray(reply)) return reply as [number, number];
+      return String(checkReply(reply, { job: jobId, platform }));
     },
 
     release(jobId, bid) {

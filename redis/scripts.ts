@@ -5,7 +5,8 @@
  * `DONE_FIELDS` (redis/job-hash.ts), both on the script's first line. Never EVAL: a Redis user can then be allowed
  * exactly the scripts of its role (`+evalsha|<sha1>`, redis/acl.ts) and no Lua of its own. The file name carries the key count: `place-job-8.lua` → command `placeJob`, 8 keys.
  * A line `-- @include NAME` is replaced by redis/scripts/include/NAME.lua (Lua shared by several
- * scripts, such as the registry's free-slot bookkeeping), so no script repeats another's code.
+ * scripts, such as the registry's free-slot bookkeeping; an include may include others), so no
+ * script repeats another's code.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -17,13 +18,16 @@ import { luaDoneFields } from './job-hash.ts';
 const DIR = new URL('./scripts/', import.meta.url);
 const INCLUDE = /^-- @include ([a-z-]+)$/gm;
 
-function withIncludes(file: string, lua: string): string {
+function withIncludes(file: string, lua: string, depth = 0): string {
+  if (depth > 4) throw new Error(`${file}: includes nested too deep`);
   return lua.replace(INCLUDE, (_, name: string) => {
+    let text: string;
     try {
-      return readFileSync(new URL(`include/${name}.lua`, DIR), 'utf8');
+      text = readFileSync(new URL(`include/${name}.lua`, DIR), 'utf8');
     } catch {
       throw new Error(`${file}: no include/${name}.lua`);
     }
+    return withIncludes(`include/${name}.lua`, text, depth + 1);
   });
 }
 
@@ -47,6 +51,7 @@ export interface Scripts {
   drainBuilder: ScriptFn;
   casPreset: ScriptFn;
   admitJob: ScriptFn;
+  admitPlaceJob: ScriptFn;
   /** start-job-1.lua answering the job hash as bytes: its `inlineData` is binary. */
   startJobBuffer: BufferScriptFn;
 }

@@ -296,6 +296,35 @@ export function gatewayPortConformance(name: string, make: MakeFarm): void {
       }
     });
 
+    it('admits and places in one step: a refused job is not placed, one without a slot stays admitted', async () => {
+      await register('b1', { slots: 1 });
+      const quota = { createPerSec: 100, jobsInFlight: 1 };
+      const until = Date.now() + 600_000;
+      const ids = async (t: string) => (await g.inFlight(t)).map((e) => e.id);
+      assert.equal(await g.admitAndPlace('t', 'j1', quota, until, X86, ''), 'b1');
+      assert.deepEqual(await ids('t'), ['j1']);
+      assert.equal(await g.releaseSlot('j1', 'b1'), true);
+      await assert.rejects(g.admitAndPlace('t', 'j2', quota, until, X86, ''), {
+        code: 'ERR_RATE_LIMITED',
+        message: /1 jobs queued or running/,
+      });
+      assert.equal(await g.assignedTo(X86, 'j2'), null, 'not placed');
+      const slow = { createPerSec: 0.5, jobsInFlight: 100 };
+      assert.equal(await g.admitAndPlace('r', 'r1', slow, until, X86, ''), 'b1');
+      await assert.rejects(g.admitAndPlace('r', 'r2', slow, until, X86, ''), {
+        code: 'ERR_RATE_LIMITED',
+        message: /faster than its limit/,
+      });
+      assert.equal(await g.assignedTo(X86, 'r2'), null, 'not placed');
+      assert.deepEqual(await ids('r'), ['r1']);
+      await g.releaseInFlight('t', ['j1']);
+      await assert.rejects(g.admitAndPlace('t', 'j3', quota, until, X86, ''), {
+        code: 'ERR_NO_CAPACITY',
+        message: /busy/,
+      });
+      assert.deepEqual(await ids('t'), ['j3'], 'admitted without a slot');
+    });
+
     it("a completion's done event carries the finished job, as a read gives it; a bare done carries none", async () => {
       await register('b1');
       const job = newJob('j', 'b1', {

@@ -8,7 +8,8 @@
  * detail between the points of the builder's trace of each job (the job hash's `trace`: pulled,
  * claimed, sandbox start and end, result written; builders/core/run-job.ts). Then
  * what signed results cost per job (bench/sign-cost.ts): the builder's sign and the client's
- * verify, in microseconds, beside the no-op round trip.
+ * verify, in microseconds, beside the no-op round trip. The farm rows are run twice: with fetch
+ * (undici), and with kiln's own HTTP client (client/http.ts, what `kiln run` and `kiln cc` use).
  *
  *   npm run bench:overhead -- [--jobs N]
  */
@@ -23,6 +24,7 @@ import { createBwrapRunner } from '../builders/linux/bwrap-runner.ts';
 import { limitsSchema } from '../protocol/job.ts';
 import { HEADER, row, summarise, type Summary } from './stats.ts';
 import { signCosts, signRows } from './sign-cost.ts';
+import { send } from '../client/http.ts';
 
 const jobsArg = process.argv.indexOf('--jobs');
 const N = jobsArg > 0 ? Number(process.argv[jobsArg + 1]) : 200;
@@ -93,15 +95,25 @@ async function main(): Promise<void> {
           };
         }),
       );
+    type Answer = { status: number; body: { job?: View & { id: string } } };
+    const viaFetch = async (): Promise<Answer> => {
+      const res = await fetch(`${farm.url}/api/v1/jobs?wait=30`, { method: 'POST', headers, body });
+      return { status: res.status, body: (await res.json()) as Answer['body'] };
+    };
+    const api = { base: farm.url, token: farm.token };
+    const viaKiln = async (): Promise<Answer> => {
+      const res = await send(api, '/api/v1/jobs?wait=30', { method: 'POST', json: { argv: ['true'] } });
+      return { status: res.status, body: await res.json<Answer['body']>() };
+    };
+    let via = viaFetch;
     const farmJob = async (): Promise<void> => {
       const sent = Date.now();
       const sentAt = performance.timeOrigin + performance.now();
-      const res = await fetch(`${farm.url}/api/v1/jobs?wait=30`, { method: 'POST', headers, body });
-      const j = (await res.json()) as { job?: View & { id: string } };
+      const { status, body: j } = await via();
       const got = Date.now();
       const gotAt = performance.timeOrigin + performance.now();
-      if (res.status !== 201 || j.job?.state !== 'succeeded')
-        throw new Error(`job failed: ${res.status} ${JSON.stringify(j)}`);
+      if (status !== 201 || j.job?.state !== 'succeeded')
+        throw new Error(`job failed: ${status} ${JSON.stringify(j)}`);
       const [c, s, f] = [j.job.createdAt, j.job.startedAt, j.job.finishedAt].map((t) => Date.parse(t));
       times.push({ id: j.job.id, sent: sentAt, created: c!, got: gotAt });
       legs.push({
@@ -156,14 +168,22 @@ async function main(): Promise<void> {
     console.log(breakdown('sandbox steps', steps));
     await ready.close!();
     let one: Summary | undefined;
-    for (const clients of [1, 4]) {
-      legs = [];
-      times = [];
-      const s = await timed(N, clients, farmJob);
-      one ??= s;
-      console.log(row(`farm: POST /jobs?wait (${clients} client${clients > 1 ? 's' : ''})`, s));
-      console.log(breakdown('legs', legs));
-      console.log(breakdown('legs in detail', await detail()));
+    for (const [client, how] of [
+      ['', viaFetch],
+      [', kiln http', viaKiln],
+    ] as const) {
+      via = how;
+      await timed(20, 2, farmJob); // this client's connections and JIT
+      for (const clients of [1, 4]) {
+        legs = [];
+        times = [];
+        const s = await timed(N, clients, farmJob);
+        one ??= s;
+        const who = `${clients} client${clients > 1 ? 's' : ''}${client}`;
+        console.log(row(`farm: POST /jobs?wait (${who})`, s));
+        console.log(breakdown('legs', legs));
+        console.log(breakdown('legs in detail', await detail()));
+      }
     }
     conn.disconnect();
     console.log('');

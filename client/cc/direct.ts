@@ -2,7 +2,7 @@
  * kiln cc's direct mode: a compile answered from its manifest (client/cc/manifest.ts) and a
  * cached result: this machine's recent ones (client/cc/results.ts), else the farm's cache.
  */
-import { rename, writeFile } from 'node:fs/promises';
+import { renameSync, writeFileSync } from 'node:fs';
 import type { ActionResultView } from '../../protocol/action.ts';
 import { verifyAction } from '../verify-result.ts';
 import type { RemotePlan } from './args.ts';
@@ -13,11 +13,15 @@ import { dropResult, keepResult, readResult, resultsBound, resultsDir } from './
 import type { CcSettings } from './settings.ts';
 import { recordEvent } from './stats.ts';
 
-/** Writes a file through a temporary one and a rename, as the compiler's output appears at once. */
+/**
+ * Writes a file through a temporary one and a rename, as the compiler's output appears at once.
+ * Synchronous: an object or a depfile is written to the page cache in well under a millisecond,
+ * less than the file handle and thread-pool round trips of the asynchronous calls.
+ */
 export async function place(file: string, data: Buffer | string): Promise<void> {
   const tmp = `${file}.kiln-${process.pid}.tmp`;
-  await writeFile(tmp, data);
-  await rename(tmp, file);
+  writeFileSync(tmp, data);
+  renameSync(tmp, file);
 }
 
 /** The action's result: this machine's kept one when it passes its check, else the farm's (then kept). */

@@ -7,6 +7,10 @@
  * timestamp tick as the read cannot then go unnoticed (ccache's "too new" rule). Never trusts
  * mtime alone: a write sets ctime, which no program can put back (only a clock set back can).
  * Anything else (a changed stat, a young file, an error) reads and hashes the file again.
+ *
+ * What else kiln cc asks of a header's contents (does it mention `push_macro`,
+ * client/cc/header-scan.ts) is found in the same read and remembered with the digest, under the
+ * same rule: each settled header is read once per daemon life, whatever asks first.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync, type BigIntStats } from 'node:fs';
@@ -23,6 +27,14 @@ interface Known {
   mtimeNs: bigint;
   ctimeNs: bigint;
   digest: string;
+  pushMacro: boolean;
+}
+
+/** What a regular file's contents say. */
+export interface FileFacts {
+  digest: string;
+  /** Do the contents mention `push_macro`? */
+  pushMacro: boolean;
 }
 
 const known = new Map<string, Known>();
@@ -38,24 +50,30 @@ const same = (k: Known, st: BigIntStats): boolean =>
   k.mtimeNs === st.mtimeNs &&
   k.ctimeNs === st.ctimeNs;
 
-/** The SHA-256 of a regular file's contents, or null when it cannot be read (missing, not a file). */
-export function fileDigest(file: string): string | null {
+/**
+ * A file's stat (taken before its contents were read) and, for a regular file that can be read,
+ * its digest and `push_macro` mention (else null facts); null when it does not exist.
+ */
+export function fileFacts(file: string): { stat: BigIntStats; facts: FileFacts | null } | null {
   let st: BigIntStats | undefined;
   try {
     st = statSync(file, { bigint: true, throwIfNoEntry: false });
   } catch {
     return null;
   }
-  if (!st?.isFile()) return null;
+  if (!st) return null;
+  if (!st.isFile()) return { stat: st, facts: null };
   const k = known.get(file);
-  if (k && same(k, st)) return k.digest;
+  if (k && same(k, st)) return { stat: st, facts: { digest: k.digest, pushMacro: k.pushMacro } };
   const readAt = BigInt(Date.now() - SETTLED_MS) * 1_000_000n;
-  let digest: string;
+  let data: Buffer;
   try {
-    digest = sha256(readFileSync(file));
+    data = readFileSync(file);
   } catch {
-    return null;
+    return { stat: st, facts: null };
   }
+  const digest = sha256(data);
+  const pushMacro = data.includes('push_macro');
   // The stat was taken before the read: a write in between changes ctime, so the next stat differs.
   if (st.mtimeNs < readAt && st.ctimeNs < readAt) {
     if (known.size >= MAX) known.clear();
@@ -66,9 +84,15 @@ export function fileDigest(file: string): string | null {
       mtimeNs: st.mtimeNs,
       ctimeNs: st.ctimeNs,
       digest,
+      pushMacro,
     });
   } else known.delete(file);
-  return digest;
+  return { stat: st, facts: { digest, pushMacro } };
+}
+
+/** The SHA-256 of a regular file's contents, or null when it cannot be read (missing, not a file). */
+export function fileDigest(file: string): string | null {
+  return fileFacts(file)?.facts?.digest ?? null;
 }
 
 /** Forgets every remembered digest (tests). */

@@ -17,7 +17,7 @@
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { cacheDir } from '../dirs.ts';
-import { fileDigest, sha256 } from './file-digests.ts';
+import { fileDigest, fileFacts, sha256 } from './file-digests.ts';
 
 /** Entries kept per manifest (distinct header versions of one compile). */
 const MAX_ENTRIES = 8;
@@ -171,16 +171,16 @@ export function recordManifest(
   const keep = (f: string): string =>
     root !== null && underRoot(f, root) ? ROOT_MARK + f.slice(root.length) : f;
   const listed: [string, string | null][] = [];
+  const started = BigInt(startedMs) * 1_000_000n;
   for (const f of files) {
-    let st;
-    try {
-      st = statSync(f);
-    } catch {
+    // One stat per file: the one the digest is judged by is the one checked against startedMs.
+    const got = fileFacts(f);
+    if (got === null) {
       listed.push([keep(f), null]);
       continue;
     }
-    if (st.mtimeMs > startedMs || st.ctimeMs > startedMs) return false;
-    listed.push([keep(f), fileDigest(f)]);
+    if (got.stat.mtimeNs > started || got.stat.ctimeNs > started) return false;
+    listed.push([keep(f), got.facts?.digest ?? null]);
   }
   const depfile = root !== null && entry.depfile !== null ? portable(entry.depfile, root) : entry.depfile;
   const older = readEntries(dir, key).filter((e) => e.action !== entry.action);

@@ -1,7 +1,8 @@
 /**
  * Direct mode's file digests (client/cc/file-digests.ts): a remembered digest is used only while
  * the file's inode, size, mtime and ctime are unchanged, so a header rewritten to the same size
- * with its times put back, or replaced by another file, is hashed again.
+ * with its times put back, or replaced by another file, is hashed again. The `push_macro` scan
+ * (client/cc/header-scan.ts), remembered with the digest, sees such a rewrite too.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,6 +11,7 @@ import { mkdtemp, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SETTLED_MS, fileDigest, forgetDigests } from '../../client/cc/file-digests.ts';
+import { mentionsPushMacro } from '../../client/cc/header-scan.ts';
 
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
 
@@ -79,5 +81,29 @@ describe('direct mode file digests', () => {
     assert.equal(fileDigest(f), sha('int r = 2;\n'));
     await rm(f);
     assert.equal(fileDigest(f), null, 'and a removed file has none');
+  });
+
+  it('the push_macro scan of a settled header sees it rewritten with its size and times put back', async () => {
+    const f = join(dir, 'p.h');
+    const t = Math.floor(Date.now() / 1000) - 3600;
+    await writeFile(f, '#pragma once_macro("X")\n');
+    await utimes(f, t, t);
+    await settled(f);
+    assert.equal(mentionsPushMacro(['p.h', 'missing.h'], dir), false);
+    assert.equal(mentionsPushMacro(['p.h'], dir), false, 'remembered');
+    assert.equal(fileDigest(f), sha('#pragma once_macro("X")\n'), 'read once for both');
+    await writeFile(f, '#pragma push_macro("X")\n');
+    await utimes(f, t, t);
+    assert.equal(mentionsPushMacro(['p.h'], dir), true);
+    assert.equal(fileDigest(f), sha('#pragma push_macro("X")\n'));
+  });
+
+  it('the push_macro scan of a young header reads it on every call', async () => {
+    const f = join(dir, 'q.h');
+    await writeFile(f, 'int q;\n');
+    assert.equal(mentionsPushMacro([f], '/'), false);
+    await writeFile(f, '#pragma push_macro("q")\n');
+    assert.equal(mentionsPushMacro([f], '/'), true);
+    assert.equal(mentionsPushMacro([dir], '/'), false, 'a directory mentions nothing');
   });
 });

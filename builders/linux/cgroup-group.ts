@@ -5,7 +5,7 @@
  * the next one instead of being removed and made again.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { rmdir } from 'node:fs/promises';
+import { rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -52,7 +52,11 @@ export interface HeldGroup extends JobGroup {
 const CPU_PERIOD_US = 100_000;
 
 // cgroup files are the kernel's, in memory: read and written synchronously, which costs less than
-// a thread-pool round trip each (several per job: limits, moves, process lists, the OOM count).
+// a thread-pool round trip each (several per job: limits, process lists, the OOM count). Not the
+// move of a process (cgroup.procs): the kernel may wait there for an RCU grace period (v1 takes
+// cgroup_threadgroup_rwsem for writing), milliseconds to tens of them on a loaded machine, which a
+// synchronous write spent blocking every other job of the builder (bench:farm-cpu's V8 profile:
+// writeFileSync under add, 20 ms per compile at load 21). It goes through the thread pool.
 const readText = async (p: string): Promise<string> => {
   try {
     return readFileSync(p, 'utf8');
@@ -183,7 +187,7 @@ export function v2Group(dir: string): HeldGroup {
     mode: 'v2',
     limit: (l) => limitV2(new Map([['', dir]]), l),
     async add(pid) {
-      writeFileSync(join(dir, 'cgroup.procs'), String(pid));
+      await writeFile(join(dir, 'cgroup.procs'), String(pid));
     },
     async pids() {
       return parsePids(await readText(join(dir, 'cgroup.procs')));
@@ -216,7 +220,8 @@ export function v1Group(paths: Map<string, string>): HeldGroup {
     mode: 'v1',
     limit: (l) => limitV1(paths, l),
     async add(pid) {
-      for (const p of paths.values()) writeFileSync(join(p, 'cgroup.procs'), String(pid));
+      // Into every controller's group at once: the writes wait on the kernel, not on each other.
+      await Promise.all([...paths.values()].map((p) => writeFile(join(p, 'cgroup.procs'), String(pid))));
     },
     async pids() {
       return parsePids(await readText(procs));

@@ -88,6 +88,44 @@ describe('cgroup manager on this host', { skip: process.getuid?.() !== 0 ? 'need
     },
   );
 
+  it(
+    "moves a process into the group of every controller (v1: each controller's cgroup.procs)",
+    T,
+    async () => {
+      const own = `${parent}-move`;
+      const m = createCgroupManager({ parent: own, log: () => undefined });
+      const mode = await m.detect();
+      const child = sleeper();
+      try {
+        const g = await m.create({ memoryBytes: 64 * MiB, pids: 20 });
+        assert.ok(g);
+        await g.add(child.pid as number);
+        const roots =
+          mode === 'v2'
+            ? ['/sys/fs/cgroup']
+            : ['memory', 'pids', 'freezer', 'cpu']
+                .map((c) => join('/sys/fs/cgroup', c))
+                .filter((d) => existsSync(join(d, own)));
+        assert.ok(roots.length >= (mode === 'v2' ? 1 : 2), `controllers: ${roots.join(', ')}`);
+        for (const root of roots) {
+          const [name] = await groupsIn(root, own);
+          assert.ok(name, `a job group under ${root}`);
+          const procs = (await readFile(join(root, own, name, 'cgroup.procs'), 'utf8')).split('\n');
+          assert.ok(procs.includes(String(child.pid)), `${root}: the process is in its group`);
+        }
+        go(child);
+        await g.remove();
+        await exited(child);
+        assert.equal(child.signalCode, 'SIGKILL', 'remove killed what the group held');
+      } finally {
+        child.kill('SIGKILL');
+        await m.close();
+        for (const c of ['', ...(await readdir('/sys/fs/cgroup').catch(() => [] as string[]))])
+          await rmdir(join('/sys/fs/cgroup', c, own)).catch(() => undefined);
+      }
+    },
+  );
+
   it("reuses an emptied group: the OOM kill and the limits are each job's own", T, async () => {
     const own = `${parent}-reuse`;
     const m = createCgroupManager({ parent: own, log: () => undefined });

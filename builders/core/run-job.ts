@@ -78,7 +78,11 @@ function stateOf(r: SandboxResult): JobResultFields['state'] {
  * or misrouted message) or `skip` (release the slot and acknowledge: the job is gone, finished or
  * placed again, or handed back because the work disk is full).
  */
-async function admit(ctx: JobContext, msg: PulledJob): Promise<JobRecord | 'refused' | 'skip'> {
+async function admit(
+  ctx: JobContext,
+  msg: PulledJob,
+  ctl: AbortController,
+): Promise<{ rec: JobRecord; untrack: () => void } | 'refused' | 'skip'> {
   try {
     await verifyJobToken(msg.token, ctx.key, { jti: msg.jobId, bid: ctx.bid });
   } catch (err) {
@@ -92,9 +96,16 @@ async function admit(ctx: JobContext, msg: PulledJob): Promise<JobRecord | 'refu
     await ctx.farm.handBack(ctx.platform, msg.jobId);
     return 'skip';
   }
+  // Tracked before the claim is sent: a stop asked after the claim ran in Redis is published
+  // after it and finds this job's controller; one asked before is in the claim's reply
+  // (`cancel`). So no read of its own asks for it.
+  const untrack = ctx.track(msg.jobId, ctl);
   try {
-    return await ctx.farm.claim(msg.jobId, msg.attempt, ctx.bid);
+    const rec = await ctx.farm.claim(msg.jobId, msg.attempt, ctx.bid);
+    if (rec.cancelRequested) ctl.abort();
+    return { rec, untrack };
   } catch (err) {
+    untrack();
     if (!(err instanceof KilnError)) throw err;
     ctx.log(`job ${msg.jobId} attempt ${msg.attempt} not started: ${err.message}`);
     return 'skip';
@@ -135,10 +146,6 @@ async function execute(ctx: JobContext, a: Attempt): Promise<JobResultFields> {
   const captured = { stdout: boundedCapture(INLINE_RESULT_MAX), stderr: boundedCapture(INLINE_RESULT_MAX) };
   let toolchain: ToolchainLease | null = null;
   let disk: JobDisk | null = null;
-  // A stop asked for before this attempt was tracked (its control message found no one): asked
-  // now, after track(), and read before the run, so the question costs no wait of its own.
-  const stopAsked = ctx.farm.stopRequested(msg.jobId);
-  stopAsked.catch(() => undefined);
   try {
     if (spec.toolchain) toolchain = await ctx.toolchains.acquire(spec.toolchain);
     mkdirSync(a.dir, { recursive: true });
@@ -154,7 +161,6 @@ async function execute(ctx: JobContext, a: Attempt): Promise<JobResultFields> {
       throw err;
     }
     ctx.metrics?.sandboxSetup((Date.now() - a.startedAt) / 1000);
-    if (await stopAsked) ctl.abort();
     const capture = spec.inlineResult || spec.cache;
     a.trace.sandbox = stamp();
     const r = await ctx.runner.run({
@@ -286,9 +292,11 @@ export async function runJob(ctx: JobContext, msg: PulledJob): Promise<void> {
   const finish = async (): Promise<void> => {
     await farm.finish(msg.jobId, bid, msg.ackId);
   };
-  const rec = await admit(ctx, msg);
-  if (rec === 'refused') return farm.ack(bid, msg.ackId);
-  if (rec === 'skip') return finish();
+  const ctl = new AbortController();
+  const admitted = await admit(ctx, msg, ctl);
+  if (admitted === 'refused') return farm.ack(bid, msg.ackId);
+  if (admitted === 'skip') return finish();
+  const { rec, untrack } = admitted;
   // An opaque name: nothing of the job, tenant or builder shows in paths the sandbox might see.
   const dir = join(ctx.workDir, `j-${randomBytes(8).toString('hex')}`);
   const log = createSegmentedLog(farm, ctx.store, {
@@ -302,12 +310,11 @@ export async function runJob(ctx: JobContext, msg: PulledJob): Promise<void> {
     rec,
     dir,
     pump,
-    ctl: new AbortController(),
+    ctl,
     startedAt: Date.now(),
     cleanup: [],
     trace: { pulled, claimed: stamp() },
   };
-  const untrack = ctx.track(msg.jobId, a.ctl);
   const result = await execute(ctx, a)
     .catch((err: unknown) => builderFailure(ctx, a, err))
     .finally(untrack);

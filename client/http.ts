@@ -57,6 +57,21 @@ export interface HttpAnswer {
 }
 
 const storeAgents = new WeakMap<Buffer, HttpsAgent>();
+const gatewayAgents = new WeakMap<NonNullable<Api['tls']>, HttpsAgent>();
+
+/**
+ * One keep-alive agent per gateway TLS setting (its CA, client certificate and key): a daemon's
+ * or a long command's calls reuse one connection, as they do over plain HTTP (Node's global
+ * agent keeps sockets alive), instead of a TLS handshake per request.
+ */
+function gatewayAgent(tls: NonNullable<Api['tls']>): HttpsAgent {
+  let agent = gatewayAgents.get(tls);
+  if (!agent) {
+    agent = new HttpsAgent({ keepAlive: true, ...tls });
+    gatewayAgents.set(tls, agent);
+  }
+  return agent;
+}
 
 /** One keep-alive agent per store CA: the system's roots and that CA, no client certificate. */
 function storeAgent(ca: Buffer): HttpsAgent {
@@ -149,7 +164,9 @@ export async function send(api: Api, target: string, r: HttpRequest = {}): Promi
       ...(r.timeoutMs !== undefined ? { timeout: r.timeoutMs } : {}),
       ...(r.signal ? { signal: r.signal } : {}),
       // The farm's CA and the client certificate go to the gateway only, never to a store URL.
-      ...(gateway && api.tls ? { ...api.tls, agent: false } : {}),
+      ...(gateway && api.tls && url.protocol === 'https:'
+        ? { ...api.tls, agent: gatewayAgent(api.tls) }
+        : {}),
       ...(!gateway && api.storeCa && url.protocol === 'https:' ? { agent: storeAgent(api.storeCa) } : {}),
     });
     let answered = false;

@@ -19,6 +19,8 @@ const DEBIAN = [
 // machine where recommends are off still gets `bits/libc-header-start.h`.
 const DEBIAN_TEST = [
   ['make', 'make'],
+  // test/cc/args.test.ts checks each C++ command line's plan against the real g++ as well.
+  ['g++', 'g++'],
   ['ps', 'procps'],
   ['python3', 'python3-minimal'],
   ['aarch64-linux-gnu-gcc', 'gcc-aarch64-linux-gnu'],

@@ -50,8 +50,6 @@ export interface BuilderFarm {
    * again elsewhere), ERR_JOB_NOT_FOUND when it is gone.
    */
   claim(jobId: string, attempt: number, bid: string): Promise<JobRecord>;
-  /** True when someone asked to stop the job. */
-  stopRequested(jobId: string): Promise<boolean>;
   /**
    * Appends entry `seq` (0-based in the attempt, at most LOG_ENTRY_MAX_BYTES) to the job's log
    * tail and wakes its followers; the tail keeps a bounded number of entries (older ones are in

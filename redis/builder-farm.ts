@@ -126,10 +126,6 @@ export function createRedisBuilderFarm(
       return rec;
     },
 
-    async stopRequested(jobId) {
-      return (await redis.hget(keys.job(jobId), 'cancel')) === '1';
-    },
-
     async appendLog(jobId, attempt, kind, data, seq) {
       const key = keys.jobLog(jobId);
       const k = kind === 'out' ? 'o' : 'e';

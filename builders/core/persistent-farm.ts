@@ -12,7 +12,6 @@ import type { BuilderFarm } from '../../protocol/builder-port.ts';
 const PERSISTENT = new Set<keyof BuilderFarm>([
   'readJob',
   'claim',
-  'stopRequested',
   'appendLog',
   'complete',
   'releaseSlot',

@@ -229,7 +229,7 @@ export function builderPortConformance(name: string, make: MakeFarm): void {
     it('sees a stop request as a flag and as a control message, until it stops watching', async () => {
       await g.createJob(newJob('j', 'b1'), 600);
       await b.claim('j', 1, 'b1');
-      assert.equal(await b.stopRequested('j'), false);
+      assert.equal((await b.readJob('j'))?.cancelRequested, false);
       const first: string[] = [];
       let heard: () => void = () => undefined;
       let arrived = new Promise<void>((r) => (heard = r));
@@ -240,7 +240,7 @@ export function builderPortConformance(name: string, make: MakeFarm): void {
       assert.equal(await g.cancelJob('j'), 'running');
       await g.signalBuilder('b1', 'j');
       await arrived;
-      assert.equal(await b.stopRequested('j'), true);
+      assert.equal((await b.readJob('j'))?.cancelRequested, true);
       await unwatch();
       const second: string[] = [];
       arrived = new Promise<void>((r) => (heard = r));

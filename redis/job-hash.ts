@@ -106,20 +106,20 @@ export function parseDoneStatus(text: string, spec: JobRecord['spec']): JobRecor
     return null;
   }
   if (!Array.isArray(values) || values.length !== DONE_FIELDS.length) return null;
-  const h: Record<string, string> = {};
-  DONE_FIELDS.forEach((f, i) => {
-    const v: unknown = values[i];
-    if (typeof v === 'string') h[f] = v;
-  });
-  return fromHash(h, spec);
+  return fromHash(hashOf(DONE_FIELDS, values), spec);
 }
 
 /** HMGET values of {@link STATUS_FIELDS} as a hash object (missing fields left out). */
 export function statusHash(values: (string | null)[]): Record<string, string> {
+  return hashOf(STATUS_FIELDS, values);
+}
+
+/** `fields` paired with `values` (one each, in order), the ones that are not strings left out. */
+function hashOf(fields: readonly string[], values: readonly unknown[]): Record<string, string> {
   const h: Record<string, string> = {};
-  STATUS_FIELDS.forEach((f, i) => {
+  fields.forEach((f, i) => {
     const v = values[i];
-    if (v !== null && v !== undefined) h[f] = v;
+    if (typeof v === 'string') h[f] = v;
   });
   return h;
 }
